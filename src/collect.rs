@@ -1,0 +1,764 @@
+//! One collection cycle, shared by `slurm-usage collect` and every daemon tick.
+//!
+//! 1. Take the data dir's write lock; remove temp files a crash left behind.
+//! 2. Plan: today and the lookback days, plus older dates that have a partition but are not
+//!    complete (up to `max_recollect_days`), minus dates the tracker holds as complete.
+//! 3. One sacct per date, at most `max_concurrent_sacct` at once; each is parsed on a
+//!    blocking thread as soon as it returns. A date's semaphore permit is held until its
+//!    files are written, so at most that many days of output are in memory at once.
+//! 4. One writer applies the dates one after another: jobs are attributed to the date of
+//!    their start (or submit, if never started); a job that moved to another date is written
+//!    there before it is removed here (a crash leaves a duplicate, never a loss).
+//! 5. A date becomes complete when its day ended `settle` ago, its sacct ran after that, and
+//!    every job in it is final. The tracker is saved after every date, atomically.
+//!
+//! A failed or hung sacct leaves its date's files untouched and the date incomplete.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::metrics::{build_jobs, BuiltJobs, Context};
+use crate::model::ProcessedJob;
+use crate::sacct::command::{run_with_retries, sacct_args, version, SacctError, SacctProgram};
+use crate::sacct::fields::FieldLayout;
+use crate::sacct::parser::{Malformed, SacctOutput};
+use crate::store::lock::{self, DirLock, LockError};
+use crate::store::parquet::{self, Existing, FreshRaw, Meta, StoreError};
+use crate::store::tracker::{DateInfo, Tracker, TrackerError};
+use crate::store::{DataDir, Kind};
+use crate::zone::Zone;
+
+/// Errors that stop a whole cycle (a single date's failure does not).
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot create the data dir {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What a caller asks of one cycle.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    /// Collect today and this many days before it.
+    pub days: u32,
+    /// Wait for the write lock instead of failing with "busy".
+    pub wait_for_lock: bool,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// Everything a cycle needs, fixed for its duration.
+#[derive(Debug, Clone)]
+pub struct Collector {
+    pub config: Arc<Config>,
+    pub data: DataDir,
+    pub sacct: SacctProgram,
+    pub layout: Arc<FieldLayout>,
+}
+
+impl Collector {
+    /// A collector for `config`, running the configured sacct.
+    pub fn new(config: Arc<Config>) -> Self {
+        Collector {
+            data: DataDir::new(&config.data_dir),
+            sacct: SacctProgram::new(&config.collect.sacct),
+            layout: Arc::new(FieldLayout::ours()),
+            config,
+        }
+    }
+}
+
+/// How one date ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DateOutcome {
+    /// Complete before this cycle: no sacct call.
+    AlreadyComplete,
+    /// Collected and now final.
+    Complete,
+    /// Collected; not final yet (today, settle margin, or unfinished jobs).
+    Incomplete,
+    /// sacct or the write failed; the date's files are untouched.
+    Failed(String),
+}
+
+/// One date's result.
+#[derive(Debug, Clone)]
+pub struct DateReport {
+    pub date: NaiveDate,
+    pub outcome: DateOutcome,
+    /// Jobs in the date's partition afterwards.
+    pub jobs: usize,
+    /// Of those, not yet final.
+    pub incomplete_jobs: usize,
+    /// Jobs of this date's output that belong to (and were written to) other dates.
+    pub moved_out: usize,
+    /// sacct lines that could not be parsed (kept verbatim in the raw archive).
+    pub parse_errors: usize,
+    /// Rows written to the raw partition from this output.
+    pub raw_rows: usize,
+    /// Time inside sacct (all attempts).
+    pub sacct_seconds: f64,
+}
+
+/// A whole cycle's result, for the summary, STATUS and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct CycleReport {
+    pub started: Option<DateTime<Utc>>,
+    pub duration: Duration,
+    pub dates: Vec<DateReport>,
+    pub sacct_version: String,
+    pub sacct_calls: u32,
+    pub sacct_failures: u32,
+    pub sacct_timeouts: u32,
+    pub sacct_seconds: f64,
+    /// Stale temp files from an earlier crash that were removed.
+    pub stale_temps_removed: usize,
+    /// The cycle was cut short by shutdown.
+    pub cancelled: bool,
+}
+
+impl CycleReport {
+    /// Dates whose collection failed.
+    pub fn failed(&self) -> usize {
+        self.dates.iter().filter(|d| matches!(d.outcome, DateOutcome::Failed(_))).count()
+    }
+    /// Dates collected but not final.
+    pub fn incomplete(&self) -> usize {
+        self.dates
+            .iter()
+            .filter(|d| matches!(d.outcome, DateOutcome::Incomplete | DateOutcome::Failed(_)))
+            .count()
+    }
+    /// Jobs in the partitions written this cycle.
+    pub fn jobs(&self) -> usize {
+        self.dates.iter().map(|d| d.jobs).sum()
+    }
+    /// Raw rows written this cycle.
+    pub fn raw_rows(&self) -> usize {
+        self.dates.iter().map(|d| d.raw_rows).sum()
+    }
+    /// Unparsable sacct lines this cycle.
+    pub fn parse_errors(&self) -> usize {
+        self.dates.iter().map(|d| d.parse_errors).sum()
+    }
+}
+
+/// The dates one cycle queries, and those it skips because they are complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub query: Vec<NaiveDate>,
+    pub already_complete: Vec<NaiveDate>,
+}
+
+/// Which dates to query: `today` and `days` before it, plus older dates that have a
+/// partition and are not complete, no older than `max_recollect_days`.
+pub fn plan(
+    today: NaiveDate,
+    days: u32,
+    max_recollect_days: u32,
+    tracker: &Tracker,
+    partitions: &[NaiveDate],
+) -> Plan {
+    let first = today.checked_sub_days(Days::new(days.into())).unwrap_or(today);
+    let oldest = today
+        .checked_sub_days(Days::new(max_recollect_days.into()))
+        .unwrap_or(today);
+    let mut wanted: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= today).collect();
+    // Older dates only when they still need work: a complete one is not even listed.
+    wanted.extend(
+        partitions
+            .iter()
+            .filter(|d| **d >= oldest && **d < first && !tracker.is_complete(**d)),
+    );
+    wanted.sort();
+    wanted.dedup();
+    let (already_complete, query) = wanted.into_iter().partition(|d| tracker.is_complete(*d));
+    Plan {
+        query,
+        already_complete,
+    }
+}
+
+/// The date a job belongs to: its start, or its submit if it never started, in `zone`.
+pub fn attribution(job: &ProcessedJob, zone: &Zone) -> Option<NaiveDate> {
+    job.start_time
+        .or(job.submit_time)
+        .and_then(DateTime::from_timestamp_micros)
+        .map(|t| zone.date_of(t))
+}
+
+/// Whether `date` is final: its day ended `settle` ago, the sacct that produced `jobs` ran
+/// after that, and every job is in a final state.
+pub fn is_date_complete(
+    date: NaiveDate,
+    zone: &Zone,
+    settle: Duration,
+    sacct_started: DateTime<Utc>,
+    jobs: &[ProcessedJob],
+) -> bool {
+    let settled = zone.day_end(date) + chrono::Duration::from_std(settle).unwrap_or_default();
+    sacct_started >= settled && jobs.iter().all(|j| j.is_complete)
+}
+
+/// A date's sacct output, parsed, waiting for the writer.
+struct Fetched {
+    date: NaiveDate,
+    result: Result<(SacctOutput, BuiltJobs, DateTime<Utc>), SacctError>,
+    calls: u32,
+    failures: u32,
+    timeouts: u32,
+    sacct_time: Duration,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Runs one cycle. Returns an error only for what stops every date (lock, data dir,
+/// tracker); per-date failures are in the report.
+pub async fn run_cycle(
+    c: &Collector,
+    opts: &CollectOptions,
+    cancel: &CancellationToken,
+) -> Result<CycleReport, CollectError> {
+    let t0 = Instant::now();
+    let started = Utc::now();
+    let cfg = &c.config;
+    c.data.create().map_err(|source| CollectError::DataDir {
+        path: c.data.root.clone(),
+        source,
+    })?;
+    let _lock = take_lock(&c.data, opts.wait_for_lock).await?;
+    let mut report = CycleReport {
+        started: Some(started),
+        ..Default::default()
+    };
+    report.stale_temps_removed = c.data.remove_stale_temps().unwrap_or(0);
+    if report.stale_temps_removed > 0 {
+        warn!(count = report.stale_temps_removed, "removed temp files left by an interrupted write");
+    }
+    let tracker = Tracker::load(&c.data.tracker())?.tracker;
+    let zone = cfg.zone();
+    let today = zone.today();
+    let partitions = c.data.dates(Kind::Processed).unwrap_or_default();
+    let plan = plan(today, opts.days, cfg.collect.max_recollect_days, &tracker, &partitions);
+    for d in &plan.already_complete {
+        report.dates.push(DateReport {
+            date: *d,
+            outcome: DateOutcome::AlreadyComplete,
+            jobs: tracker.dates.get(&d.to_string()).map_or(0, |i| i.jobs as usize),
+            incomplete_jobs: 0,
+            moved_out: 0,
+            parse_errors: 0,
+            raw_rows: 0,
+            sacct_seconds: 0.0,
+        });
+    }
+    info!(
+        dates = plan.query.len(),
+        complete = plan.already_complete.len(),
+        first = %plan.query.first().map(|d| d.to_string()).unwrap_or_default(),
+        last = %plan.query.last().map(|d| d.to_string()).unwrap_or_default(),
+        "collection started"
+    );
+    if plan.query.is_empty() {
+        report.duration = t0.elapsed();
+        return Ok(report);
+    }
+
+    report.sacct_version = match version(&c.sacct, cfg.collect.sacct_timeout.0.min(Duration::from_secs(60))).await {
+        Ok(v) => v,
+        Err(e) => {
+            warn!("cannot read the sacct version: {e}");
+            "unknown".to_string()
+        }
+    };
+
+    let progress = opts.progress.then(|| progress_bar(plan.query.len()));
+    let ctx = Context {
+        sacct_version: report.sacct_version.clone(),
+        processed_date: started.timestamp_micros(),
+    };
+    let (tx, mut rx) = mpsc::channel::<Fetched>(plan.query.len());
+    let semaphore = Arc::new(Semaphore::new(cfg.collect.max_concurrent_sacct));
+    let mut tasks = JoinSet::new();
+    for date in plan.query.iter().copied() {
+        let (tx, sem, cancel) = (tx.clone(), semaphore.clone(), cancel.clone());
+        let (prog, layout, cfg, zone, ctx) =
+            (c.sacct.clone(), c.layout.clone(), cfg.clone(), zone.clone(), ctx.clone());
+        tasks.spawn(async move {
+            let Ok(permit) = sem.acquire_owned().await else { return };
+            if cancel.is_cancelled() {
+                return;
+            }
+            let args = sacct_args(&layout, zone.day_start(date), zone.day_end(date));
+            let label = date.to_string();
+            let a = run_with_retries(
+                &prog,
+                &args,
+                cfg.collect.sacct_timeout.0,
+                cfg.collect.retries,
+                cfg.collect.retry_delay.0,
+                &cancel,
+                &label,
+            )
+            .await;
+            let result = match a.result {
+                Ok(run) => {
+                    let ran_at = Utc::now() - chrono::Duration::from_std(run.elapsed).unwrap_or_default();
+                    if !run.stderr.is_empty() {
+                        warn!(date = %date, "sacct succeeded but wrote to stderr: {}", run.stderr);
+                    }
+                    let parsed = tokio::task::spawn_blocking(move || {
+                        let out = SacctOutput::parse(run.stdout, &layout);
+                        let built = build_jobs(&out, &layout, &ctx);
+                        (out, built)
+                    })
+                    .await;
+                    match parsed {
+                        Ok((out, built)) => Ok((out, built, ran_at)),
+                        Err(e) => Err(SacctError::Io {
+                            program: prog.program.clone(),
+                            source: std::io::Error::other(format!("parsing panicked: {e}")),
+                        }),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let _ = tx
+                .send(Fetched {
+                    date,
+                    result,
+                    calls: a.calls,
+                    failures: a.failures,
+                    timeouts: a.timeouts,
+                    sacct_time: a.sacct_time,
+                    _permit: permit,
+                })
+                .await;
+        });
+    }
+    drop(tx);
+
+    let mut writer = Writer {
+        data: c.data.clone(),
+        zone,
+        settle: cfg.collect.settle.0,
+        layout: c.layout.clone(),
+        cycle_dates: plan.query.iter().copied().collect(),
+        tracker,
+        sacct_version: report.sacct_version.clone(),
+    };
+    loop {
+        let fetched = tokio::select! {
+            f = rx.recv() => match f { Some(f) => f, None => break },
+            _ = cancel.cancelled() => { report.cancelled = true; break }
+        };
+        report.sacct_calls += fetched.calls;
+        report.sacct_failures += fetched.failures;
+        report.sacct_timeouts += fetched.timeouts;
+        report.sacct_seconds += fetched.sacct_time.as_secs_f64();
+        let date = fetched.date;
+        let sacct_seconds = fetched.sacct_time.as_secs_f64();
+        let date_report = match fetched.result {
+            Err(SacctError::Cancelled) => {
+                report.cancelled = true;
+                continue;
+            }
+            Err(e) => {
+                error!(date = %date, calls = fetched.calls, "sacct failed, date stays incomplete: {e}");
+                failed(date, e.to_string(), sacct_seconds)
+            }
+            Ok((out, built, ran_at)) => {
+                let w = writer;
+                let (w, r) = tokio::task::spawn_blocking(move || {
+                    let mut w = w;
+                    let r = w.apply(date, &out, built, ran_at);
+                    (w, r)
+                })
+                .await
+                .map_err(|e| CollectError::Internal(format!("writer task failed: {e}")))?;
+                writer = w;
+                match r {
+                    Ok(mut r) => {
+                        r.sacct_seconds = sacct_seconds;
+                        r
+                    }
+                    Err(e) => {
+                        error!(date = %date, "writing failed, previous files kept: {e}");
+                        failed(date, e.to_string(), sacct_seconds)
+                    }
+                }
+            }
+        };
+        if let Some(p) = &progress {
+            p.set_message(date.to_string());
+            p.inc(1);
+        }
+        report.dates.push(date_report);
+    }
+    if report.cancelled {
+        tasks.abort_all();
+    }
+    while tasks.join_next().await.is_some() {}
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    let queried = plan.query.len();
+    let done = report.dates.iter().filter(|d| d.outcome != DateOutcome::AlreadyComplete).count();
+    if !report.cancelled && report.failed() == 0 && done == queried {
+        writer.tracker.last_success = Some(Utc::now());
+    }
+    let mut tracker = writer.tracker;
+    let tracker_path = c.data.tracker();
+    tokio::task::spawn_blocking(move || tracker.save(&tracker_path))
+        .await
+        .map_err(|e| CollectError::Internal(format!("tracker task failed: {e}")))??;
+    report.dates.sort_by_key(|d| d.date);
+    report.duration = t0.elapsed();
+    info!(
+        dates = report.dates.len(),
+        jobs = report.jobs(),
+        incomplete = report.incomplete(),
+        failed = report.failed(),
+        parse_errors = report.parse_errors(),
+        sacct_calls = report.sacct_calls,
+        seconds = format!("{:.2}", report.duration.as_secs_f64()),
+        cancelled = report.cancelled,
+        "collection finished"
+    );
+    Ok(report)
+}
+
+fn failed(date: NaiveDate, why: String, sacct_seconds: f64) -> DateReport {
+    DateReport {
+        date,
+        outcome: DateOutcome::Failed(why),
+        jobs: 0,
+        incomplete_jobs: 0,
+        moved_out: 0,
+        parse_errors: 0,
+        raw_rows: 0,
+        sacct_seconds,
+    }
+}
+
+async fn take_lock(data: &DataDir, wait: bool) -> Result<DirLock, LockError> {
+    match lock::try_lock(&data.root, lock::WRITE_LOCK) {
+        Err(LockError::Busy { holder, .. }) if wait => {
+            info!("waiting for the data dir's write lock ({holder} holds it)");
+            let root = data.root.clone();
+            tokio::task::spawn_blocking(move || lock::lock_wait(&root, lock::WRITE_LOCK))
+                .await
+                .map_err(|e| LockError::Io {
+                    path: data.root.clone(),
+                    source: std::io::Error::other(e),
+                })?
+        }
+        other => other,
+    }
+}
+
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} collecting [{bar:30}] {pos}/{len} dates {msg} ({elapsed})")
+            .expect("static template is valid")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The single writer: applies one date's fresh output to the data dir.
+struct Writer {
+    data: DataDir,
+    zone: Zone,
+    settle: Duration,
+    layout: Arc<FieldLayout>,
+    /// Dates this cycle queries: a job attributed to one of them is written by that date's
+    /// own output (unless it must move out of the current date first).
+    cycle_dates: HashSet<NaiveDate>,
+    tracker: Tracker,
+    sacct_version: String,
+}
+
+impl Writer {
+    fn meta(&self, date: NaiveDate) -> Meta {
+        Meta {
+            date,
+            sacct_version: self.sacct_version.clone(),
+            timezone: self.zone.name(),
+        }
+    }
+
+    /// Merges date `date`'s fresh output into the archive and updates the tracker.
+    fn apply(
+        &mut self,
+        date: NaiveDate,
+        out: &SacctOutput,
+        built: BuiltJobs,
+        ran_at: DateTime<Utc>,
+    ) -> Result<DateReport, StoreError> {
+        log_malformed(date, &out.malformed);
+        if out.lossy {
+            warn!(date = %date, "sacct output held invalid UTF-8; replaced with U+FFFD");
+        }
+        let BuiltJobs {
+            jobs,
+            records,
+            orphan_records,
+        } = built;
+        if !orphan_records.is_empty() {
+            warn!(date = %date, rows = orphan_records.len(), "step rows without their job line; kept in the raw archive only");
+        }
+        let proc_path = self.data.partition(Kind::Processed, date);
+        let existing = match parquet::read_processed(&proc_path, &self.zone)? {
+            Existing::MovedAside(_) => {
+                // Its completion fact no longer holds.
+                self.tracker.completed_dates.remove(&date.to_string());
+                Vec::new()
+            }
+            e => e.into_inner(),
+        };
+        let existing_ids: HashSet<&str> = existing.iter().map(|j| j.job_id.as_str()).collect();
+
+        // Jobs of this output that belong elsewhere.
+        let mut elsewhere: BTreeMap<NaiveDate, Vec<usize>> = BTreeMap::new();
+        let mut here: Vec<usize> = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            match attribution(job, &self.zone) {
+                Some(d) if d != date => {
+                    let moving = existing_ids.contains(job.job_id.as_str());
+                    if moving || !self.cycle_dates.contains(&d) {
+                        elsewhere.entry(d).or_default().push(i);
+                    }
+                }
+                _ => here.push(i),
+            }
+        }
+        let mut moved_ids: HashSet<&str> = HashSet::new();
+        let mut moved_raw: HashSet<&str> = HashSet::new();
+        let mut moved_out = 0;
+        for (other, idx) in &elsewhere {
+            self.upsert(*other, out, &jobs, &records, idx)?;
+            for &i in idx {
+                if existing_ids.contains(jobs[i].job_id.as_str()) {
+                    moved_ids.insert(jobs[i].job_id.as_str());
+                    moved_raw.insert(jobs[i].job_id_raw.as_str());
+                    moved_out += 1;
+                }
+            }
+        }
+        if moved_out > 0 {
+            info!(date = %date, jobs = moved_out, "jobs moved to the date they started on");
+        }
+
+        // This date: archived jobs not replaced or moved, plus the fresh ones.
+        let fresh_ids: HashSet<&str> = here.iter().map(|&i| jobs[i].job_id.as_str()).collect();
+        let mut merged: Vec<ProcessedJob> = existing
+            .iter()
+            .filter(|j| !fresh_ids.contains(j.job_id.as_str()) && !moved_ids.contains(j.job_id.as_str()))
+            .cloned()
+            .collect();
+        merged.extend(here.iter().map(|&i| jobs[i].clone()));
+
+        let meta = self.meta(date);
+        // Raw first: a crash between the two leaves raw rows without their processed
+        // job (rebuilt on the next collection), never processed jobs without raw rows.
+        let mut raw_records: Vec<&str> = here
+            .iter()
+            .flat_map(|&i| records[i].iter())
+            .chain(orphan_records.iter())
+            .map(|&r| out.record_text(&out.records[r as usize]))
+            .collect();
+        // Jobs that belong to another date this cycle queries still have their rows here
+        // only if they lived here before; otherwise that date's own output archives them.
+        raw_records.shrink_to_fit();
+        let fresh = FreshRaw {
+            layout: &self.layout,
+            records: raw_records,
+            malformed: out.malformed.iter().map(|m| m.text.as_str()).collect(),
+        };
+        let raw = parquet::merge_raw(&self.data.partition(Kind::Raw, date), &fresh, &moved_raw, &meta)?;
+        parquet::write_processed(&proc_path, &mut merged, &meta)?;
+
+        let incomplete_jobs = merged.iter().filter(|j| !j.is_complete).count();
+        let complete = is_date_complete(date, &self.zone, self.settle, ran_at, &merged);
+        let key = date.to_string();
+        self.tracker.dates.insert(
+            key,
+            DateInfo {
+                last_collected: Some(ran_at),
+                jobs: merged.len() as u64,
+                incomplete_jobs: incomplete_jobs as u64,
+                parse_errors: out.malformed.len() as u64,
+            },
+        );
+        if complete {
+            self.tracker.mark_complete(date);
+        }
+        // Save after every date: a crash later in the cycle keeps this date's facts.
+        self.tracker.save(&self.data.tracker()).map_err(|e| match e {
+            TrackerError::Write(w) => StoreError::Write(w),
+            TrackerError::Read { path, source } => StoreError::Read { path, source },
+        })?;
+        info!(
+            date = %date,
+            jobs = merged.len(),
+            incomplete_jobs,
+            parse_errors = out.malformed.len(),
+            raw_rows = raw.fresh,
+            complete,
+            "date collected"
+        );
+        Ok(DateReport {
+            date,
+            outcome: if complete {
+                DateOutcome::Complete
+            } else {
+                DateOutcome::Incomplete
+            },
+            jobs: merged.len(),
+            incomplete_jobs,
+            moved_out,
+            parse_errors: out.malformed.len(),
+            raw_rows: raw.fresh,
+            sacct_seconds: 0.0,
+        })
+    }
+
+    /// Writes `idx` jobs of this output into `date`'s partitions, replacing older records of
+    /// the same jobs; skips the write when nothing changed.
+    fn upsert(
+        &mut self,
+        date: NaiveDate,
+        out: &SacctOutput,
+        jobs: &[ProcessedJob],
+        records: &[Vec<u32>],
+        idx: &[usize],
+    ) -> Result<(), StoreError> {
+        let path = self.data.partition(Kind::Processed, date);
+        let mut existing = parquet::read_processed(&path, &self.zone)?.into_inner();
+        let mut at: HashMap<String, usize> =
+            existing.iter().enumerate().map(|(i, j)| (j.job_id.clone(), i)).collect();
+        let mut changed: Vec<usize> = Vec::new();
+        for &i in idx {
+            let job = &jobs[i];
+            match at.get(&job.job_id) {
+                Some(&k) if existing[k].same_content(job) => {}
+                Some(&k) => {
+                    existing[k] = job.clone();
+                    changed.push(i);
+                }
+                None => {
+                    at.insert(job.job_id.clone(), existing.len());
+                    existing.push(job.clone());
+                    changed.push(i);
+                }
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let meta = self.meta(date);
+        let fresh = FreshRaw {
+            layout: &self.layout,
+            records: changed
+                .iter()
+                .flat_map(|&i| records[i].iter())
+                .map(|&r| out.record_text(&out.records[r as usize]))
+                .collect(),
+            malformed: Vec::new(),
+        };
+        parquet::merge_raw(&self.data.partition(Kind::Raw, date), &fresh, &HashSet::new(), &meta)?;
+        parquet::write_processed(&path, &mut existing, &meta)?;
+        // The date now has a partition; if it was never collected it stays incomplete and
+        // is re-collected (within max_recollect_days) to fill in its other jobs.
+        let info = self.tracker.dates.entry(date.to_string()).or_default();
+        info.jobs = existing.len() as u64;
+        info.incomplete_jobs = existing.iter().filter(|j| !j.is_complete).count() as u64;
+        Ok(())
+    }
+}
+
+fn log_malformed(date: NaiveDate, malformed: &[Malformed]) {
+    for m in malformed.iter().take(20) {
+        let shown: String = m.text.chars().take(200).collect();
+        warn!(date = %date, line = m.line, "unparsable sacct line kept verbatim in the raw archive: {}: {shown:?}", m.reason);
+    }
+    if malformed.len() > 20 {
+        warn!(date = %date, more = malformed.len() - 20, "more unparsable sacct lines not shown");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn plan_covers_window_and_older_incomplete_dates() {
+        let mut t = Tracker::default();
+        t.mark_complete(d("2026-11-23"));
+        t.mark_complete(d("2026-11-01"));
+        let parts = [d("2026-09-01"), d("2026-11-01"), d("2026-11-10"), d("2026-11-23")];
+        let p = plan(d("2026-11-25"), 2, 60, &t, &parts);
+        assert_eq!(p.query, [d("2026-11-10"), d("2026-11-24"), d("2026-11-25")]);
+        assert_eq!(p.already_complete, [d("2026-11-23")]);
+        // max_recollect_days bounds the look back.
+        let p = plan(d("2026-11-25"), 0, 10, &t, &parts);
+        assert_eq!(p.query, [d("2026-11-25")]);
+    }
+
+    #[test]
+    fn today_is_never_complete_and_settle_is_respected() {
+        let utc: Zone = "UTC".parse().unwrap();
+        let job = ProcessedJob {
+            is_complete: true,
+            ..Default::default()
+        };
+        let hour = Duration::from_secs(3600);
+        let day = d("2026-11-24");
+        let end = utc.day_end(day);
+        assert!(!is_date_complete(day, &utc, hour, end, std::slice::from_ref(&job)));
+        assert!(!is_date_complete(day, &utc, hour, end + chrono::Duration::minutes(59), std::slice::from_ref(&job)));
+        assert!(is_date_complete(day, &utc, hour, end + chrono::Duration::minutes(60), std::slice::from_ref(&job)));
+        let running = ProcessedJob::default();
+        assert!(!is_date_complete(day, &utc, hour, end + chrono::Duration::days(2), &[job, running]));
+    }
+
+    #[test]
+    fn attribution_prefers_start_then_submit() {
+        let utc: Zone = "UTC".parse().unwrap();
+        let t = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros());
+        let mut j = ProcessedJob {
+            submit_time: t("2026-11-24T23:59:00Z"),
+            start_time: t("2026-11-25T00:01:00Z"),
+            ..Default::default()
+        };
+        assert_eq!(attribution(&j, &utc), Some(d("2026-11-25")));
+        let ams: Zone = "Europe/Amsterdam".parse().unwrap();
+        assert_eq!(attribution(&j, &ams), Some(d("2026-11-25")));
+        j.start_time = None;
+        assert_eq!(attribution(&j, &utc), Some(d("2026-11-24")));
+        assert_eq!(attribution(&j, &ams), Some(d("2026-11-25")), "00:59 in Amsterdam");
+    }
+}

@@ -1,0 +1,527 @@
+//! The TOML configuration: where it is searched, what each key means, and how it is validated.
+//!
+//! Invariants: a loaded [`Config`] is fully validated (known keys only, durations parsed,
+//! time zone known, every user in at most one group, group names safe to print and to use in
+//! paths). Errors name the file, the line and the key, because an admin edits this file by
+//! hand at 2 a.m. and `systemctl reload` must tell them exactly what is wrong.
+//!
+//! This module is pure: no tokio, no network; it reads one file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::zone::Zone;
+
+/// Where the packaged config lives; the last place searched.
+pub const SYSTEM_CONFIG: &str = "/etc/slurm-usage/config.toml";
+
+/// Errors from finding, reading or validating a config file. All map to exit code 78.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}, {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The whole configuration. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Root of the archive (`raw/`, `processed/`, tracker). Default `./data` for the CLI.
+    pub data_dir: PathBuf,
+    /// IANA zone whose calendar days partition the archive. `None`: the system's zone.
+    pub timezone: Option<Zone>,
+    /// When the daemon collects.
+    pub schedule: ScheduleConfig,
+    /// How collection talks to sacct.
+    pub collect: CollectConfig,
+    /// Research group name -> its users. A user in no group is reported as "ungrouped".
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Prometheus textfile output.
+    pub metrics: MetricsConfig,
+    /// Log verbosity.
+    pub log: LogConfig,
+    /// Where this config came from (`None`: built-in defaults). Not a TOML key.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            timezone: None,
+            schedule: ScheduleConfig::default(),
+            collect: CollectConfig::default(),
+            groups: BTreeMap::new(),
+            metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
+            source: None,
+        }
+    }
+}
+
+/// `[schedule]`: a cron expression with seconds, plus random jitter.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// `sec min hour day-of-month month day-of-week`; default daily at 02:15:00.
+    pub cron: String,
+    /// A random delay up to this long is added to each tick, so many clusters sharing one
+    /// slurmdbd do not all query it at 02:15:00.
+    pub jitter: HumanDuration,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            cron: "0 15 2 * * *".to_string(),
+            jitter: HumanDuration(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// `[collect]`: how many dates, how hard to push sacct, and when a day counts as final.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectConfig {
+    /// The daemon collects today and this many days before it.
+    pub lookback_days: u32,
+    /// At most this many sacct processes run at once (slurmdbd protection).
+    pub max_concurrent_sacct: usize,
+    /// The sacct program: a name looked up on PATH, or a path.
+    pub sacct: PathBuf,
+    /// A sacct call running longer than this is killed and counts as failed.
+    pub sacct_timeout: HumanDuration,
+    /// Extra attempts after a failed sacct call, with exponential back-off.
+    pub retries: u32,
+    /// The first back-off delay; it doubles with every retry.
+    pub retry_delay: HumanDuration,
+    /// Incomplete dates older than this many days are no longer re-queried.
+    pub max_recollect_days: u32,
+    /// A day is final this long after it ends (late accounting records settle).
+    pub settle: HumanDuration,
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        CollectConfig {
+            lookback_days: 2,
+            max_concurrent_sacct: 4,
+            sacct: PathBuf::from("sacct"),
+            sacct_timeout: HumanDuration(Duration::from_secs(600)),
+            retries: 3,
+            retry_delay: HumanDuration(Duration::from_secs(2)),
+            max_recollect_days: 60,
+            settle: HumanDuration(Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// `[metrics]`: optional node_exporter textfile.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Path of the `.prom` file written after each daemon cycle; off when unset.
+    pub textfile: Option<PathBuf>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace`; `RUST_LOG` overrides it.
+    pub level: LogLevel,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel("info".to_string()),
+        }
+    }
+}
+
+/// A validated log level name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLevel(pub String);
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.to_ascii_lowercase().as_str() {
+            l @ ("error" | "warn" | "info" | "debug" | "trace") => Ok(LogLevel(l.to_string())),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown log level {s:?}, expected one of error, warn, info, debug, trace"
+            ))),
+        }
+    }
+}
+
+/// A duration written as `"30s"`, `"10m"`, `"1h"`, `"2d"` or a combination like `"1h30m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    /// Parses `"90s"`, `"10m"`, `"1h30m"`, `"2d"`, `"0s"`; a bare number is rejected so that
+    /// nobody has to guess the unit.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let text = s.trim();
+        if text.is_empty() {
+            return Err("empty duration (hint: write e.g. \"30s\", \"10m\", \"1h\")".into());
+        }
+        let mut total: u64 = 0;
+        let mut digits = String::new();
+        for c in text.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                _ => {
+                    return Err(format!(
+                        "invalid duration {s:?}: unknown unit {c:?} (use s, m, h or d, e.g. \"10m\")"
+                    ))
+                }
+            };
+            let n: u64 = digits
+                .parse()
+                .map_err(|_| format!("invalid duration {s:?}: a number must precede {c:?}"))?;
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(|| format!("duration {s:?} is too large"))?;
+            digits.clear();
+        }
+        if !digits.is_empty() {
+            return Err(format!(
+                "invalid duration {s:?}: missing unit after {digits} (use s, m, h or d, e.g. \"{digits}s\")"
+            ));
+        }
+        Ok(HumanDuration(Duration::from_secs(total)))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.as_secs();
+        if s == 0 {
+            return write!(f, "0s");
+        }
+        let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+        for (v, u) in [(d, "d"), (h, "h"), (m, "m"), (sec, "s")] {
+            if v > 0 {
+                write!(f, "{v}{u}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        HumanDuration::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Config {
+    /// Finds the config file by the documented search order and loads it; `None` found means
+    /// built-in defaults. `explicit` is `--config` or `$SLURM_USAGE_CONFIG` (clap merges them):
+    /// a missing explicit file is an error, a missing searched file is not.
+    pub fn discover(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(path) = explicit {
+            return Config::load(path);
+        }
+        for path in search_path() {
+            if path.is_file() {
+                return Config::load(&path);
+            }
+        }
+        Ok(Config::default())
+    }
+
+    /// Reads and validates one file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text. The error names the line and the key.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        config.validate(text)?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: cross-field rules and value ranges.
+    fn validate(&self, text: &str) -> Result<(), String> {
+        let at = |key: &str| match line_of(text, key) {
+            Some(l) => format!("line {l}"),
+            None => "default value".to_string(),
+        };
+        if self.collect.max_concurrent_sacct == 0 || self.collect.max_concurrent_sacct > 64 {
+            return Err(format!(
+                "{}: [collect] max_concurrent_sacct = {} must be between 1 and 64",
+                at("max_concurrent_sacct"),
+                self.collect.max_concurrent_sacct
+            ));
+        }
+        if self.collect.sacct_timeout.0 < Duration::from_secs(1) {
+            return Err(format!(
+                "{}: [collect] sacct_timeout must be at least \"1s\"",
+                at("sacct_timeout")
+            ));
+        }
+        if self.collect.retries > 20 {
+            return Err(format!(
+                "{}: [collect] retries = {} is more than 20",
+                at("retries"),
+                self.collect.retries
+            ));
+        }
+        if self.collect.sacct.as_os_str().is_empty() {
+            return Err(format!("{}: [collect] sacct must not be empty", at("sacct")));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(format!("{}: data_dir must not be empty", at("data_dir")));
+        }
+        let fields: Vec<&str> = self.schedule.cron.split_whitespace().collect();
+        if !(6..=7).contains(&fields.len()) {
+            return Err(format!(
+                "{}: [schedule] cron = {:?} needs 6 fields: sec min hour day month weekday (e.g. \"0 15 2 * * *\")",
+                at("cron"),
+                self.schedule.cron
+            ));
+        }
+        let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+        for (group, users) in &self.groups {
+            if !valid_name(group) {
+                return Err(format!(
+                    "{}: [groups] name {group:?} may only hold letters, digits, '.', '_' and '-'",
+                    at(group)
+                ));
+            }
+            for user in users {
+                if !valid_name(user) {
+                    return Err(format!(
+                        "{}: [groups] {group}: user name {user:?} may only hold letters, digits, '.', '_' and '-'",
+                        at(group)
+                    ));
+                }
+                if let Some(first) = owner.insert(user, group) {
+                    return Err(format!(
+                        "{}: [groups] user {user:?} is in both {first:?} and {group:?}; a user belongs to one group",
+                        at(group)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The zone whose calendar days partition the archive.
+    pub fn zone(&self) -> Zone {
+        self.timezone.clone().unwrap_or_default()
+    }
+
+    /// The research group of `user`, or `"ungrouped"`.
+    pub fn group_of(&self, user: &str) -> &str {
+        self.groups
+            .iter()
+            .find(|(_, users)| users.iter().any(|u| u == user))
+            .map(|(g, _)| g.as_str())
+            .unwrap_or("ungrouped")
+    }
+}
+
+/// The files searched when neither `--config` nor `$SLURM_USAGE_CONFIG` is given.
+pub fn search_path() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(xdg) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        paths.push(PathBuf::from(xdg).join("slurm-usage/config.toml"));
+    } else if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        paths.push(PathBuf::from(home).join(".config/slurm-usage/config.toml"));
+    }
+    paths.push(PathBuf::from(SYSTEM_CONFIG));
+    paths
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The 1-based line where `key` is assigned, for messages about values serde accepted.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    text.lines().position(|l| {
+        let l = l.trim_start();
+        let l = l.strip_prefix('"').unwrap_or(l);
+        l.starts_with(key)
+            && l[key.len()..]
+                .trim_start_matches('"')
+                .trim_start()
+                .starts_with('=')
+    })
+    .map(|i| i + 1)
+}
+
+/// Turns toml's error into one line: `line 4, column 1: unknown field ...`.
+fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+    let message = err.message().trim().to_string();
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            let key = text[span.clone()].trim();
+            let key = if key.len() > 40 { "" } else { key };
+            if key.is_empty() {
+                format!("line {line}, column {column}: {message}")
+            } else {
+                format!("line {line}, column {column}, at `{key}`: {message}")
+            }
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.collect.lookback_days, 2);
+        assert_eq!(c.collect.max_concurrent_sacct, 4);
+        assert_eq!(c.collect.max_recollect_days, 60);
+        assert_eq!(c.collect.settle.0, Duration::from_secs(3600));
+        assert_eq!(c.schedule.cron, "0 15 2 * * *");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = Config::from_toml(
+            r#"
+data_dir = "/var/lib/slurm-usage"
+timezone = "Europe/Amsterdam"
+[schedule]
+cron = "0 15 2 * * *"
+jitter = "10m"
+[collect]
+lookback_days = 3
+max_concurrent_sacct = 2
+sacct = "/usr/bin/sacct"
+sacct_timeout = "1h30m"
+retries = 5
+max_recollect_days = 30
+settle = "2h"
+[groups]
+physics = ["alice", "bob"]
+chem = ["carol"]
+[metrics]
+textfile = "/tmp/x.prom"
+[log]
+level = "debug"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.collect.sacct_timeout.0, Duration::from_secs(5400));
+        assert_eq!(c.group_of("bob"), "physics");
+        assert_eq!(c.group_of("zed"), "ungrouped");
+        assert_eq!(c.zone().name(), "Europe/Amsterdam");
+        assert_eq!(c.log.level.0, "debug");
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_valid_keys() {
+        let err = Config::from_toml("[collect]\nlookback_days = 1\nlookbak = 2\n").unwrap_err();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("lookbak"), "{err}");
+        assert!(err.contains("lookback_days"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_line() {
+        let err = Config::from_toml("[collect]\n\nsacct_timeout = \"10\"\n").unwrap_err();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("missing unit"), "{err}");
+    }
+
+    #[test]
+    fn bad_timezone_is_rejected() {
+        let err = Config::from_toml("timezone = \"Mars/Olympus\"\n").unwrap_err();
+        assert!(err.contains("line 1") && err.contains("Mars/Olympus"), "{err}");
+    }
+
+    #[test]
+    fn user_in_two_groups_is_rejected() {
+        let err =
+            Config::from_toml("[groups]\na = [\"alice\"]\nb = [\"bob\", \"alice\"]\n").unwrap_err();
+        assert!(err.contains("alice") && err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn group_name_with_traversal_is_rejected() {
+        let err = Config::from_toml("[groups]\n\"../etc\" = [\"alice\"]\n").unwrap_err();
+        assert!(err.contains("../etc"), "{err}");
+    }
+
+    #[test]
+    fn zero_concurrency_is_rejected() {
+        let err = Config::from_toml("[collect]\nmax_concurrent_sacct = 0\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("max_concurrent_sacct"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let err = Config::from_toml("[collect]\nretries = \"three\"\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn durations_parse_and_print() {
+        for (s, secs) in [("30s", 30), ("10m", 600), ("1h30m", 5400), ("2d", 172_800), ("0s", 0)] {
+            let d = HumanDuration::parse(s).unwrap();
+            assert_eq!(d.0.as_secs(), secs, "{s}");
+            assert_eq!(d.to_string(), s);
+        }
+        assert!(HumanDuration::parse("10x").is_err());
+        assert!(HumanDuration::parse("m").is_err());
+        assert!(HumanDuration::parse("").is_err());
+    }
+
+    #[test]
+    fn example_config_in_repo_is_valid() {
+        let text = include_str!("../config/config.example.toml");
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(c.schedule.cron, "0 15 2 * * *");
+    }
+}

@@ -1,0 +1,20 @@
+//! slurm-usage: archive SLURM job accounting into daily Parquet files and report job
+//! efficiency. The binary (`src/main.rs`) is a thin shell over [`cli::run`].
+//!
+//! Module map (imports point down): `cli` -> `collect` -> `sacct`, `metrics`, `store`,
+//! `model`, `config`. `config`, `model`, `sacct::parser` and `metrics` are pure.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod demo;
+pub mod logging;
+pub mod metrics;
+pub mod model;
+pub mod report;
+pub mod sacct;
+pub mod store;
+pub mod synth;
+pub mod zone;

@@ -1,0 +1,430 @@
+//! `ProcessedJob`: one row of `processed/YYYY-MM-DD.parquet`, its Arrow schema, and the
+//! conversions to and from record batches.
+//!
+//! Column names and types are a contract with the Python tool's users (ORIGIN.md) and with
+//! analysts' scripts (SPEC.md "Contracts"): the original columns keep their names, extra
+//! columns are added after them, timestamps are `Timestamp(us, UTC)`.
+//!
+//! Reading is lenient on purpose: a file written by the Python tool (naive or string
+//! timestamps, missing extra columns, other integer widths) is coerced column by column, so
+//! an old archive is extended, not rejected.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::NaiveDateTime;
+
+use crate::zone::Zone;
+
+/// Version of the processed schema, stored in Parquet metadata. Bump on any change.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// One job with its efficiency metrics. Times are UTC microseconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProcessedJob {
+    /// sacct's JobID of the allocation (`123`, `4_1`, `7+0`).
+    pub job_id: String,
+    pub user: String,
+    pub job_name: String,
+    pub partition: String,
+    /// Normalized state (`CANCELLED by 0` -> `CANCELLED`).
+    pub state: String,
+    pub submit_time: Option<i64>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    /// Slurm host list; empty for a job that never started.
+    pub node_list: String,
+    pub elapsed_seconds: i64,
+    pub alloc_cpus: i64,
+    pub req_mem_mb: f64,
+    pub max_rss_mb: f64,
+    pub total_cpu_seconds: f64,
+    pub alloc_gpus: i64,
+    pub cpu_efficiency: f64,
+    pub memory_efficiency: f64,
+    pub cpu_hours_wasted: f64,
+    pub memory_gb_hours_wasted: f64,
+    pub cpu_hours_reserved: f64,
+    pub memory_gb_hours_reserved: f64,
+    pub gpu_hours_reserved: f64,
+    /// When this record was computed (readers keep the newest per job_id).
+    pub processed_date: i64,
+    /// The job is in a final state.
+    pub is_complete: bool,
+    // Extra columns (SPEC "Contracts").
+    pub account: String,
+    pub qos: String,
+    pub cluster: String,
+    /// The job's Unix group as sacct reports it (research groups come from the config).
+    pub group: String,
+    pub exit_code: String,
+    pub timelimit_seconds: Option<i64>,
+    pub alloc_nodes: i64,
+    /// The memory the job held: AllocTRES `mem=`, else the request.
+    pub alloc_mem_mb: f64,
+    pub array_job_id: Option<String>,
+    pub array_task_id: Option<i64>,
+    /// Start minus submit; `None` while the job has not started.
+    pub wait_seconds: Option<i64>,
+    pub job_id_raw: String,
+    pub sacct_version: String,
+}
+
+impl ProcessedJob {
+    /// Equal in everything but `processed_date`: used to skip rewriting unchanged partitions.
+    pub fn same_content(&self, other: &ProcessedJob) -> bool {
+        let mut a = self.clone();
+        a.processed_date = other.processed_date;
+        a == *other
+    }
+}
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The processed schema, in column order.
+pub fn schema() -> SchemaRef {
+    use DataType::*;
+    let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+    Arc::new(Schema::new(vec![
+        f("job_id", Utf8, false),
+        f("user", Utf8, false),
+        f("job_name", Utf8, false),
+        f("partition", Utf8, false),
+        f("state", Utf8, false),
+        f("submit_time", ts(), true),
+        f("start_time", ts(), true),
+        f("end_time", ts(), true),
+        f("node_list", Utf8, false),
+        f("elapsed_seconds", Int64, false),
+        f("alloc_cpus", Int64, false),
+        f("req_mem_mb", Float64, false),
+        f("max_rss_mb", Float64, false),
+        f("total_cpu_seconds", Float64, false),
+        f("alloc_gpus", Int64, false),
+        f("cpu_efficiency", Float64, false),
+        f("memory_efficiency", Float64, false),
+        f("cpu_hours_wasted", Float64, false),
+        f("memory_gb_hours_wasted", Float64, false),
+        f("cpu_hours_reserved", Float64, false),
+        f("memory_gb_hours_reserved", Float64, false),
+        f("gpu_hours_reserved", Float64, false),
+        f("processed_date", ts(), false),
+        f("is_complete", Boolean, false),
+        f("account", Utf8, false),
+        f("qos", Utf8, false),
+        f("cluster", Utf8, false),
+        f("group", Utf8, false),
+        f("exit_code", Utf8, false),
+        f("timelimit_seconds", Int64, true),
+        f("alloc_nodes", Int64, false),
+        f("alloc_mem_mb", Float64, false),
+        f("array_job_id", Utf8, true),
+        f("array_task_id", Int64, true),
+        f("wait_seconds", Int64, true),
+        f("job_id_raw", Utf8, false),
+        f("sacct_version", Utf8, false),
+    ]))
+}
+
+/// Builds one record batch in [`schema`] order.
+pub fn to_record_batch(jobs: &[ProcessedJob]) -> Result<RecordBatch, ArrowError> {
+    let n = jobs.len();
+    let s = |get: &dyn Fn(&ProcessedJob) -> &str| -> ArrayRef {
+        let mut b = StringBuilder::with_capacity(n, n * 8);
+        jobs.iter().for_each(|j| b.append_value(get(j)));
+        Arc::new(b.finish())
+    };
+    let so = |get: &dyn Fn(&ProcessedJob) -> Option<&str>| -> ArrayRef {
+        let mut b = StringBuilder::with_capacity(n, n * 4);
+        jobs.iter().for_each(|j| b.append_option(get(j)));
+        Arc::new(b.finish())
+    };
+    let i = |get: &dyn Fn(&ProcessedJob) -> Option<i64>| -> ArrayRef {
+        let mut b = Int64Builder::with_capacity(n);
+        jobs.iter().for_each(|j| b.append_option(get(j)));
+        Arc::new(b.finish())
+    };
+    let fl = |get: &dyn Fn(&ProcessedJob) -> f64| -> ArrayRef {
+        let mut b = Float64Builder::with_capacity(n);
+        jobs.iter().for_each(|j| b.append_value(get(j)));
+        Arc::new(b.finish())
+    };
+    let t = |get: &dyn Fn(&ProcessedJob) -> Option<i64>| -> ArrayRef {
+        let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        jobs.iter().for_each(|j| b.append_option(get(j)));
+        Arc::new(b.finish())
+    };
+    let mut complete = BooleanBuilder::with_capacity(n);
+    jobs.iter().for_each(|j| complete.append_value(j.is_complete));
+    let columns: Vec<ArrayRef> = vec![
+        s(&|j| &j.job_id),
+        s(&|j| &j.user),
+        s(&|j| &j.job_name),
+        s(&|j| &j.partition),
+        s(&|j| &j.state),
+        t(&|j| j.submit_time),
+        t(&|j| j.start_time),
+        t(&|j| j.end_time),
+        s(&|j| &j.node_list),
+        i(&|j| Some(j.elapsed_seconds)),
+        i(&|j| Some(j.alloc_cpus)),
+        fl(&|j| j.req_mem_mb),
+        fl(&|j| j.max_rss_mb),
+        fl(&|j| j.total_cpu_seconds),
+        i(&|j| Some(j.alloc_gpus)),
+        fl(&|j| j.cpu_efficiency),
+        fl(&|j| j.memory_efficiency),
+        fl(&|j| j.cpu_hours_wasted),
+        fl(&|j| j.memory_gb_hours_wasted),
+        fl(&|j| j.cpu_hours_reserved),
+        fl(&|j| j.memory_gb_hours_reserved),
+        fl(&|j| j.gpu_hours_reserved),
+        t(&|j| Some(j.processed_date)),
+        Arc::new(complete.finish()),
+        s(&|j| &j.account),
+        s(&|j| &j.qos),
+        s(&|j| &j.cluster),
+        s(&|j| &j.group),
+        s(&|j| &j.exit_code),
+        i(&|j| j.timelimit_seconds),
+        i(&|j| Some(j.alloc_nodes)),
+        fl(&|j| j.alloc_mem_mb),
+        so(&|j| j.array_job_id.as_deref()),
+        i(&|j| j.array_task_id),
+        i(&|j| j.wait_seconds),
+        s(&|j| &j.job_id_raw),
+        s(&|j| &j.sacct_version),
+    ];
+    RecordBatch::try_new(schema(), columns)
+}
+
+/// Reads jobs back from a batch of any processed schema we know: ours, an older one, or
+/// the Python tool's. Missing columns get defaults; naive or string timestamps are wall
+/// clock in `zone` (the Python tool stored sacct's local times).
+pub fn from_record_batch(batch: &RecordBatch, zone: &Zone) -> Result<Vec<ProcessedJob>, ArrowError> {
+    let n = batch.num_rows();
+    let col = |name: &str| batch.column_by_name(name);
+    let strings = |name: &str| -> Result<Vec<Option<String>>, ArrowError> {
+        let Some(c) = col(name) else { return Ok(vec![None; n]) };
+        let c = arrow_cast::cast(c, &DataType::Utf8)?;
+        let c = c.as_string::<i32>();
+        Ok((0..n).map(|i| c.is_valid(i).then(|| c.value(i).to_string())).collect())
+    };
+    let ints = |name: &str| -> Result<Vec<Option<i64>>, ArrowError> {
+        let Some(c) = col(name) else { return Ok(vec![None; n]) };
+        let c = arrow_cast::cast(c, &DataType::Int64)?;
+        let c = c.as_primitive::<Int64Type>();
+        Ok((0..n).map(|i| c.is_valid(i).then(|| c.value(i))).collect())
+    };
+    let floats = |name: &str| -> Result<Vec<f64>, ArrowError> {
+        let Some(c) = col(name) else { return Ok(vec![0.0; n]) };
+        let c = arrow_cast::cast(c, &DataType::Float64)?;
+        let c = c.as_primitive::<Float64Type>();
+        Ok((0..n).map(|i| if c.is_valid(i) { c.value(i) } else { 0.0 }).collect())
+    };
+    let bools = |name: &str| -> Result<Vec<Option<bool>>, ArrowError> {
+        let Some(c) = col(name) else { return Ok(vec![None; n]) };
+        let c = arrow_cast::cast(c, &DataType::Boolean)?;
+        let c = c.as_boolean();
+        Ok((0..n).map(|i| c.is_valid(i).then(|| c.value(i))).collect())
+    };
+    let times = |name: &str| -> Result<Vec<Option<i64>>, ArrowError> {
+        let Some(c) = col(name) else { return Ok(vec![None; n]) };
+        match c.data_type() {
+            DataType::Timestamp(_, Some(_)) => {
+                let c = arrow_cast::cast(c, &ts())?;
+                let c = c.as_primitive::<TimestampMicrosecondType>();
+                Ok((0..n).map(|i| c.is_valid(i).then(|| c.value(i))).collect())
+            }
+            DataType::Timestamp(_, None) | DataType::Date64 | DataType::Date32 => {
+                let c = arrow_cast::cast(c, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+                let c = c.as_primitive::<TimestampMicrosecondType>();
+                Ok((0..n)
+                    .map(|i| {
+                        c.is_valid(i)
+                            .then(|| chrono::DateTime::from_timestamp_micros(c.value(i)))
+                            .flatten()
+                            .map(|t| zone.resolve(t.naive_utc()).timestamp_micros())
+                    })
+                    .collect())
+            }
+            _ => {
+                let c = arrow_cast::cast(c, &DataType::Utf8)?;
+                let c = c.as_string::<i32>();
+                Ok((0..n)
+                    .map(|i| c.is_valid(i).then(|| parse_loose_time(c.value(i), zone)).flatten())
+                    .collect())
+            }
+        }
+    };
+    let job_id = strings("job_id")?;
+    let (user, job_name, partition, state) =
+        (strings("user")?, strings("job_name")?, strings("partition")?, strings("state")?);
+    let (submit, start, end) = (times("submit_time")?, times("start_time")?, times("end_time")?);
+    let node_list = strings("node_list")?;
+    let (elapsed, cpus, gpus) = (ints("elapsed_seconds")?, ints("alloc_cpus")?, ints("alloc_gpus")?);
+    let (req_mem, max_rss, total_cpu) =
+        (floats("req_mem_mb")?, floats("max_rss_mb")?, floats("total_cpu_seconds")?);
+    let (cpu_eff, mem_eff) = (floats("cpu_efficiency")?, floats("memory_efficiency")?);
+    let (cpu_w, mem_w) = (floats("cpu_hours_wasted")?, floats("memory_gb_hours_wasted")?);
+    let (cpu_r, mem_r, gpu_r) = (
+        floats("cpu_hours_reserved")?,
+        floats("memory_gb_hours_reserved")?,
+        floats("gpu_hours_reserved")?,
+    );
+    let processed = times("processed_date")?;
+    let complete = bools("is_complete")?;
+    let (account, qos, cluster, group, exit_code) = (
+        strings("account")?,
+        strings("qos")?,
+        strings("cluster")?,
+        strings("group")?,
+        strings("exit_code")?,
+    );
+    let (timelimit, alloc_nodes) = (ints("timelimit_seconds")?, ints("alloc_nodes")?);
+    let alloc_mem = match col("alloc_mem_mb") {
+        Some(_) => floats("alloc_mem_mb")?,
+        None => req_mem.clone(),
+    };
+    let (array_job, array_task, wait) =
+        (strings("array_job_id")?, ints("array_task_id")?, ints("wait_seconds")?);
+    let (raw, version) = (strings("job_id_raw")?, strings("sacct_version")?);
+
+    let mut jobs = Vec::with_capacity(n);
+    for i in 0..n {
+        let take = |v: &Vec<Option<String>>| v[i].clone().unwrap_or_default();
+        let id = take(&job_id);
+        let st = take(&state);
+        jobs.push(ProcessedJob {
+            job_id_raw: raw[i].clone().unwrap_or_else(|| id.clone()),
+            job_id: id,
+            user: take(&user),
+            job_name: take(&job_name),
+            partition: take(&partition),
+            is_complete: complete[i].unwrap_or_else(|| crate::sacct::parser::is_final_state(&st)),
+            state: st,
+            submit_time: submit[i],
+            start_time: start[i],
+            end_time: end[i],
+            node_list: take(&node_list),
+            elapsed_seconds: elapsed[i].unwrap_or(0),
+            alloc_cpus: cpus[i].unwrap_or(0),
+            req_mem_mb: req_mem[i],
+            max_rss_mb: max_rss[i],
+            total_cpu_seconds: total_cpu[i],
+            alloc_gpus: gpus[i].unwrap_or(0),
+            cpu_efficiency: cpu_eff[i],
+            memory_efficiency: mem_eff[i],
+            cpu_hours_wasted: cpu_w[i],
+            memory_gb_hours_wasted: mem_w[i],
+            cpu_hours_reserved: cpu_r[i],
+            memory_gb_hours_reserved: mem_r[i],
+            gpu_hours_reserved: gpu_r[i],
+            processed_date: processed[i].unwrap_or(0),
+            account: take(&account),
+            qos: take(&qos),
+            cluster: take(&cluster),
+            group: take(&group),
+            exit_code: take(&exit_code),
+            timelimit_seconds: timelimit[i],
+            alloc_nodes: alloc_nodes[i].unwrap_or(0),
+            alloc_mem_mb: alloc_mem[i],
+            array_job_id: array_job[i].clone(),
+            array_task_id: array_task[i],
+            wait_seconds: wait[i],
+            sacct_version: take(&version),
+        });
+    }
+    Ok(jobs)
+}
+
+/// A timestamp written as text by older tools: RFC 3339 with an offset, or naive ISO wall
+/// clock (`2025-08-19T10:30:00`, `2025-08-19 10:30:00.123`) in `zone`.
+fn parse_loose_time(s: &str, zone: &Zone) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(zone.resolve(n).timestamp_micros());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str) -> ProcessedJob {
+        ProcessedJob {
+            job_id: id.into(),
+            job_id_raw: id.into(),
+            user: "alice".into(),
+            state: "COMPLETED".into(),
+            submit_time: Some(1_764_088_920_000_000),
+            start_time: None,
+            elapsed_seconds: 6,
+            alloc_cpus: 2,
+            cpu_efficiency: 45.4,
+            array_job_id: Some("4".into()),
+            array_task_id: Some(1),
+            is_complete: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_through_a_batch() {
+        let jobs = vec![job("1"), job("4_1")];
+        let batch = to_record_batch(&jobs).unwrap();
+        assert_eq!(batch.schema(), schema());
+        let back = from_record_batch(&batch, &Zone::Local).unwrap();
+        assert_eq!(back, jobs);
+    }
+
+    #[test]
+    fn python_shaped_batch_is_coerced() {
+        use arrow_array::{Int32Array, StringArray, TimestampMicrosecondArray};
+        // The Python tool: naive timestamps (local wall clock), int32, no extra columns.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("job_id", DataType::Utf8, false),
+            Field::new("state", DataType::Utf8, false),
+            Field::new("alloc_cpus", DataType::Int32, false),
+            Field::new("start_time", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("submit_time", DataType::Utf8, true),
+            Field::new("req_mem_mb", DataType::Float64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["7"])),
+                Arc::new(StringArray::from(vec!["RUNNING"])),
+                Arc::new(Int32Array::from(vec![4])),
+                Arc::new(TimestampMicrosecondArray::from(vec![Some(1_764_000_000_000_000)])),
+                Arc::new(StringArray::from(vec![Some("2025-11-24T16:00:00")])),
+                Arc::new(arrow_array::Float64Array::from(vec![2048.0])),
+            ],
+        )
+        .unwrap();
+        let zone: Zone = "Europe/Amsterdam".parse().unwrap();
+        let jobs = from_record_batch(&batch, &zone).unwrap();
+        assert_eq!(jobs[0].alloc_cpus, 4);
+        assert!(!jobs[0].is_complete, "RUNNING is not final");
+        // Naive wall clock in Amsterdam (UTC+1 in November) is one hour earlier in UTC.
+        assert_eq!(jobs[0].start_time, Some(1_764_000_000_000_000 - 3_600_000_000));
+        let submit = chrono::DateTime::from_timestamp_micros(jobs[0].submit_time.unwrap()).unwrap();
+        assert_eq!(submit.to_rfc3339(), "2025-11-24T15:00:00+00:00");
+        assert_eq!(jobs[0].alloc_mem_mb, 2048.0, "falls back to the request");
+        assert_eq!(jobs[0].job_id_raw, "7");
+    }
+}

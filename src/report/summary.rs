@@ -1,0 +1,101 @@
+//! The one-screen summary printed after `collect`.
+
+use std::io::{self, Write};
+
+use super::thousands;
+use crate::collect::{CycleReport, DateOutcome};
+
+/// Writes the per-date table and the totals.
+pub fn write_summary(r: &CycleReport, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "{:<12} {:<17} {:>9} {:>11} {:>9} {:>9}", "Date", "Result", "Jobs", "Unfinished", "Bad lines", "sacct s")?;
+    for d in &r.dates {
+        let result = match &d.outcome {
+            DateOutcome::AlreadyComplete => "complete (cached)".to_string(),
+            DateOutcome::Complete => "complete".to_string(),
+            DateOutcome::Incomplete => "incomplete".to_string(),
+            DateOutcome::Failed(_) => "FAILED".to_string(),
+        };
+        writeln!(
+            out,
+            "{:<12} {:<17} {:>9} {:>11} {:>9} {:>9.2}",
+            d.date.to_string(),
+            result,
+            thousands(d.jobs as u64),
+            thousands(d.incomplete_jobs as u64),
+            thousands(d.parse_errors as u64),
+            d.sacct_seconds
+        )?;
+    }
+    for d in &r.dates {
+        if let DateOutcome::Failed(why) = &d.outcome {
+            writeln!(out, "  {}: {why}", d.date)?;
+        }
+    }
+    let complete = r
+        .dates
+        .iter()
+        .filter(|d| matches!(d.outcome, DateOutcome::Complete | DateOutcome::AlreadyComplete))
+        .count();
+    writeln!(
+        out,
+        "{} dates: {complete} complete, {} incomplete, {} failed; {} jobs; {} unparsable sacct lines",
+        r.dates.len(),
+        r.incomplete() - r.failed(),
+        r.failed(),
+        thousands(r.jobs() as u64),
+        thousands(r.parse_errors() as u64),
+    )?;
+    writeln!(
+        out,
+        "sacct: {} calls ({} failed, {} timed out), {:.1} s; cycle {:.1} s; sacct {}",
+        r.sacct_calls,
+        r.sacct_failures,
+        r.sacct_timeouts,
+        r.sacct_seconds,
+        r.duration.as_secs_f64(),
+        if r.sacct_version.is_empty() { "not called" } else { &r.sacct_version }
+    )?;
+    if r.cancelled {
+        writeln!(out, "interrupted: the dates not listed were not collected")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::DateReport;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn summary_lists_dates_failures_and_totals() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let rep = |date, outcome, jobs| DateReport {
+            date: d(date),
+            outcome,
+            jobs,
+            incomplete_jobs: 0,
+            moved_out: 0,
+            parse_errors: 1,
+            raw_rows: 0,
+            sacct_seconds: 0.5,
+        };
+        let r = CycleReport {
+            dates: vec![
+                rep("2026-11-23", DateOutcome::AlreadyComplete, 10),
+                rep("2026-11-24", DateOutcome::Complete, 1200),
+                rep("2026-11-25", DateOutcome::Failed("sacct exited with 1: boom".into()), 0),
+            ],
+            sacct_calls: 3,
+            sacct_failures: 1,
+            sacct_version: "slurm 22.05.8".into(),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_summary(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("2026-11-24   complete              1,200"), "{text}");
+        assert!(text.contains("2026-11-25: sacct exited with 1: boom"), "{text}");
+        assert!(text.contains("3 dates: 2 complete, 0 incomplete, 1 failed; 1,210 jobs; 3 unparsable"), "{text}");
+    }
+}

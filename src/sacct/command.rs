@@ -1,0 +1,328 @@
+//! Running sacct: argv built in code (never a shell), `TZ=UTC` so every printed time is an
+//! unambiguous UTC instant, a timeout that kills the child, and retries with back-off.
+//!
+//! The child is spawned with `kill_on_drop(true)`: when the timeout or a cancellation drops
+//! the future, the process is killed and tokio reaps it, so a hung sacct never outlives the
+//! collection that started it.
+
+use std::ffi::OsString;
+use std::io::ErrorKind;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+use super::fields::FieldLayout;
+
+/// How to start sacct: the program, and arguments that go before ours (used by the demo,
+/// which runs this binary's own synthetic sacct).
+#[derive(Debug, Clone)]
+pub struct SacctProgram {
+    pub program: PathBuf,
+    pub prefix_args: Vec<OsString>,
+}
+
+impl SacctProgram {
+    /// The configured program, no prefix.
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        SacctProgram {
+            program: program.into(),
+            prefix_args: Vec::new(),
+        }
+    }
+}
+
+/// Why a sacct call gave no usable output.
+#[derive(Debug, thiserror::Error)]
+pub enum SacctError {
+    #[error("sacct program {program:?} not found (hint: install the SLURM client tools, or set `sacct = \"/path/to/sacct\"` under [collect] in the config)")]
+    NotFound { program: PathBuf },
+    #[error("failed to start {program:?}: {source}")]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program:?} exited with {status}: {stderr}")]
+    Failed {
+        program: PathBuf,
+        status: ExitStatus,
+        stderr: String,
+    },
+    #[error("{program:?} did not finish within {after:?} and was killed (hint: raise `sacct_timeout` under [collect], or check slurmdbd)")]
+    Timeout { program: PathBuf, after: Duration },
+    #[error("reading the output of {program:?} failed: {source}")]
+    Io {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl SacctError {
+    /// Worth another attempt? A missing program or a shutdown is not.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, SacctError::NotFound { .. } | SacctError::Cancelled)
+    }
+
+    /// Short label for metrics and summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SacctError::NotFound { .. } => "not_found",
+            SacctError::Spawn { .. } => "spawn",
+            SacctError::Failed { .. } => "failed",
+            SacctError::Timeout { .. } => "timeout",
+            SacctError::Io { .. } => "io",
+            SacctError::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The argv for one date's window `[start, end]` (UTC, since the child runs with `TZ=UTC`).
+pub fn sacct_args(layout: &FieldLayout, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<OsString> {
+    let fmt = "%Y-%m-%dT%H:%M:%S";
+    vec![
+        "--allusers".into(),
+        "--starttime".into(),
+        start.format(fmt).to_string().into(),
+        "--endtime".into(),
+        end.format(fmt).to_string().into(),
+        "--parsable2".into(),
+        "--noheader".into(),
+        format!("--delimiter={}", layout.delimiter as char).into(),
+        format!("--format={}", layout.format_arg()).into(),
+    ]
+}
+
+/// What one successful call returned.
+#[derive(Debug)]
+pub struct SacctRun {
+    pub stdout: Vec<u8>,
+    /// Anything sacct printed on stderr although it succeeded (logged as a warning).
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Runs sacct once with `args`, killing it after `timeout` or on `cancel`.
+pub async fn run_once(
+    prog: &SacctProgram,
+    args: &[OsString],
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<SacctRun, SacctError> {
+    let started = Instant::now();
+    let mut cmd = Command::new(&prog.program);
+    cmd.args(&prog.prefix_args)
+        .args(args)
+        .env("TZ", "UTC")
+        .env_remove("SLURM_TIME_FORMAT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().map_err(|source| match source.kind() {
+        ErrorKind::NotFound => SacctError::NotFound {
+            program: prog.program.clone(),
+        },
+        _ => SacctError::Spawn {
+            program: prog.program.clone(),
+            source,
+        },
+    })?;
+    let output = tokio::select! {
+        r = tokio::time::timeout(timeout, child.wait_with_output()) => match r {
+            Ok(r) => r.map_err(|source| SacctError::Io { program: prog.program.clone(), source })?,
+            Err(_) => return Err(SacctError::Timeout { program: prog.program.clone(), after: timeout }),
+        },
+        _ = cancel.cancelled() => return Err(SacctError::Cancelled),
+    };
+    let stderr = tail_text(&output.stderr, 4096);
+    if !output.status.success() {
+        return Err(SacctError::Failed {
+            program: prog.program.clone(),
+            status: output.status,
+            stderr: if stderr.is_empty() { "(no stderr)".into() } else { stderr },
+        });
+    }
+    Ok(SacctRun {
+        stdout: output.stdout,
+        stderr,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Attempts made and the outcome of a call with retries.
+#[derive(Debug)]
+pub struct Attempts {
+    pub result: Result<SacctRun, SacctError>,
+    /// Calls made (1 + retries used).
+    pub calls: u32,
+    /// Calls that failed, and of those how many timed out.
+    pub failures: u32,
+    pub timeouts: u32,
+    /// Time spent inside sacct over all attempts.
+    pub sacct_time: Duration,
+}
+
+/// Runs sacct, retrying failures up to `retries` times with exponential back-off starting at
+/// `delay` (capped at 5 minutes). Every failure is logged with its exit status and stderr.
+pub async fn run_with_retries(
+    prog: &SacctProgram,
+    args: &[OsString],
+    timeout: Duration,
+    retries: u32,
+    delay: Duration,
+    cancel: &CancellationToken,
+    what: &str,
+) -> Attempts {
+    let mut attempts = Attempts {
+        result: Err(SacctError::Cancelled),
+        calls: 0,
+        failures: 0,
+        timeouts: 0,
+        sacct_time: Duration::ZERO,
+    };
+    for attempt in 0..=retries {
+        attempts.calls += 1;
+        let t0 = Instant::now();
+        let result = run_once(prog, args, timeout, cancel).await;
+        attempts.sacct_time += t0.elapsed();
+        match result {
+            Ok(run) => {
+                attempts.result = Ok(run);
+                return attempts;
+            }
+            Err(err) => {
+                if !matches!(err, SacctError::Cancelled) {
+                    attempts.failures += 1;
+                }
+                if matches!(err, SacctError::Timeout { .. }) {
+                    attempts.timeouts += 1;
+                }
+                let last = attempt == retries || !err.is_retryable();
+                if last {
+                    attempts.result = Err(err);
+                    return attempts;
+                }
+                let wait = backoff(delay, attempt);
+                tracing::warn!(
+                    target: "slurm_usage::sacct",
+                    date = what,
+                    attempt = attempt + 1,
+                    retry_in = ?wait,
+                    "sacct failed: {err}"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.cancelled() => {
+                        attempts.result = Err(SacctError::Cancelled);
+                        return attempts;
+                    }
+                }
+            }
+        }
+    }
+    attempts
+}
+
+/// `delay x 2^attempt`, at most five minutes.
+pub fn backoff(delay: Duration, attempt: u32) -> Duration {
+    delay
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(Duration::from_secs(300))
+}
+
+/// `sacct --version` (e.g. `slurm-wlm 22.05.8`), or the error.
+pub async fn version(prog: &SacctProgram, timeout: Duration) -> Result<String, SacctError> {
+    let run = run_once(prog, &["--version".into()], timeout, &CancellationToken::new()).await?;
+    Ok(String::from_utf8_lossy(&run.stdout).trim().to_string())
+}
+
+/// The last `max` bytes of a child's stderr, as text on one line per line.
+fn tail_text(bytes: &[u8], max: usize) -> String {
+    let start = bytes.len().saturating_sub(max);
+    String::from_utf8_lossy(&bytes[start..]).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn args_are_utc_window_with_unit_separator() {
+        let layout = FieldLayout::ours();
+        let s = Utc.with_ymd_and_hms(2026, 11, 24, 23, 0, 0).unwrap();
+        let e = Utc.with_ymd_and_hms(2026, 11, 25, 23, 0, 0).unwrap();
+        let args: Vec<String> = sacct_args(&layout, s, e)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(args[..5], ["--allusers", "--starttime", "2026-11-24T23:00:00", "--endtime", "2026-11-25T23:00:00"]);
+        assert!(args.contains(&"--delimiter=\u{1f}".to_string()));
+        assert!(args.last().unwrap().starts_with("--format=JobID,JobIDRaw,"));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let d = Duration::from_secs(2);
+        assert_eq!(backoff(d, 0), Duration::from_secs(2));
+        assert_eq!(backoff(d, 1), Duration::from_secs(4));
+        assert_eq!(backoff(d, 3), Duration::from_secs(16));
+        assert_eq!(backoff(d, 30), Duration::from_secs(300));
+    }
+
+    #[tokio::test]
+    async fn missing_program_says_how_to_fix_it() {
+        let prog = SacctProgram::new("/nonexistent/sacct");
+        let err = run_once(&prog, &[], Duration::from_secs(5), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SacctError::NotFound { .. }));
+        assert!(err.to_string().contains("[collect]"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn failure_keeps_stderr_and_status() {
+        let prog = SacctProgram {
+            program: "/bin/sh".into(),
+            prefix_args: vec!["-c".into(), "echo 'slurmdbd: connection refused' >&2; exit 1".into()],
+        };
+        let err = run_once(&prog, &[], Duration::from_secs(5), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("connection refused") && msg.contains("exit status: 1"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn hanging_child_is_killed_at_the_timeout() {
+        let prog = SacctProgram {
+            program: "/bin/sh".into(),
+            prefix_args: vec!["-c".into(), "exec sleep 30".into()],
+        };
+        let t0 = Instant::now();
+        let err = run_once(&prog, &[], Duration::from_millis(300), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SacctError::Timeout { .. }), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn retries_then_gives_up_with_the_last_error() {
+        let prog = SacctProgram {
+            program: "/bin/sh".into(),
+            prefix_args: vec!["-c".into(), "exit 3".into()],
+        };
+        let a = run_with_retries(&prog, &[], Duration::from_secs(5), 2, Duration::from_millis(10), &CancellationToken::new(), "t").await;
+        assert_eq!(a.calls, 3);
+        assert_eq!(a.failures, 3);
+        assert!(matches!(a.result, Err(SacctError::Failed { .. })));
+    }
+}

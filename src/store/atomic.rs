@@ -1,0 +1,150 @@
+//! Atomic file replacement: write a temp file in the same directory, fsync it, rename it over
+//! the target, fsync the directory. A crash at any point leaves either the old file or the
+//! new one, never a torn one. Temp names start with `.` and contain `.tmp-`, so no reader
+//! mistakes them for data (partitions are `YYYY-MM-DD.parquet`).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Mode of data files: readable by the service's group (analysts), by no one else.
+pub const FILE_MODE: u32 = 0o640;
+/// Mode of data directories.
+pub const DIR_MODE: u32 = 0o750;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A write that failed, naming the file. `ENOSPC` says so plainly.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {}", describe(.source))]
+pub struct WriteError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+fn describe(e: &io::Error) -> String {
+    if e.raw_os_error() == Some(28) {
+        "no space left on device (the disk is full; the previous file is unchanged)".to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+/// Whether a file name is one of our temp files.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+/// Writes `path` atomically; `fill` writes the content into the temp file.
+pub fn write_atomic<F>(path: &Path, fill: F) -> Result<(), WriteError>
+where
+    F: FnOnce(&mut File) -> io::Result<()>,
+{
+    let err = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)?;
+        fill(&mut file)?;
+        file.flush()?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(err)
+}
+
+/// Writes bytes atomically.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_atomic(path, |f| f.write_all(bytes))
+}
+
+/// fsyncs a directory so a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates a directory (and parents) with [`DIR_MODE`] if it is missing.
+pub fn ensure_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+}
+
+/// Removes temp files a crashed writer left in `dir` (only ours; called under the lock).
+pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(0) };
+    for entry in entries.flatten() {
+        if entry.file_name().to_str().is_some_and(is_temp_name) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        write_bytes_atomic(&p, b"one").unwrap();
+        write_bytes_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1);
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, FILE_MODE);
+    }
+
+    #[test]
+    fn failed_fill_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        write_bytes_atomic(&p, b"good").unwrap();
+        let err = write_atomic(&p, |f| {
+            f.write_all(b"partial")?;
+            Err(io::Error::from_raw_os_error(28))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("disk is full"), "{err}");
+        assert!(err.to_string().contains("a.json"), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), b"good");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stale_temps_are_recognised() {
+        assert!(is_temp_name(".2026-11-25.parquet.tmp-12-0"));
+        assert!(!is_temp_name("2026-11-25.parquet"));
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".x.parquet.tmp-1-1"), b"").unwrap();
+        fs::write(dir.path().join("2026-01-01.parquet"), b"").unwrap();
+        assert_eq!(remove_stale_temps(dir.path()).unwrap(), 1);
+        assert!(dir.path().join("2026-01-01.parquet").exists());
+    }
+}
