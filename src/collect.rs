@@ -360,6 +360,8 @@ pub async fn run_cycle(
         settle: cfg.collect.settle.0,
         layout: c.layout.clone(),
         cycle_dates: plan.query.iter().copied().collect(),
+        written: HashMap::new(),
+        stash: BTreeMap::new(),
         tracker,
         sacct_version: report.sacct_version.clone(),
     };
@@ -417,6 +419,20 @@ pub async fn run_cycle(
     while tasks.join_next().await.is_some() {}
     if let Some(p) = progress {
         p.finish_and_clear();
+    }
+    if !writer.stash.is_empty() {
+        let w = writer;
+        let (w, r) = tokio::task::spawn_blocking(move || {
+            let mut w = w;
+            let r = w.flush_stash();
+            (w, r)
+        })
+        .await
+        .map_err(|e| CollectError::Internal(format!("writer task failed: {e}")))?;
+        writer = w;
+        if let Err(e) = r {
+            error!("writing jobs of failed dates' neighbours failed: {e}");
+        }
     }
     let queried = plan.query.len();
     let done = report.dates.iter().filter(|d| d.outcome != DateOutcome::AlreadyComplete).count();
@@ -484,15 +500,26 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
     bar
 }
 
+/// A job of one date's output that belongs to another date of this cycle, kept until that
+/// date's own output is applied (it normally holds the job too, being what sacct reports for
+/// that day) or, if that date fails, written on its own at the end of the cycle.
+struct Stashed {
+    job: ProcessedJob,
+    raw: Vec<String>,
+}
+
 /// The single writer: applies one date's fresh output to the data dir.
 struct Writer {
     data: DataDir,
     zone: Zone,
     settle: Duration,
     layout: Arc<FieldLayout>,
-    /// Dates this cycle queries: a job attributed to one of them is written by that date's
-    /// own output (unless it must move out of the current date first).
+    /// Dates this cycle queries.
     cycle_dates: HashSet<NaiveDate>,
+    /// Job ids each date of this cycle has written from its own output.
+    written: HashMap<NaiveDate, HashSet<String>>,
+    /// Jobs waiting for their date's output (see [`Stashed`]).
+    stash: BTreeMap<NaiveDate, Vec<Stashed>>,
     tracker: Tracker,
     sacct_version: String,
 }
@@ -526,6 +553,9 @@ impl Writer {
         if !orphan_records.is_empty() {
             warn!(date = %date, rows = orphan_records.len(), "step rows without their job line; kept in the raw archive only");
         }
+        let texts = |i: usize| -> Vec<&str> {
+            records[i].iter().map(|&r| out.record_text(&out.records[r as usize])).collect()
+        };
         let proc_path = self.data.partition(Kind::Processed, date);
         let existing = match parquet::read_processed(&proc_path, &self.zone)? {
             Existing::MovedAside(_) => {
@@ -537,71 +567,91 @@ impl Writer {
         };
         let existing_ids: HashSet<&str> = existing.iter().map(|j| j.job_id.as_str()).collect();
 
-        // Jobs of this output that belong elsewhere.
-        let mut elsewhere: BTreeMap<NaiveDate, Vec<usize>> = BTreeMap::new();
+        // Jobs of this output that belong to another date.
+        let mut now_elsewhere: BTreeMap<NaiveDate, Vec<(&ProcessedJob, Vec<&str>)>> = BTreeMap::new();
         let mut here: Vec<usize> = Vec::new();
-        for (i, job) in jobs.iter().enumerate() {
-            match attribution(job, &self.zone) {
-                Some(d) if d != date => {
-                    let moving = existing_ids.contains(job.job_id.as_str());
-                    if moving || !self.cycle_dates.contains(&d) {
-                        elsewhere.entry(d).or_default().push(i);
-                    }
-                }
-                _ => here.push(i),
-            }
-        }
         let mut moved_ids: HashSet<&str> = HashSet::new();
         let mut moved_raw: HashSet<&str> = HashSet::new();
-        let mut moved_out = 0;
-        for (other, idx) in &elsewhere {
-            self.upsert(*other, out, &jobs, &records, idx)?;
-            for &i in idx {
-                if existing_ids.contains(jobs[i].job_id.as_str()) {
-                    moved_ids.insert(jobs[i].job_id.as_str());
-                    moved_raw.insert(jobs[i].job_id_raw.as_str());
-                    moved_out += 1;
+        for (i, job) in jobs.iter().enumerate() {
+            let other = match attribution(job, &self.zone) {
+                Some(d) if d != date => d,
+                _ => {
+                    here.push(i);
+                    continue;
                 }
+            };
+            if existing_ids.contains(job.job_id.as_str()) {
+                // It lived here (e.g. pending) and started on a later date: it moves, and
+                // must be written there before it is removed here.
+                moved_ids.insert(job.job_id.as_str());
+                moved_raw.insert(job.job_id_raw.as_str());
+                now_elsewhere.entry(other).or_default().push((job, texts(i)));
+            } else if !self.cycle_dates.contains(&other) {
+                now_elsewhere.entry(other).or_default().push((job, texts(i)));
+            } else if let Some(written) = self.written.get(&other) {
+                if !written.contains(&job.job_id) {
+                    now_elsewhere.entry(other).or_default().push((job, texts(i)));
+                }
+            } else {
+                self.stash.entry(other).or_default().push(Stashed {
+                    job: job.clone(),
+                    raw: texts(i).into_iter().map(str::to_string).collect(),
+                });
             }
         }
-        if moved_out > 0 {
-            info!(date = %date, jobs = moved_out, "jobs moved to the date they started on");
+        for (other, items) in &now_elsewhere {
+            self.upsert(*other, items)?;
+        }
+        if !moved_ids.is_empty() {
+            info!(date = %date, jobs = moved_ids.len(), "jobs moved to the date they started on");
         }
 
-        // This date: archived jobs not replaced or moved, plus the fresh ones.
+        // Jobs other dates' outputs held for this date and this output lacks.
         let fresh_ids: HashSet<&str> = here.iter().map(|&i| jobs[i].job_id.as_str()).collect();
+        let stashed: Vec<Stashed> = self
+            .stash
+            .remove(&date)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| !fresh_ids.contains(s.job.job_id.as_str()))
+            .collect();
+
+        // This date: archived jobs not replaced or moved, plus the fresh ones.
         let mut merged: Vec<ProcessedJob> = existing
             .iter()
-            .filter(|j| !fresh_ids.contains(j.job_id.as_str()) && !moved_ids.contains(j.job_id.as_str()))
+            .filter(|j| {
+                !fresh_ids.contains(j.job_id.as_str())
+                    && !moved_ids.contains(j.job_id.as_str())
+                    && !stashed.iter().any(|s| s.job.job_id == j.job_id)
+            })
             .cloned()
             .collect();
         merged.extend(here.iter().map(|&i| jobs[i].clone()));
+        merged.extend(stashed.iter().map(|s| s.job.clone()));
 
         let meta = self.meta(date);
-        // Raw first: a crash between the two leaves raw rows without their processed
-        // job (rebuilt on the next collection), never processed jobs without raw rows.
-        let mut raw_records: Vec<&str> = here
-            .iter()
-            .flat_map(|&i| records[i].iter())
-            .chain(orphan_records.iter())
-            .map(|&r| out.record_text(&out.records[r as usize]))
-            .collect();
-        // Jobs that belong to another date this cycle queries still have their rows here
-        // only if they lived here before; otherwise that date's own output archives them.
-        raw_records.shrink_to_fit();
+        // Raw first: a crash between the two leaves raw rows without their processed job
+        // (rebuilt by the next collection), never a processed job without its raw rows.
         let fresh = FreshRaw {
             layout: &self.layout,
-            records: raw_records,
+            records: here
+                .iter()
+                .flat_map(|&i| records[i].iter())
+                .chain(orphan_records.iter())
+                .map(|&r| out.record_text(&out.records[r as usize]))
+                .chain(stashed.iter().flat_map(|s| s.raw.iter().map(String::as_str)))
+                .collect(),
             malformed: out.malformed.iter().map(|m| m.text.as_str()).collect(),
         };
         let raw = parquet::merge_raw(&self.data.partition(Kind::Raw, date), &fresh, &moved_raw, &meta)?;
         parquet::write_processed(&proc_path, &mut merged, &meta)?;
+        self.written
+            .insert(date, merged.iter().map(|j| j.job_id.clone()).collect());
 
         let incomplete_jobs = merged.iter().filter(|j| !j.is_complete).count();
         let complete = is_date_complete(date, &self.zone, self.settle, ran_at, &merged);
-        let key = date.to_string();
         self.tracker.dates.insert(
-            key,
+            date.to_string(),
             DateInfo {
                 last_collected: Some(ran_at),
                 jobs: merged.len() as u64,
@@ -613,10 +663,7 @@ impl Writer {
             self.tracker.mark_complete(date);
         }
         // Save after every date: a crash later in the cycle keeps this date's facts.
-        self.tracker.save(&self.data.tracker()).map_err(|e| match e {
-            TrackerError::Write(w) => StoreError::Write(w),
-            TrackerError::Read { path, source } => StoreError::Read { path, source },
-        })?;
+        self.save_tracker()?;
         info!(
             date = %date,
             jobs = merged.len(),
@@ -635,60 +682,65 @@ impl Writer {
             },
             jobs: merged.len(),
             incomplete_jobs,
-            moved_out,
+            moved_out: moved_ids.len(),
             parse_errors: out.malformed.len(),
             raw_rows: raw.fresh,
             sacct_seconds: 0.0,
         })
     }
 
-    /// Writes `idx` jobs of this output into `date`'s partitions, replacing older records of
-    /// the same jobs; skips the write when nothing changed.
-    fn upsert(
-        &mut self,
-        date: NaiveDate,
-        out: &SacctOutput,
-        jobs: &[ProcessedJob],
-        records: &[Vec<u32>],
-        idx: &[usize],
-    ) -> Result<(), StoreError> {
+    /// Writes the jobs still stashed for dates whose own output never came (sacct failed).
+    fn flush_stash(&mut self) -> Result<(), StoreError> {
+        let stash = std::mem::take(&mut self.stash);
+        for (date, items) in stash {
+            let items: Vec<(&ProcessedJob, Vec<&str>)> = items
+                .iter()
+                .map(|s| (&s.job, s.raw.iter().map(String::as_str).collect()))
+                .collect();
+            self.upsert(date, &items)?;
+        }
+        self.save_tracker()
+    }
+
+    fn save_tracker(&mut self) -> Result<(), StoreError> {
+        self.tracker.save(&self.data.tracker()).map_err(|e| match e {
+            TrackerError::Write(w) => StoreError::Write(w),
+            TrackerError::Read { path, source } => StoreError::Read { path, source },
+        })
+    }
+
+    /// Writes `items` (jobs with their raw rows) into `date`'s partitions, replacing older
+    /// records of the same jobs; skips the write when nothing changed.
+    fn upsert(&mut self, date: NaiveDate, items: &[(&ProcessedJob, Vec<&str>)]) -> Result<(), StoreError> {
         let path = self.data.partition(Kind::Processed, date);
         let mut existing = parquet::read_processed(&path, &self.zone)?.into_inner();
         let mut at: HashMap<String, usize> =
             existing.iter().enumerate().map(|(i, j)| (j.job_id.clone(), i)).collect();
-        let mut changed: Vec<usize> = Vec::new();
-        for &i in idx {
-            let job = &jobs[i];
+        let mut raw: Vec<&str> = Vec::new();
+        for (job, rows) in items {
             match at.get(&job.job_id) {
-                Some(&k) if existing[k].same_content(job) => {}
-                Some(&k) => {
-                    existing[k] = job.clone();
-                    changed.push(i);
-                }
+                Some(&k) if existing[k].same_content(job) => continue,
+                Some(&k) => existing[k] = (*job).clone(),
                 None => {
                     at.insert(job.job_id.clone(), existing.len());
-                    existing.push(job.clone());
-                    changed.push(i);
+                    existing.push((*job).clone());
                 }
             }
+            raw.extend(rows.iter().copied());
         }
-        if changed.is_empty() {
+        if raw.is_empty() {
             return Ok(());
         }
         let meta = self.meta(date);
         let fresh = FreshRaw {
             layout: &self.layout,
-            records: changed
-                .iter()
-                .flat_map(|&i| records[i].iter())
-                .map(|&r| out.record_text(&out.records[r as usize]))
-                .collect(),
+            records: raw,
             malformed: Vec::new(),
         };
         parquet::merge_raw(&self.data.partition(Kind::Raw, date), &fresh, &HashSet::new(), &meta)?;
         parquet::write_processed(&path, &mut existing, &meta)?;
-        // The date now has a partition; if it was never collected it stays incomplete and
-        // is re-collected (within max_recollect_days) to fill in its other jobs.
+        // A date that was never collected now has a partition: it is not complete, so it is
+        // re-collected (within max_recollect_days) to fill in its other jobs.
         let info = self.tracker.dates.entry(date.to_string()).or_default();
         info.jobs = existing.len() as u64;
         info.incomplete_jobs = existing.iter().filter(|j| !j.is_complete).count() as u64;

@@ -479,3 +479,51 @@ mod tests {
         assert_eq!(built.records, [vec![0, 1], vec![2, 3]]);
     }
 }
+
+/// The capture made with our own kind of call (unit separator, TZ=UTC, TRESUsageInTot) on
+/// the real Slurm 22.05 rig: `|` and newlines inside fields, srun steps, arrays.
+#[cfg(test)]
+mod real_unit_separator_capture {
+    use super::*;
+
+    const CAPTURE: &str = include_str!("../tests/fixtures/sacct/real-22.05-unitsep.txt");
+    const COMMAND: &str = include_str!("../tests/fixtures/sacct/real-22.05-command.txt");
+
+    fn jobs() -> Vec<ProcessedJob> {
+        let format = COMMAND.lines().next().unwrap().split("--format=").nth(1).unwrap().trim();
+        let layout = FieldLayout::new(format.split(','), 0x1f).unwrap();
+        let out = SacctOutput::parse(CAPTURE.as_bytes().to_vec(), &layout);
+        assert!(out.malformed.is_empty(), "{:?}", out.malformed);
+        let ctx = Context { sacct_version: "slurm-wlm 22.05.8".into(), processed_date: 0 };
+        let built = build_jobs(&out, &layout, &ctx);
+        assert!(built.orphan_records.is_empty());
+        built.jobs
+    }
+
+    fn job(jobs: &[ProcessedJob], id: &str) -> ProcessedJob {
+        jobs.iter().find(|j| j.job_id == id).cloned().unwrap()
+    }
+
+    #[test]
+    fn no_job_is_lost_to_pipes_or_newlines() {
+        let jobs = jobs();
+        let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "3", "5", "6", "7", "8", "9", "10", "4_1", "4_2", "4_3"]);
+        assert_eq!(job(&jobs, "5").job_name, "exit|3");
+        assert_eq!(job(&jobs, "5").state, "FAILED");
+        assert_eq!(job(&jobs, "7").state, "COMPLETED");
+    }
+
+    #[test]
+    fn peaks_come_from_tres_usage_in_tot() {
+        let jobs = jobs();
+        // `.batch` 12216K beats the 2-task srun step's summed 6272K.
+        assert!((job(&jobs, "3").max_rss_mb - 12216.0 / 1024.0).abs() < 1e-9);
+        assert!((job(&jobs, "3").total_cpu_seconds - 2.287).abs() < 1e-9);
+        assert!((job(&jobs, "2").max_rss_mb - 516856.0 / 1024.0).abs() < 1e-9);
+        assert!((job(&jobs, "1").total_cpu_seconds - 4.731).abs() < 1e-9);
+        assert_eq!(job(&jobs, "8").state, "CANCELLED");
+        assert_eq!(job(&jobs, "10").node_list, "");
+        assert!(!job(&jobs, "9").is_complete);
+    }
+}

@@ -73,11 +73,22 @@ impl Synth {
     /// Writes the sacct lines for jobs submitted in `[start, end)`, fields in `layout`'s order
     /// joined by its delimiter, one job's lines together, every line ending in `\n`.
     pub fn generate(&self, start: DateTime<Utc>, end: DateTime<Utc>, layout: &FieldLayout, out: &mut String) {
-        let span = (end - start).num_seconds().max(1);
-        let n = (self.jobs_per_day as i64 * span / 86_400).max(0) as u64;
-        // Job ids and randomness derive from the window start, so windows are independent.
-        let base_id = 1_000_000 + (start.timestamp() / 86_400 % 10_000) as u64 * 200_000;
-        let mut rng = Rng(self.seed ^ start.timestamp() as u64);
+        // Like the real sacct, the window shows every job active in it: submitted before its
+        // end and not finished before its start. Jobs are generated per UTC day (from that
+        // day's seed), so overlapping windows agree on every job; jobs run at most ~2.3 days.
+        let first_day = start.timestamp().div_euclid(86_400) - 3;
+        let last_day = (end.timestamp() - 1).div_euclid(86_400);
+        for day in first_day..=last_day {
+            self.generate_day(day, start, end, layout, out);
+        }
+    }
+
+    fn generate_day(&self, day: i64, win_start: DateTime<Utc>, win_end: DateTime<Utc>, layout: &FieldLayout, out: &mut String) {
+        let start = DateTime::from_timestamp(day * 86_400, 0).expect("day index is in range");
+        let n = self.jobs_per_day as u64;
+        let span = 86_400i64;
+        let base_id = 1_000_000 + day.rem_euclid(10_000) as u64 * 200_000;
+        let mut rng = Rng(self.seed ^ (day as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
         let order: Vec<usize> = layout
             .names
             .iter()
@@ -111,9 +122,20 @@ impl Synth {
             let used_mem_k = (mem_mb as f64 * 1024.0 * (0.05 + 0.9 * rng.below(1000) as f64 / 1000.0)) as u64;
             let start_t = submit + Duration::seconds(wait);
             let end_t = start_t + Duration::seconds(elapsed);
+            // Draw every random number of this job before deciding to skip it, so that
+            // each job is the same whichever window shows it.
+            let r = rng.below(100);
+            let array = rng.below(8) == 0;
+            let array_base = id - rng.below(3);
+            let name_pick = rng.below(20);
+            let node = format!("node{:03}", 1 + rng.below(64));
+            let srun = if rng.below(2) == 0 { 0 } else { 1 + rng.below(2) };
+            let unfinished_now = end_t > self.now;
+            if submit >= win_end || submit > self.now || (!unfinished_now && end_t < win_start) {
+                continue;
+            }
             let pending = start_t > self.now;
             let running = !pending && end_t > self.now;
-            let r = rng.below(100);
             let state = if pending {
                 "PENDING"
             } else if running {
@@ -136,9 +158,8 @@ impl Synth {
             };
             let finished = !pending && !running;
             let cpu_used = if finished { ran as f64 * cpus as f64 * eff } else { 0.0 };
-            let array = rng.below(8) == 0;
-            let job_id = if array { format!("{}_{}", id - rng.below(3), k % 50) } else { id.to_string() };
-            let job_name = match rng.below(20) {
+            let job_id = if array { format!("{array_base}_{}", k % 50) } else { id.to_string() };
+            let job_name = match name_pick {
                 0 => "post|process".to_string(),
                 1 => "sim run".to_string(),
                 _ => format!("job{}", k % 97),
@@ -179,7 +200,6 @@ impl Synth {
             set(&mut row, "SystemCPU", cpu_time(cpu_used * 0.05));
             set(&mut row, "AllocCPUS", if pending { "0".into() } else { cpus.to_string() });
             set(&mut row, "AllocNodes", if pending { "0".into() } else { "1".into() });
-            let node = format!("node{:03}", 1 + rng.below(64));
             set(&mut row, "NodeList", if pending { "None assigned".into() } else { node.clone() });
             set(&mut row, "ReqCPUS", cpus.to_string());
             set(&mut row, "ReqMem", format!("{mem_mb}M"));
@@ -204,7 +224,6 @@ impl Synth {
                 continue;
             }
             // Steps: .batch and .extern always, sometimes srun steps.
-            let srun = if rng.below(2) == 0 { 0 } else { 1 + rng.below(2) };
             for step in 0..(2 + srun) {
                 let (suffix, name, tasks, share) = match step {
                     0 => ("batch".to_string(), "batch".to_string(), 1, if srun > 0 { 0.1 } else { 1.0 }),
@@ -276,7 +295,10 @@ mod tests {
         let out = SacctOutput::parse(text.into_bytes(), &layout);
         assert!(out.malformed.is_empty(), "{:?}", &out.malformed[..1]);
         let built = build_jobs(&out, &layout, &Context { sacct_version: "x".into(), processed_date: 0 });
-        assert_eq!(built.jobs.len(), 500);
+        // The day's 500 jobs, plus earlier jobs still running into it.
+        let of_the_day = built.jobs.iter().filter(|j| j.submit_time.unwrap() >= start.timestamp_micros()).count();
+        assert_eq!(of_the_day, 500);
+        assert!(built.jobs.len() > 500);
         assert!(built.orphan_records.is_empty());
         assert!(built.jobs.iter().any(|j| j.state == "RUNNING"));
         assert!(built.jobs.iter().any(|j| j.alloc_gpus > 0));
