@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use slurm_usage::cli::{self, Cli, EXIT_BUSY, EXIT_CONFIG};
+use slurm_usage::collect::CollectError;
 use slurm_usage::config::ConfigError;
 use slurm_usage::store::lock::LockError;
 
@@ -15,11 +16,17 @@ fn main() -> ExitCode {
             eprintln!("slurm-usage: error: {err:#}");
             if err.chain().any(|e| e.is::<ConfigError>()) {
                 ExitCode::from(EXIT_CONFIG)
-            } else if err.chain().any(|e| matches!(e.downcast_ref::<LockError>(), Some(LockError::Busy { .. }))) {
+            } else if err.chain().any(is_busy) {
                 ExitCode::from(EXIT_BUSY)
             } else {
                 ExitCode::FAILURE
             }
         }
     }
+}
+
+/// Another collector holds the data dir (exit 75), however the error was wrapped.
+fn is_busy(e: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(e.downcast_ref::<LockError>(), Some(LockError::Busy { .. }))
+        || matches!(e.downcast_ref::<CollectError>(), Some(CollectError::Lock(LockError::Busy { .. })))
 }

@@ -1,0 +1,381 @@
+//! `slurm-usage collect` end to end: the built binary against a fake sacct script.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use util::*;
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn several_days_are_collected_and_past_days_complete() {
+    let env = Env::new("");
+    for n in 1..=3 {
+        let d = day(n);
+        let mut lines = finished_job(&format!("{n}01"), "alice", &at(d, "10:00"), "COMPLETED");
+        lines.extend(finished_job(&format!("{n}02"), "bob", &at(d, "11:00"), "FAILED"));
+        env.set_output(d, &lines);
+    }
+    env.set_output(day(0), &running_job("900", &at(day(0), "00:05")));
+    let out = env.run(&["collect", "--days", "3"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("4 dates: 3 complete, 1 incomplete, 0 failed; 7 jobs"), "{text}");
+    for n in 1..=3 {
+        let jobs = env.jobs(day(n));
+        assert_eq!(jobs.len(), 2);
+        let a = jobs.iter().find(|j| j.user == "alice").unwrap();
+        assert_eq!(a.total_cpu_seconds, 100.0);
+        assert_eq!(a.cpu_efficiency, 50.0);
+        assert_eq!(a.max_rss_mb, 512.0);
+        assert_eq!(a.memory_efficiency, 50.0);
+        assert_eq!(env.raw_keys(day(n)).len(), 4);
+    }
+    let mut completed = env.completed();
+    completed.sort();
+    assert_eq!(completed, [day(3).to_string(), day(2).to_string(), day(1).to_string()]);
+
+    // Complete dates cost no sacct call; today is never complete.
+    env.clear_calls();
+    let out = env.run(&["collect", "--days", "3"]);
+    assert!(out.status.success());
+    assert_eq!(env.calls(), [day(0).to_string()]);
+    assert!(stdout(&out).contains("complete (cached)"));
+    assert!(!env.completed().contains(&day(0).to_string()));
+}
+
+#[test]
+fn failing_sacct_leaves_files_untouched_and_date_incomplete() {
+    let env = Env::new("");
+    let d = day(1);
+    let mut lines = finished_job("11", "alice", &at(d, "10:00"), "COMPLETED");
+    lines.extend(running_job("12", &at(d, "12:00")));
+    env.set_output(d, &lines);
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    let before = std::fs::read(env.processed(d)).unwrap();
+    let raw_before = std::fs::read(env.raw(d)).unwrap();
+
+    env.set_failing(d, true);
+    let out = env.run(&["collect", "--days", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let all = stdout(&out) + &stderr(&out);
+    assert!(all.contains("Connection refused"), "the child's stderr is shown");
+    assert!(all.contains("exit status: 1"));
+    assert_eq!(std::fs::read(env.processed(d)).unwrap(), before);
+    assert_eq!(std::fs::read(env.raw(d)).unwrap(), raw_before);
+    assert!(!env.completed().contains(&d.to_string()));
+
+    // Once sacct works again the date is collected (and is still incomplete: job 12 runs).
+    env.set_failing(d, false);
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    assert_eq!(env.jobs(d).len(), 2);
+}
+
+#[test]
+fn hanging_sacct_is_killed_at_the_timeout() {
+    let env = Env::new("");
+    env.write_config("sacct_timeout = \"1s\"");
+    env.set_hanging(day(0));
+    env.set_output(day(1), &finished_job("21", "alice", &at(day(1), "09:00"), "COMPLETED"));
+    let t0 = Instant::now();
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(t0.elapsed() < Duration::from_secs(15), "took {:?}", t0.elapsed());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("did not finish within 1s"), "{}", stdout(&out));
+    // The other date is collected all the same.
+    assert_eq!(env.jobs(day(1)).len(), 1);
+    assert!(!env.processed(day(0)).exists());
+}
+
+#[test]
+fn pipes_and_newlines_in_free_text_lose_no_job() {
+    let env = Env::new("");
+    let d = day(1);
+    let mut lines = finished_job("31", "alice", &at(d, "10:00"), "COMPLETED");
+    lines[0] = lines[0]
+        .replace("\u{1f}work\u{1f}", "\u{1f}a|b job\u{1f}")
+        .replace("sbatch work.sh", "sbatch --wrap='grep x | wc -l\necho done'");
+    lines.extend(finished_job("32", "bob", &at(d, "11:00"), "COMPLETED"));
+    env.set_output(d, &lines);
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success());
+    let jobs = env.jobs(d);
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs.iter().find(|j| j.job_id == "31").unwrap().job_name, "a|b job");
+    let submit = raw_column(&env.raw(d), "SubmitLine");
+    assert!(submit.contains(&Some("sbatch --wrap='grep x | wc -l\necho done'".to_string())), "{submit:?}");
+}
+
+#[test]
+fn pending_job_moves_to_its_start_date_exactly_once() {
+    let env = Env::new("");
+    let (d, next) = (day(1), day(0));
+    env.set_output(d, &pending_job("41", &at(d, "23:00")));
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    assert_eq!(env.jobs(d).len(), 1);
+    assert!(!env.completed().contains(&d.to_string()), "a pending job keeps its date open");
+
+    // It starts after midnight: both days' sacct show it, running.
+    let started = running_job("41", &at(next, "00:30"));
+    env.set_output(d, &started);
+    env.set_output(next, &started);
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    assert_eq!(env.jobs(d).len(), 0, "moved out of its submit date");
+    let today = env.jobs(next);
+    assert_eq!(today.len(), 1);
+    assert_eq!(today[0].state, "RUNNING");
+    assert!(env.raw_keys(d).is_empty());
+    assert_eq!(env.raw_keys(next), ["41", "41.batch"]);
+}
+
+#[test]
+fn pending_job_is_not_lost_when_its_start_date_fails() {
+    let env = Env::new("");
+    let (d, next) = (day(1), day(0));
+    env.set_output(d, &pending_job("51", &at(d, "23:00")));
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    env.set_output(d, &running_job("51", &at(next, "00:30")));
+    env.set_failing(next, true);
+    let out = env.run(&["collect", "--days", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let total = env.jobs(d).len() + if env.processed(next).exists() { env.jobs(next).len() } else { 0 };
+    assert_eq!(total, 1, "the job is in exactly one partition");
+    assert_eq!(env.jobs(next)[0].job_id, "51");
+}
+
+#[test]
+fn job_seen_in_next_days_window_is_written_once_to_its_start_date() {
+    let env = Env::new("");
+    let (d, next) = (day(2), day(1));
+    // A long job started on d is reported again in next's window (it still ran then).
+    let long = finished_job("61", "alice", &at(d, "22:00"), "COMPLETED");
+    env.set_output(d, &long);
+    env.set_output(next, &long);
+    assert!(env.run(&["collect", "--days", "2"]).status.success());
+    assert_eq!(env.jobs(d).len(), 1);
+    assert_eq!(env.jobs(next).len(), 0);
+}
+
+#[test]
+fn recollection_never_shrinks_raw_rows() {
+    let env = Env::new("");
+    let d = day(1);
+    let mut lines = running_job("71", &at(d, "08:00"));
+    lines.extend(finished_job("72", "alice", &at(d, "09:00"), "COMPLETED"));
+    env.set_output(d, &lines);
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    assert_eq!(env.raw_keys(d).len(), 4);
+
+    // Job 71 finished; job 72 is gone from sacct (purged): it stays archived.
+    env.set_output(d, &finished_job("71", "bob", &at(d, "08:00"), "COMPLETED"));
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    let mut keys = env.raw_keys(d);
+    keys.sort();
+    assert_eq!(keys, ["71", "71.batch", "72", "72.batch"]);
+    let jobs = env.jobs(d);
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs.iter().find(|j| j.job_id == "71").unwrap().state, "COMPLETED");
+    assert!(env.completed().contains(&d.to_string()));
+}
+
+#[test]
+fn unparsable_line_is_counted_kept_and_the_rest_goes_on() {
+    let env = Env::new("");
+    let d = day(1);
+    let mut lines = finished_job("81", "alice", &at(d, "10:00"), "COMPLETED");
+    lines.push("81.0\u{1f}81.0\u{1f}truncated".into());
+    lines.extend(finished_job("82", "bob", &at(d, "11:00"), "COMPLETED"));
+    env.set_output(d, &lines);
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("1 unparsable sacct lines"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("line=3"), "logged with its line number");
+    assert_eq!(env.jobs(d).len(), 2);
+    let lines = raw_column(&env.raw(d), "RawLine");
+    assert!(lines.contains(&Some("81.0\u{1f}81.0\u{1f}truncated".into())));
+    assert_eq!(env.tracker()["dates"][d.to_string()]["parse_errors"], 1);
+}
+
+#[test]
+fn invalid_utf8_is_replaced_not_fatal() {
+    let env = Env::new("");
+    let d = day(1);
+    let mut bytes = finished_job("91", "alice", &at(d, "10:00"), "COMPLETED").join("\n").into_bytes();
+    let pos = bytes.windows(4).position(|w| w == b"work").unwrap();
+    bytes[pos] = 0xff;
+    bytes.push(b'\n');
+    env.set_output_bytes(d, &bytes);
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    assert_eq!(env.jobs(d)[0].job_name, "\u{fffd}ork");
+}
+
+#[test]
+fn corrupt_partition_is_moved_aside_and_the_date_recollected() {
+    let env = Env::new("");
+    let d = day(1);
+    env.set_output(d, &finished_job("101", "alice", &at(d, "10:00"), "COMPLETED"));
+    std::fs::create_dir_all(env.data().join("processed")).unwrap();
+    std::fs::write(env.processed(d), b"PAR1 not really").unwrap();
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("moved aside"), "logged");
+    let aside: Vec<_> = std::fs::read_dir(env.data().join("processed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(std::fs::read(env.data().join("processed").join(&aside[0])).unwrap(), b"PAR1 not really");
+    assert_eq!(env.jobs(d).len(), 1);
+}
+
+#[test]
+fn python_tool_data_dir_is_read_and_extended() {
+    use arrow_array::{BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    let env = Env::new("");
+    let d = day(1);
+    let old = day(5);
+    let processed = env.data().join("processed");
+    std::fs::create_dir_all(&processed).unwrap();
+    std::fs::create_dir_all(env.data().join("raw")).unwrap();
+    // A processed file as the Python tool wrote it: naive timestamps, no extra columns.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("job_id", DataType::Utf8, false),
+        Field::new("user", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("start_time", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new("elapsed_seconds", DataType::Int64, false),
+        Field::new("cpu_hours_reserved", DataType::Float64, false),
+        Field::new("is_complete", DataType::Boolean, false),
+        Field::new("processed_date", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+    ]));
+    let start = d.and_hms_opt(3, 0, 0).unwrap().and_utc().timestamp_micros();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["500"])),
+            Arc::new(StringArray::from(vec!["carol"])),
+            Arc::new(StringArray::from(vec!["COMPLETED"])),
+            Arc::new(TimestampMicrosecondArray::from(vec![Some(start)])),
+            Arc::new(Int64Array::from(vec![3600])),
+            Arc::new(Float64Array::from(vec![4.0])),
+            Arc::new(BooleanArray::from(vec![true])),
+            Arc::new(TimestampMicrosecondArray::from(vec![start])),
+        ],
+    )
+    .unwrap();
+    let f = std::fs::File::create(env.processed(d)).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    std::fs::write(
+        env.data().join(".date_completion_tracker.json"),
+        format!(r#"{{"completed_dates": ["{old}"], "last_updated": "2025-08-21 02:00:03.123456+00:00"}}"#),
+    )
+    .unwrap();
+
+    env.set_output(d, &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"));
+    env.set_output(old, &finished_job("1", "x", &at(old, "10:00"), "COMPLETED"));
+    let out = env.run(&["collect", "--days", "5"]);
+    assert!(out.status.success());
+    assert!(!env.calls().contains(&old.to_string()), "the Python tool's complete date is not queried");
+    let jobs = env.jobs(d);
+    let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+    assert_eq!(ids, ["500", "501"], "the old job is kept, the new one added");
+    assert_eq!(jobs[0].user, "carol");
+    assert_eq!(jobs[0].cpu_hours_reserved, 4.0);
+    assert!(env.completed().contains(&old.to_string()));
+    assert!(env.tracker()["last_updated"].is_string());
+}
+
+#[test]
+fn second_collector_is_told_the_data_dir_is_busy() {
+    let env = Env::new("");
+    std::fs::create_dir_all(env.data()).unwrap();
+    let held = slurm_usage::store::lock::try_lock(&env.data(), slurm_usage::store::lock::WRITE_LOCK).unwrap();
+    let out = env.run(&["collect"]);
+    assert_eq!(out.status.code(), Some(75));
+    assert!(stderr(&out).contains("busy"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("process {}", std::process::id())));
+
+    // With --wait it waits for the holder and then runs.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_slurm-usage"))
+        .args(["--config", env.config().to_str().unwrap(), "collect", "--wait", "--no-summary"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    drop(held);
+    let status = child.wait_with_output().unwrap().status;
+    assert!(status.success());
+}
+
+#[test]
+fn bad_config_names_the_file_and_line_and_exits_78() {
+    let env = Env::new("");
+    std::fs::write(env.config(), "[collect]\nlookback_days = 2\nmax_concurent_sacct = 4\n").unwrap();
+    let out = env.run(&["collect"]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = stderr(&out);
+    assert!(err.contains("config.toml") && err.contains("line 3") && err.contains("max_concurent_sacct"), "{err}");
+    let out = env.run(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(78));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/config.example.toml");
+    let out = env.run(&["config", "check", example]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn missing_sacct_says_how_to_set_its_path() {
+    let env = Env::new("");
+    env.write_config("");
+    let text = std::fs::read_to_string(env.config()).unwrap().replace(
+        &env.path().join("sacct").display().to_string(),
+        "/nonexistent/sacct",
+    );
+    std::fs::write(env.config(), text).unwrap();
+    let out = env.run(&["collect"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("sacct = "), "hint names the config key: {}", stdout(&out));
+}
+
+#[test]
+fn status_reports_dates_and_completion() {
+    let env = Env::new("");
+    env.set_output(day(1), &finished_job("111", "alice", &at(day(1), "10:00"), "COMPLETED"));
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    let out = env.run(&["status"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("2 processed, 2 raw"), "{text}");
+    assert!(text.contains(&format!("{}   complete", day(1))), "{text}");
+    assert!(text.contains(&format!("{}   incomplete", day(0))), "{text}");
+    assert!(text.contains("Last success:"), "{text}");
+}
+
+#[test]
+fn files_are_private_to_the_service_group() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("");
+    env.set_output(day(1), &finished_job("121", "alice", &at(day(1), "10:00"), "COMPLETED"));
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&env.processed(day(1))), 0o640);
+    assert_eq!(mode(&env.raw(day(1))), 0o640);
+    assert_eq!(mode(&env.data().join("processed")), 0o750);
+    let leftovers: Vec<_> = std::fs::read_dir(env.data().join("processed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty());
+}

@@ -1,0 +1,303 @@
+//! Shared helpers for the integration tests: a temp data dir, a config, and a fake `sacct`
+//! script whose output per date the test chooses (or makes fail, or hang).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::{Days, NaiveDate, Utc};
+use slurm_usage::sacct::fields::{DELIMITER, SACCT_FIELDS};
+
+/// A scratch installation: data dir, config, fake sacct.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A new env whose config uses `extra` TOML lines under `[collect]`.
+    pub fn new(extra_collect: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env { dir };
+        for sub in ["out", "fail", "hang"] {
+            std::fs::create_dir_all(env.path().join(sub)).unwrap();
+        }
+        let fake = env.path().join("sacct");
+        std::fs::write(&fake, FAKE_SACCT).unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        env.write_config(extra_collect);
+        env
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("config.toml")
+    }
+
+    pub fn write_config(&self, extra_collect: &str) {
+        let mut text = format!(
+            "data_dir = \"{}\"\ntimezone = \"UTC\"\n[collect]\nsacct = \"{}\"\n",
+            self.data().display(),
+            self.path().join("sacct").display()
+        );
+        for (key, value) in [("retries", "0"), ("retry_delay", "\"0s\""), ("settle", "\"0s\""), ("sacct_timeout", "\"20s\"")] {
+            if !extra_collect.contains(key) {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        text.push_str(extra_collect);
+        text.push('\n');
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    /// What the fake sacct prints for `date`.
+    pub fn set_output(&self, date: NaiveDate, lines: &[String]) {
+        let mut text = lines.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(self.path().join("out").join(date.to_string()), text).unwrap();
+    }
+
+    /// Raw bytes the fake sacct prints for `date`.
+    pub fn set_output_bytes(&self, date: NaiveDate, bytes: &[u8]) {
+        std::fs::write(self.path().join("out").join(date.to_string()), bytes).unwrap();
+    }
+
+    /// Makes sacct for `date` fail (exit 1 with a message on stderr), or stop failing.
+    pub fn set_failing(&self, date: NaiveDate, failing: bool) {
+        let p = self.path().join("fail").join(date.to_string());
+        if failing {
+            std::fs::write(p, b"").unwrap();
+        } else {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// Makes sacct for `date` hang.
+    pub fn set_hanging(&self, date: NaiveDate) {
+        std::fs::write(self.path().join("hang").join(date.to_string()), b"").unwrap();
+    }
+
+    /// The dates sacct was called for, in call order.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn clear_calls(&self) {
+        let _ = std::fs::remove_file(self.path().join("calls.log"));
+    }
+
+    /// Runs the binary with the env's config and `args`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_slurm-usage"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        eprintln!(
+            "$ slurm-usage {}\nstatus: {}\n--- stdout\n{}\n--- stderr\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub fn processed(&self, date: NaiveDate) -> PathBuf {
+        self.data().join("processed").join(format!("{date}.parquet"))
+    }
+
+    pub fn raw(&self, date: NaiveDate) -> PathBuf {
+        self.data().join("raw").join(format!("{date}.parquet"))
+    }
+
+    pub fn jobs(&self, date: NaiveDate) -> Vec<slurm_usage::model::ProcessedJob> {
+        let zone: slurm_usage::zone::Zone = "UTC".parse().unwrap();
+        slurm_usage::store::parquet::read_processed(&self.processed(date), &zone)
+            .unwrap()
+            .into_inner()
+    }
+
+    /// JobIDRaw of every raw row of `date` (`<line>` for verbatim unparsable lines).
+    pub fn raw_keys(&self, date: NaiveDate) -> Vec<String> {
+        raw_column(&self.raw(date), "JobIDRaw")
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| "<line>".into()))
+            .collect()
+    }
+
+    pub fn tracker(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.data().join(".date_completion_tracker.json")).unwrap()).unwrap()
+    }
+
+    pub fn completed(&self) -> Vec<String> {
+        self.tracker()["completed_dates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// One column of a raw partition as text.
+pub fn raw_column(path: &Path, name: &str) -> Vec<Option<String>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    let batches = slurm_usage::store::parquet::read_raw(path).unwrap().into_inner();
+    let mut out = Vec::new();
+    for b in batches {
+        let c = arrow_cast::cast(b.column_by_name(name).unwrap(), &arrow_schema::DataType::Utf8).unwrap();
+        let c = c.as_string::<i32>();
+        for i in 0..c.len() {
+            out.push(c.is_valid(i).then(|| c.value(i).to_string()));
+        }
+    }
+    out
+}
+
+/// Today in UTC (the tests' configured zone) and `n` days before.
+pub fn day(n: u64) -> NaiveDate {
+    Utc::now().date_naive().checked_sub_days(Days::new(n)).unwrap()
+}
+
+/// A sacct line in the tool's field order: `fields` overrides, everything else empty.
+pub fn line(fields: &[(&str, &str)]) -> String {
+    let map: BTreeMap<&str, &str> = fields.iter().copied().collect();
+    SACCT_FIELDS
+        .iter()
+        .map(|f| *map.get(f).unwrap_or(&""))
+        .collect::<Vec<_>>()
+        .join(&(DELIMITER as char).to_string())
+}
+
+/// A finished job: its allocation line and a `.batch` step, started at `start` (ISO, UTC).
+pub fn finished_job(id: &str, user: &str, start: &str, state: &str) -> Vec<String> {
+    vec![
+        line(&[
+            ("JobID", id),
+            ("JobIDRaw", id),
+            ("User", user),
+            ("Account", "research"),
+            ("Partition", "cpu"),
+            ("State", state),
+            ("ExitCode", "0:0"),
+            ("Submit", start),
+            ("Eligible", start),
+            ("Start", start),
+            ("End", start),
+            ("ElapsedRaw", "100"),
+            ("TotalCPU", "01:40.000"),
+            ("AllocCPUS", "2"),
+            ("AllocNodes", "1"),
+            ("NodeList", "node001"),
+            ("ReqMem", "1G"),
+            ("AllocTRES", "billing=2,cpu=2,mem=1G,node=1"),
+            ("JobName", "work"),
+            ("SubmitLine", "sbatch work.sh"),
+        ]),
+        line(&[
+            ("JobID", &format!("{id}.batch")),
+            ("JobIDRaw", &format!("{id}.batch")),
+            ("State", state),
+            ("Start", start),
+            ("ElapsedRaw", "100"),
+            ("TotalCPU", "01:40.000"),
+            ("MaxRSS", "524288K"),
+            ("NTasks", "1"),
+            ("TRESUsageInTot", "cpu=00:01:40,mem=524288K"),
+        ]),
+    ]
+}
+
+/// A job that has not started: pending since `submit`.
+pub fn pending_job(id: &str, submit: &str) -> Vec<String> {
+    vec![line(&[
+        ("JobID", id),
+        ("JobIDRaw", id),
+        ("User", "bob"),
+        ("Partition", "cpu"),
+        ("State", "PENDING"),
+        ("Submit", submit),
+        ("Eligible", submit),
+        ("Start", "Unknown"),
+        ("End", "Unknown"),
+        ("ElapsedRaw", "0"),
+        ("AllocCPUS", "0"),
+        ("NodeList", "None assigned"),
+        ("ReqMem", "1G"),
+        ("JobName", "waiting"),
+    ])]
+}
+
+/// A running job started at `start`.
+pub fn running_job(id: &str, start: &str) -> Vec<String> {
+    vec![
+        line(&[
+            ("JobID", id),
+            ("JobIDRaw", id),
+            ("User", "bob"),
+            ("Partition", "cpu"),
+            ("State", "RUNNING"),
+            ("Submit", start),
+            ("Start", start),
+            ("End", "Unknown"),
+            ("ElapsedRaw", "60"),
+            ("TotalCPU", "00:00:00"),
+            ("AllocCPUS", "1"),
+            ("NodeList", "node002"),
+            ("AllocTRES", "cpu=1,mem=1G,node=1"),
+            ("JobName", "long"),
+        ]),
+        line(&[
+            ("JobID", &format!("{id}.batch")),
+            ("JobIDRaw", &format!("{id}.batch")),
+            ("State", "RUNNING"),
+            ("Start", start),
+            ("TotalCPU", "00:00:00"),
+        ]),
+    ]
+}
+
+/// ISO timestamp `hh:mm` on `date`.
+pub fn at(date: NaiveDate, hm: &str) -> String {
+    format!("{date}T{hm}:00")
+}
+
+/// The fake sacct: records each call's date, then prints `out/<date>` (or fails, or hangs)
+/// where `<date>` is the date part of `--starttime`.
+const FAKE_SACCT: &str = r#"#!/bin/bash
+dir="$(cd "$(dirname "$0")" && pwd)"
+if [[ "$1" == "--version" ]]; then echo "slurm 22.05.8"; exit 0; fi
+start=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --starttime) start="$2"; shift 2 ;;
+    *) shift ;;
+  esac
+done
+d="${start%%T*}"
+echo "$d" >> "$dir/calls.log"
+if [[ -e "$dir/hang/$d" ]]; then exec sleep 60; fi
+if [[ -e "$dir/fail/$d" ]]; then echo "sacct: error: Problem talking to the database: Connection refused" >&2; exit 1; fi
+if [[ -e "$dir/out/$d" ]]; then cat "$dir/out/$d"; fi
+exit 0
+"#;
