@@ -618,15 +618,30 @@ impl Writer {
 
         // This date: archived jobs not replaced or moved, plus the fresh ones.
         let mut merged: Vec<ProcessedJob> = existing
-            .iter()
+            .into_iter()
             .filter(|j| {
                 !fresh_ids.contains(j.job_id.as_str())
                     && !moved_ids.contains(j.job_id.as_str())
                     && !stashed.iter().any(|s| s.job.job_id == j.job_id)
             })
-            .cloned()
             .collect();
-        merged.extend(here.iter().map(|&i| jobs[i].clone()));
+        let moved_raw: HashSet<String> = moved_raw.into_iter().map(str::to_string).collect();
+        let moved_raw: HashSet<&str> = moved_raw.iter().map(String::as_str).collect();
+        let mut is_here = vec![false; jobs.len()];
+        here.iter().for_each(|&i| is_here[i] = true);
+        let raw_records: Vec<&str> = here
+            .iter()
+            .flat_map(|&i| records[i].iter())
+            .chain(orphan_records.iter())
+            .map(|&r| out.record_text(&out.records[r as usize]))
+            .chain(stashed.iter().flat_map(|s| s.raw.iter().map(String::as_str)))
+            .collect();
+        let moved_out = moved_ids.len();
+        drop(fresh_ids);
+        drop(moved_ids);
+        let n_existing = merged.len();
+        // Move, not clone: a 100,000-job day is ~100 MB of records.
+        merged.extend(jobs.into_iter().zip(is_here).filter_map(|(j, h)| h.then_some(j)));
         merged.extend(stashed.iter().map(|s| s.job.clone()));
 
         let meta = self.meta(date);
@@ -634,17 +649,17 @@ impl Writer {
         // (rebuilt by the next collection), never a processed job without its raw rows.
         let fresh = FreshRaw {
             layout: &self.layout,
-            records: here
-                .iter()
-                .flat_map(|&i| records[i].iter())
-                .chain(orphan_records.iter())
-                .map(|&r| out.record_text(&out.records[r as usize]))
-                .chain(stashed.iter().flat_map(|s| s.raw.iter().map(String::as_str)))
-                .collect(),
+            records: raw_records,
             malformed: out.malformed.iter().map(|m| m.text.as_str()).collect(),
         };
         let raw = parquet::merge_raw(&self.data.partition(Kind::Raw, date), &fresh, &moved_raw, &meta)?;
+        drop(fresh);
+        // A fresh job here that was archived earlier under its submit date (pending then, and
+        // outside that date's own sacct window as it became eligible later) leaves that date
+        // once its new record is safely on disk.
+        let stale = self.stale_copies(date, merged[n_existing..].iter());
         parquet::write_processed(&proc_path, &mut merged, &meta)?;
+        self.remove_stale(date, stale)?;
         self.written
             .insert(date, merged.iter().map(|j| j.job_id.clone()).collect());
 
@@ -682,11 +697,76 @@ impl Writer {
             },
             jobs: merged.len(),
             incomplete_jobs,
-            moved_out: moved_ids.len(),
+            moved_out,
             parse_errors: out.malformed.len(),
             raw_rows: raw.fresh,
             sacct_seconds: 0.0,
         })
+    }
+
+    /// Jobs just written to `date` whose submit date is another date: (that date, job id,
+    /// raw id). Only those can have a stale copy elsewhere (a job lives under its submit date
+    /// until it starts).
+    fn stale_copies<'a>(
+        &self,
+        date: NaiveDate,
+        jobs: impl Iterator<Item = &'a ProcessedJob>,
+    ) -> BTreeMap<NaiveDate, Vec<(String, String)>> {
+        let mut out: BTreeMap<NaiveDate, Vec<(String, String)>> = BTreeMap::new();
+        for j in jobs {
+            let submitted = j
+                .submit_time
+                .and_then(DateTime::from_timestamp_micros)
+                .map(|t| self.zone.date_of(t));
+            if let Some(s) = submitted.filter(|s| *s != date) {
+                out.entry(s).or_default().push((j.job_id.clone(), j.job_id_raw.clone()));
+            }
+        }
+        out
+    }
+
+    /// Removes stale copies of jobs now archived under `now_in` from the other dates'
+    /// partitions (processed and raw). Dates without such a copy are left untouched.
+    fn remove_stale(
+        &mut self,
+        now_in: NaiveDate,
+        stale: BTreeMap<NaiveDate, Vec<(String, String)>>,
+    ) -> Result<(), StoreError> {
+        for (date, ids) in stale {
+            let path = self.data.partition(Kind::Processed, date);
+            if !path.exists() {
+                continue;
+            }
+            let jobs = parquet::read_processed(&path, &self.zone)?.into_inner();
+            let gone: HashSet<&str> = ids
+                .iter()
+                .filter(|(id, _)| jobs.iter().any(|j| &j.job_id == id))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            let raw_ids: HashSet<&str> = ids
+                .iter()
+                .filter(|(id, _)| gone.contains(id.as_str()))
+                .map(|(_, raw)| raw.as_str())
+                .collect();
+            let mut kept: Vec<ProcessedJob> =
+                jobs.iter().filter(|j| !gone.contains(j.job_id.as_str())).cloned().collect();
+            let meta = self.meta(date);
+            let none = FreshRaw {
+                layout: &self.layout,
+                records: Vec::new(),
+                malformed: Vec::new(),
+            };
+            parquet::merge_raw(&self.data.partition(Kind::Raw, date), &none, &raw_ids, &meta)?;
+            parquet::write_processed(&path, &mut kept, &meta)?;
+            info!(from = %date, to = %now_in, jobs = gone.len(), "jobs moved to the date they started on");
+            let info = self.tracker.dates.entry(date.to_string()).or_default();
+            info.jobs = kept.len() as u64;
+            info.incomplete_jobs = kept.iter().filter(|j| !j.is_complete).count() as u64;
+        }
+        Ok(())
     }
 
     /// Writes the jobs still stashed for dates whose own output never came (sacct failed).
@@ -739,6 +819,8 @@ impl Writer {
         };
         parquet::merge_raw(&self.data.partition(Kind::Raw, date), &fresh, &HashSet::new(), &meta)?;
         parquet::write_processed(&path, &mut existing, &meta)?;
+        let stale = self.stale_copies(date, items.iter().map(|(j, _)| *j));
+        self.remove_stale(date, stale)?;
         // A date that was never collected now has a partition: it is not complete, so it is
         // re-collected (within max_recollect_days) to fill in its other jobs.
         let info = self.tracker.dates.entry(date.to_string()).or_default();

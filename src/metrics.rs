@@ -18,7 +18,7 @@ use crate::model::ProcessedJob;
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{
     array_parts, is_final_state, job_of_step, normalize_state, parse_duration, parse_int,
-    parse_memory_mb, parse_req_mem, parse_time_utc, parse_timelimit_seconds, split_fields,
+    parse_memory_mb, parse_req_mem, parse_time_utc, parse_timelimit_seconds, split_fields, split_prefix,
     tres_cpu_seconds, tres_gpus, tres_mem_mb, MemPer, SacctOutput,
 };
 
@@ -57,17 +57,25 @@ pub fn build_jobs(out: &SacctOutput, layout: &FieldLayout, ctx: &Context) -> Bui
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(out.records.len() / 3 + 1);
     let mut accs: Vec<Acc> = Vec::with_capacity(out.records.len() / 3 + 1);
     let mut f: Vec<&str> = Vec::with_capacity(layout.len());
+    let mut last: Option<(&str, usize)> = None;
 
     for (ri, rec) in out.records.iter().enumerate() {
         let text = out.record_text(rec);
-        split_fields(text, layout, &mut f);
+        // Every line is read as a step first (a short prefix); allocation lines are split
+        // in full once, at the end.
+        split_prefix(text, layout, layout.step_prefix, &mut f);
         let raw = f[layout.job_id_raw].trim();
         let raw = if raw.is_empty() { f[layout.job_id].trim() } else { raw };
         let base = job_of_step(raw);
-        let slot = *index.entry(base).or_insert_with(|| {
-            accs.push(Acc::default());
-            accs.len() - 1
-        });
+        // sacct prints a job's lines together: look the job up only when it changes.
+        let slot = match last {
+            Some((b, slot)) if b == base => slot,
+            _ => *index.entry(base).or_insert_with(|| {
+                accs.push(Acc::default());
+                accs.len() - 1
+            }),
+        };
+        last = Some((base, slot));
         let acc = &mut accs[slot];
         acc.records.push(ri as u32);
         let is_step = raw.len() != base.len();

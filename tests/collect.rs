@@ -379,3 +379,25 @@ fn files_are_private_to_the_service_group() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// Found on the real rig: a job submitted before midnight but eligible after it is not in
+/// its submit date's sacct window; it is archived under its submit date from the next
+/// date's output while pending, and must leave that date when it starts.
+#[test]
+fn job_eligible_after_midnight_moves_out_of_its_submit_date() {
+    let env = Env::new("");
+    let (d, next) = (day(1), day(0));
+    env.set_output(d, &finished_job("131", "alice", &at(d, "10:00"), "COMPLETED"));
+    env.set_output(next, &pending_job("132", &at(d, "23:48")));
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    assert_eq!(env.jobs(d).len(), 2, "pending: archived under its submit date");
+
+    env.set_output(next, &running_job_submitted("132", &at(d, "23:48"), &at(next, "00:01")));
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    assert_eq!(env.jobs(d).iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(), ["131"]);
+    assert_eq!(env.jobs(next).len(), 1);
+    assert_eq!(env.raw_keys(d), ["131", "131.batch"]);
+
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    assert!(env.completed().contains(&d.to_string()), "no stale pending copy keeps it open");
+}

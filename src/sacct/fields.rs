@@ -1,15 +1,24 @@
 //! Which sacct fields are asked for, in which order, and where each one we compute with sits.
 //!
 //! The list is the Python tool's 60 fields (so its raw archive columns carry on) plus
-//! `TRESUsageInTot`, which seff uses for peak memory. Free-text fields that can hold the
+//! `TRESUsageInTot`, which seff uses for peak memory. The order is chosen for speed: what a
+//! step line is read for comes first, then what the allocation line is read for, so most
+//! lines are split only part of the way. Free-text fields that can hold the
 //! delimiter or a newline (job name, work dir, comment, constraints, container, submit line)
 //! come last: if a stray delimiter still appears, the structured fields before them stay right
 //! and the extra text is kept in the last field instead of shifting every column.
 
 /// The fields requested from sacct, in output order.
 pub const SACCT_FIELDS: &[&str] = &[
+    // What every step line is read for (a step is parsed only this far).
     "JobID",
     "JobIDRaw",
+    "State",
+    "TotalCPU",
+    "MaxRSS",
+    "NTasks",
+    "TRESUsageInTot",
+    // What the allocation line is read for.
     "User",
     "UID",
     "Group",
@@ -17,7 +26,6 @@ pub const SACCT_FIELDS: &[&str] = &[
     "Account",
     "Partition",
     "QOS",
-    "State",
     "ExitCode",
     "Submit",
     "Eligible",
@@ -25,9 +33,6 @@ pub const SACCT_FIELDS: &[&str] = &[
     "End",
     "Elapsed",
     "ElapsedRaw",
-    "CPUTime",
-    "CPUTimeRAW",
-    "TotalCPU",
     "UserCPU",
     "SystemCPU",
     "AllocCPUS",
@@ -35,10 +40,14 @@ pub const SACCT_FIELDS: &[&str] = &[
     "NodeList",
     "ReqCPUS",
     "ReqMem",
-    "ReqNodes",
     "Timelimit",
     "TimelimitRaw",
-    "MaxRSS",
+    "Cluster",
+    "AllocTRES",
+    // Archived only.
+    "CPUTime",
+    "CPUTimeRAW",
+    "ReqNodes",
     "MaxVMSize",
     "MaxDiskRead",
     "MaxDiskWrite",
@@ -50,9 +59,7 @@ pub const SACCT_FIELDS: &[&str] = &[
     "Priority",
     "Reservation",
     "ReservationId",
-    "Cluster",
     "ReqTRES",
-    "AllocTRES",
     "DerivedExitCode",
     "Flags",
     "Layout",
@@ -61,9 +68,8 @@ pub const SACCT_FIELDS: &[&str] = &[
     "MinCPU",
     "NCPUS",
     "NNodes",
-    "NTasks",
     "Reason",
-    "TRESUsageInTot",
+    // Free text, last.
     "Container",
     "Constraints",
     "JobName",
@@ -116,6 +122,8 @@ pub struct FieldLayout {
     pub cluster: Option<usize>,
     pub alloc_tres: Option<usize>,
     pub tres_usage_in_tot: Option<usize>,
+    /// Fields to split on a step line: up to the last one the metrics read there.
+    pub step_prefix: usize,
 }
 
 /// A field list that lacks what every row needs.
@@ -137,7 +145,7 @@ impl FieldLayout {
     ) -> Result<FieldLayout, MissingField> {
         let names: Vec<String> = names.into_iter().map(|s| s.trim().to_string()).collect();
         let find = |n: &str| names.iter().position(|x| x.eq_ignore_ascii_case(n));
-        Ok(FieldLayout {
+        let mut layout = FieldLayout {
             job_id: find("JobID").ok_or(MissingField("JobID"))?,
             job_id_raw: find("JobIDRaw").ok_or(MissingField("JobIDRaw"))?,
             job_name: find("JobName"),
@@ -170,9 +178,25 @@ impl FieldLayout {
             cluster: find("Cluster"),
             alloc_tres: find("AllocTRES"),
             tres_usage_in_tot: find("TRESUsageInTot"),
+            step_prefix: 0,
             names,
             delimiter,
-        })
+        };
+        layout.step_prefix = [
+            Some(layout.job_id),
+            Some(layout.job_id_raw),
+            layout.state,
+            layout.total_cpu,
+            layout.max_rss,
+            layout.ntasks,
+            layout.tres_usage_in_tot,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0)
+            + 1;
+        Ok(layout)
     }
 
     /// Number of fields in a row.
@@ -201,6 +225,7 @@ mod tests {
         assert_eq!(l.len(), 62);
         assert!(l.tres_usage_in_tot.is_some());
         assert_eq!(l.names.last().unwrap(), "SubmitLine");
+        assert_eq!(l.step_prefix, 7, "step lines are split only this far");
         // Every field of the Python tool's raw archive is still requested.
         let fixture = include_str!("../../tests/fixtures/sacct/sacct-command.txt");
         let list = fixture.split("--format=").nth(1).unwrap();

@@ -11,6 +11,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use memchr::{memchr, memchr_iter};
 
+
 use super::fields::FieldLayout;
 
 /// A record's place in the output text.
@@ -138,19 +139,38 @@ fn close(out: &mut SacctOutput, text: &str, c: (usize, usize, usize, usize), wan
 }
 
 /// Splits one record's text into exactly `layout.len()` fields.
+///
+/// A plain byte loop: fields are short (a few bytes each), where a SIMD search per field
+/// costs more in setup than it saves.
 pub fn split_fields<'a>(text: &'a str, layout: &FieldLayout, out: &mut Vec<&'a str>) {
+    split_prefix(text, layout, layout.len(), out);
+}
+
+/// Splits the first `k` fields (of `layout.len()`; fields past `k` are not looked at and are
+/// left empty). With `k == layout.len()` the last field keeps any extra delimiters.
+pub fn split_prefix<'a>(text: &'a str, layout: &FieldLayout, k: usize, out: &mut Vec<&'a str>) {
     out.clear();
     let bytes = text.as_bytes();
     let n = layout.len();
+    let k = k.min(n);
+    let delim = layout.delimiter;
     let mut start = 0;
-    for i in memchr_iter(layout.delimiter, bytes) {
-        if out.len() + 1 == n {
-            break;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == delim {
+            if out.len() + 1 == n {
+                break;
+            }
+            // `delim` is ASCII, so `start..i` lies on char boundaries.
+            out.push(&text[start..i]);
+            start = i + 1;
+            if out.len() == k {
+                break;
+            }
         }
-        out.push(&text[start..i]);
-        start = i + 1;
     }
-    out.push(&text[start..]);
+    if out.len() < k {
+        out.push(&text[start..]);
+    }
     while out.len() < n {
         out.push("");
     }
@@ -247,14 +267,28 @@ pub fn tres_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
     s.split(',').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.trim(), v.trim()))
 }
 
+/// The value of `key` in a TRES string (`key=value` at the start or after a comma).
+pub fn tres_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find(key).map(|i| i + from) {
+        let after = i + key.len();
+        if (i == 0 || s.as_bytes()[i - 1] == b',') && s.as_bytes().get(after) == Some(&b'=') {
+            let rest = &s[after + 1..];
+            return Some(rest.split(',').next().unwrap_or("").trim());
+        }
+        from = after;
+    }
+    None
+}
+
 /// `mem=` of a TRES string, in MiB.
 pub fn tres_mem_mb(s: &str) -> Option<f64> {
-    tres_pairs(s).find(|(k, _)| *k == "mem").and_then(|(_, v)| parse_memory_mb(v))
+    tres_value(s, "mem").and_then(parse_memory_mb)
 }
 
 /// `cpu=` of a TRESUsageInTot string (a duration there), in seconds.
 pub fn tres_cpu_seconds(s: &str) -> Option<f64> {
-    tres_pairs(s).find(|(k, _)| *k == "cpu").and_then(|(_, v)| parse_duration(v))
+    tres_value(s, "cpu").and_then(parse_duration)
 }
 
 /// GPUs in an AllocTRES string: `gres/gpu=N`, or when only typed entries exist
@@ -293,9 +327,24 @@ pub fn parse_time_utc(s: &str) -> Option<DateTime<Utc>> {
     if s.bytes().all(|b| b.is_ascii_digit()) {
         return DateTime::from_timestamp(s.parse().ok()?, 0);
     }
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-        .ok()
-        .map(|n| n.and_utc())
+    fast_iso(s.as_bytes()).or_else(|| {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+            .ok()
+            .map(|n| n.and_utc())
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` without the generic format machinery (it is on the hot path:
+/// three timestamps per job).
+fn fast_iso(b: &[u8]) -> Option<DateTime<Utc>> {
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?).map(|n| n.and_utc())
 }
 
 /// The base state: `CANCELLED by 123` -> `CANCELLED`, `RUNNING` -> `RUNNING`.
@@ -465,6 +514,9 @@ mod tests {
         assert_eq!(tres_mem_mb(usage), Some(6108.0 / 1024.0));
         assert_eq!(tres_cpu_seconds(usage), Some(5.0));
         assert_eq!(tres_mem_mb(""), None);
+        assert_eq!(tres_mem_mb("vmem=5G,mem=1G"), Some(1024.0));
+        assert_eq!(tres_mem_mb("vmem=5G"), None);
+        assert_eq!(tres_value("gres/gpumem=4,gres/gpu=2", "gres/gpu"), Some("2"));
     }
 
     #[test]

@@ -27,12 +27,12 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::atomic::{write_atomic, WriteError};
 use crate::model::{self, ProcessedJob};
 use crate::sacct::fields::FieldLayout;
-use crate::sacct::parser::{job_of_step, split_fields};
+use crate::sacct::parser::{job_of_step, split_fields, split_prefix};
 use crate::zone::Zone;
 
 /// Column of the raw archive that holds a line sacct printed but we could not split.
@@ -111,6 +111,17 @@ fn props(meta: &Meta, schema_version: &str) -> WriterProperties {
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("level 3 is valid")))
         .set_max_row_group_row_count(Some(CHUNK))
         .set_key_value_metadata(Some(meta.key_values(schema_version)))
+        .build()
+}
+
+/// Raw files: 62 text columns read rarely and whole, so no page statistics (min/max of long
+/// strings cost more to compute than they ever save) and the fastest zstd level.
+fn raw_props(meta: &Meta) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
+        .set_max_row_group_row_count(Some(CHUNK))
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_key_value_metadata(Some(meta.key_values("1")))
         .build()
 }
 
@@ -223,7 +234,7 @@ pub fn merge_raw(
     let mut buf = Vec::with_capacity(layout.len());
     let mut fresh_keys: HashSet<&str> = HashSet::with_capacity(fresh.records.len());
     for text in &fresh.records {
-        split_fields(text, layout, &mut buf);
+        split_prefix(text, layout, layout.job_id_raw + 1, &mut buf);
         fresh_keys.insert(buf[layout.job_id_raw].trim());
     }
     let fresh_lines: HashSet<&str> = fresh.malformed.iter().copied().collect();
@@ -290,7 +301,7 @@ pub fn merge_raw(
     ));
     let kept_rows: usize = kept_batches.iter().map(|b| b.num_rows()).sum();
     write_atomic(path, |file| {
-        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props(meta, "1")))
+        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(raw_props(meta)))
             .map_err(io::Error::other)?;
         for b in &kept_batches {
             let batch = conform(b, &schema).map_err(io::Error::other)?;

@@ -250,6 +250,11 @@ pub fn pending_job(id: &str, submit: &str) -> Vec<String> {
 
 /// A running job started at `start`.
 pub fn running_job(id: &str, start: &str) -> Vec<String> {
+    running_job_submitted(id, start, start)
+}
+
+/// A running job submitted at `submit`, started at `start`.
+pub fn running_job_submitted(id: &str, submit: &str, start: &str) -> Vec<String> {
     vec![
         line(&[
             ("JobID", id),
@@ -257,7 +262,7 @@ pub fn running_job(id: &str, start: &str) -> Vec<String> {
             ("User", "bob"),
             ("Partition", "cpu"),
             ("State", "RUNNING"),
-            ("Submit", start),
+            ("Submit", submit),
             ("Start", start),
             ("End", "Unknown"),
             ("ElapsedRaw", "60"),
