@@ -212,6 +212,10 @@ EOF
   submit newline bob COMPLETED -J newline -c 1 --mem=50M --time=2 \
     --wrap=$'echo first line\necho second line'
 
+  # Newlines (and a '|') in fields that are not the last of a sacct line: job name, comment.
+  submit newline_fields alice COMPLETED -J $'two\nlines' -c 1 --mem=50M --time=2 \
+    --comment=$'first line\nsecond|line' --wrap='true'
+
   if [[ $RIG_MODE == cgroup ]]; then
     # 300 MB buffer under a 100 MB cgroup limit: the OOM killer ends it.
     submit oom bob OUT_OF_MEMORY -J oom -c 1 --mem=100M --time=2 \
