@@ -40,7 +40,11 @@ fn prepare(dir: &Path, jobs_per_day: u32, days: u32) -> (PathBuf, usize, usize) 
     let zone: Zone = "UTC".parse().unwrap();
     let today = Utc::now().date_naive();
     // Whole past days: every job submitted and most finished.
-    let synth = Synth { jobs_per_day, seed: 42, now: Utc::now() };
+    let synth = Synth {
+        jobs_per_day,
+        seed: 42,
+        now: Utc::now(),
+    };
     let (mut lines, mut bytes) = (0, 0);
     for n in 1..=days {
         let date = today.checked_sub_days(Days::new(n.into())).unwrap();
@@ -65,7 +69,8 @@ fn prepare(dir: &Path, jobs_per_day: u32, days: u32) -> (PathBuf, usize, usize) 
 
 /// Child process: one collection cycle of `days` days, then print seconds and peak RSS.
 fn child_collect(dir: &Path, days: u32) {
-    let mut config = Config::from_toml("timezone = \"UTC\"\n[collect]\nsettle = \"0s\"\nretries = 0\n").unwrap();
+    let mut config =
+        Config::from_toml("timezone = \"UTC\"\n[collect]\nsettle = \"0s\"\nretries = 0\n").unwrap();
     config.data_dir = dir.join("data");
     let collector = Collector {
         data: DataDir::new(&config.data_dir),
@@ -74,15 +79,32 @@ fn child_collect(dir: &Path, days: u32) {
         config: Arc::new(config),
     };
     // Today (empty output) and the `days` whole days before it.
-    let opts = CollectOptions { days, wait_for_lock: false, progress: false };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let opts = CollectOptions {
+        days,
+        wait_for_lock: false,
+        progress: false,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let t0 = Instant::now();
     let report = rt
-        .block_on(run_cycle(&collector, &opts, &tokio_util::sync::CancellationToken::new()))
+        .block_on(run_cycle(
+            &collector,
+            &opts,
+            &tokio_util::sync::CancellationToken::new(),
+        ))
         .unwrap();
     let secs = t0.elapsed().as_secs_f64();
     assert_eq!(report.failed(), 0);
-    println!("{secs:.3} {:.1} {} {}", peak_rss_mb(), report.jobs(), report.raw_rows());
+    println!(
+        "{secs:.3} {:.1} {} {}",
+        peak_rss_mb(),
+        report.jobs(),
+        report.raw_rows()
+    );
 }
 
 fn run_child(dir: &Path, days: u32) -> (f64, f64, usize, usize) {
@@ -90,10 +112,19 @@ fn run_child(dir: &Path, days: u32) -> (f64, f64, usize, usize) {
         .env("BENCH_CHILD", format!("{}:{days}", dir.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let v: Vec<&str> = text.split_whitespace().collect();
-    (v[0].parse().unwrap(), v[1].parse().unwrap(), v[2].parse().unwrap(), v[3].parse().unwrap())
+    (
+        v[0].parse().unwrap(),
+        v[1].parse().unwrap(),
+        v[2].parse().unwrap(),
+        v[3].parse().unwrap(),
+    )
 }
 
 fn main() {
@@ -103,17 +134,31 @@ fn main() {
         return;
     }
     // `cargo bench` passes `--bench`; a filter argument is ignored.
-    let jobs_per_day: u32 = std::env::var("BENCH_JOBS_PER_DAY").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let jobs_per_day: u32 = std::env::var("BENCH_JOBS_PER_DAY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
 
     // 1. Parse + metrics, in memory, one thread.
     let layout = FieldLayout::ours();
     let zone: Zone = "UTC".parse().unwrap();
-    let day = Utc::now().date_naive().checked_sub_days(Days::new(1)).unwrap();
+    let day = Utc::now()
+        .date_naive()
+        .checked_sub_days(Days::new(1))
+        .unwrap();
     let mut text = String::new();
-    Synth { jobs_per_day, seed: 42, now: Utc::now() }.generate(zone.day_start(day), zone.day_end(day), &layout, &mut text);
+    Synth {
+        jobs_per_day,
+        seed: 42,
+        now: Utc::now(),
+    }
+    .generate(zone.day_start(day), zone.day_end(day), &layout, &mut text);
     let bytes = text.into_bytes();
     let lines = bytes.iter().filter(|&&b| b == b'\n').count();
-    let ctx = Context { sacct_version: "bench".into(), processed_date: 0 };
+    let ctx = Context {
+        sacct_version: "bench".into(),
+        processed_date: 0,
+    };
     let (mut best, mut best_split, mut best_metrics) = (f64::MAX, f64::MAX, f64::MAX);
     let mut jobs = 0;
     for _ in 0..5 {
@@ -129,8 +174,15 @@ fn main() {
         jobs = built.jobs.len();
         assert!(out.malformed.is_empty());
     }
-    println!("  split into records {:.0} ns/line, metrics {:.0} ns/line", best_split * 1e9 / lines as f64, best_metrics * 1e9 / lines as f64);
-    println!("parse + metrics: {lines} sacct lines ({:.0} MB), {jobs} jobs", bytes.len() as f64 / 1e6);
+    println!(
+        "  split into records {:.0} ns/line, metrics {:.0} ns/line",
+        best_split * 1e9 / lines as f64,
+        best_metrics * 1e9 / lines as f64
+    );
+    println!(
+        "parse + metrics: {lines} sacct lines ({:.0} MB), {jobs} jobs",
+        bytes.len() as f64 / 1e6
+    );
     println!(
         "  best of 5: {:.3} s = {:.2} M lines/s on one core, {:.0} ns per line",
         best,
@@ -146,11 +198,20 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let (_, lines, size) = prepare(dir.path(), jobs_per_day, 1);
     let (secs, rss, jobs, rows) = run_child(dir.path(), 1);
-    println!("collect one day from a file: {lines} lines ({:.0} MB), {jobs} jobs, {rows} raw rows", size as f64 / 1e6);
-    println!("  {secs:.2} s wall ({:.2} us per line), peak RSS {rss:.0} MB", secs * 1e6 / lines as f64);
+    println!(
+        "collect one day from a file: {lines} lines ({:.0} MB), {jobs} jobs, {rows} raw rows",
+        size as f64 / 1e6
+    );
+    println!(
+        "  {secs:.2} s wall ({:.2} us per line), peak RSS {rss:.0} MB",
+        secs * 1e6 / lines as f64
+    );
     let data = dir.path().join("data");
     let size_of = |sub: &str| -> u64 {
-        std::fs::read_dir(data.join(sub)).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+        std::fs::read_dir(data.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
     };
     println!(
         "  on disk: raw {:.1} MB, processed {:.1} MB ({:.0} bytes per job)",
@@ -160,7 +221,9 @@ fn main() {
     );
     // Re-collecting the same day merges with what is archived.
     let (secs, rss, _, _) = run_child(dir.path(), 1);
-    println!("  re-collect the same day (merge with the archive): {secs:.2} s, peak RSS {rss:.0} MB");
+    println!(
+        "  re-collect the same day (merge with the archive): {secs:.2} s, peak RSS {rss:.0} MB"
+    );
 
     // 3. Memory against the number of days (max_concurrent_sacct = 4 bounds days in flight).
     let per_day = (jobs_per_day / 5).max(1000);
@@ -169,7 +232,9 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         prepare(dir.path(), per_day, days);
         let (secs, rss, jobs, _) = run_child(dir.path(), days);
-        row.push_str(&format!("  {days:>2} days: {jobs:>8} jobs, {secs:6.2} s, peak RSS {rss:5.0} MB\n"));
+        row.push_str(&format!(
+            "  {days:>2} days: {jobs:>8} jobs, {secs:6.2} s, peak RSS {rss:5.0} MB\n"
+        ));
     }
     println!("memory against days collected ({per_day} jobs/day):\n{row}");
     std::io::stdout().flush().unwrap();

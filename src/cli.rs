@@ -58,6 +58,19 @@ pub enum Command {
     Collect(CollectArgs),
     /// Show what the data dir holds and how fresh it is.
     Status(StatusArgs),
+    /// Report usage and efficiency from the archive: by user, group, partition, node and day.
+    #[command(after_help = ANALYZE_HELP)]
+    Analyze(AnalyzeArgs),
+    /// Check that collection can work here: sacct, sinfo, accounting, config, data dir, a
+    /// dry collection of today, slurmdbd's purge margin. Exit 0 only if no check fails.
+    Test,
+    /// Show one archived job like seff: CPU and memory used vs allocated. Exit 1 if the
+    /// archive does not hold it.
+    Job(JobArgs),
+    /// Live queue use per user and partition (cores and nodes, running and pending) from squeue.
+    Current,
+    /// Node CPU and GPU inventory from sinfo.
+    Nodes,
     /// Validate a config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -67,7 +80,14 @@ pub enum Command {
     /// A synthetic sacct (for tests, benchmarks and the demo).
     #[command(hide = true)]
     FakeSacct(FakeSacctArgs),
+    /// Run as a service: collect on the `[schedule]` cron, reload the config on SIGHUP, talk
+    /// to systemd (Type=notify).
+    Daemon(DaemonArgs),
 }
+
+/// `daemon` takes only the global flags (`--config`, `--data-dir`); the rest is the config.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {}
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
@@ -80,7 +100,7 @@ pub struct CollectArgs {
     /// Do not print the summary.
     #[arg(long, overrides_with = "summary")]
     pub no_summary: bool,
-    /// At most this many sacct processes at once (default: [collect] max_concurrent_sacct).
+    /// At most this many sacct processes at once (default: `max_concurrent_sacct` under `[collect]`).
     #[arg(short = 'n', long, value_name = "K")]
     pub n_parallel: Option<usize>,
     /// Wait for another collector to finish instead of exiting with code 75.
@@ -129,10 +149,21 @@ pub struct FakeSacctArgs {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     match &cli.command {
-        Command::Config(ConfigCommand::Check { file }) => return config_check(file.as_ref().or(cli.config.as_ref())),
+        Command::Config(ConfigCommand::Check { file }) => {
+            return config_check(file.as_ref().or(cli.config.as_ref()))
+        }
         Command::FakeSacct(args) => return crate::demo::fake_sacct(args),
+        Command::Test => return test_cmd(&cli),
+        Command::Daemon(_) => {
+            return crate::daemon::run(crate::daemon::DaemonOptions {
+                config: cli.config.clone(),
+                data_dir: cli.data_dir.clone(),
+                color,
+            })
+        }
         _ => {}
     }
     let mut config = Config::discover(cli.config.as_deref())?;
@@ -144,7 +175,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Collect(args) => collect(config, &args),
         Command::Status(args) => status(&config, &args),
         Command::Demo(args) => crate::demo::run(config, &args, cli.data_dir.is_some()),
-        Command::Config(_) | Command::FakeSacct(_) => unreachable!("handled above"),
+        Command::Analyze(args) => analyze(&config, &args, cli.no_color),
+        Command::Job(args) => job(&config, &args),
+        Command::Current => current(&config, cli.no_color),
+        Command::Nodes => nodes(&config, cli.no_color),
+        Command::Config(_) | Command::FakeSacct(_) | Command::Daemon(_) | Command::Test => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -158,7 +195,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn collect(mut config: Config, args: &CollectArgs) -> Result<ExitCode> {
     if let Some(n) = args.n_parallel {
-        anyhow::ensure!((1..=64).contains(&n), "--n-parallel must be between 1 and 64");
+        anyhow::ensure!(
+            (1..=64).contains(&n),
+            "--n-parallel must be between 1 and 64"
+        );
         config.collect.max_concurrent_sacct = n;
     }
     let collector = Collector::new(Arc::new(config));
@@ -166,7 +206,12 @@ fn collect(mut config: Config, args: &CollectArgs) -> Result<ExitCode> {
 }
 
 /// Runs one cycle with `collector`, prints the summary, and picks the exit code.
-pub fn collect_with(collector: Collector, days: u32, wait: bool, summary: bool) -> Result<ExitCode> {
+pub fn collect_with(
+    collector: Collector,
+    days: u32,
+    wait: bool,
+    summary: bool,
+) -> Result<ExitCode> {
     let opts = CollectOptions {
         days,
         wait_for_lock: wait,
@@ -219,7 +264,10 @@ fn config_check(file: Option<&PathBuf>) -> Result<ExitCode> {
     }
     println!("  data_dir = {}", config.data_dir.display());
     println!("  timezone = {}", config.zone());
-    println!("  schedule = {:?} (jitter {})", config.schedule.cron, config.schedule.jitter);
+    println!(
+        "  schedule = {:?} (jitter {})",
+        config.schedule.cron, config.schedule.jitter
+    );
     println!(
         "  collect  = lookback {} days, {} sacct at once, timeout {}, {} retries, settle {}",
         config.collect.lookback_days,
@@ -228,12 +276,20 @@ fn config_check(file: Option<&PathBuf>) -> Result<ExitCode> {
         config.collect.retries,
         config.collect.settle
     );
-    println!("  groups   = {} groups, {} users", config.groups.len(), config.groups.values().map(Vec::len).sum::<usize>());
+    println!(
+        "  groups   = {} groups, {} users",
+        config.groups.len(),
+        config.groups.values().map(Vec::len).sum::<usize>()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// A collector that runs `program` with `prefix` arguments before sacct's own.
-pub fn collector_with_program(config: Config, program: PathBuf, prefix: Vec<std::ffi::OsString>) -> Collector {
+pub fn collector_with_program(
+    config: Config,
+    program: PathBuf,
+    prefix: Vec<std::ffi::OsString>,
+) -> Collector {
     Collector {
         data: DataDir::new(&config.data_dir),
         sacct: SacctProgram {
@@ -243,4 +299,210 @@ pub fn collector_with_program(config: Config, program: PathBuf, prefix: Vec<std:
         layout: Arc::new(FieldLayout::ours()),
         config: Arc::new(config),
     }
+}
+
+// ---- reports: analyze, test, job, current, nodes (src/report/, src/checks.rs, src/live.rs) ----
+
+const ANALYZE_HELP: &str = "Window: --days N covers today and the N days before it (N+1 dates, in the configured \
+timezone); --since/--until are inclusive dates and override --days. Hours are reserved hours \
+(allocation x elapsed); efficiency and waste use COMPLETED jobs only; a job recorded twice counts \
+once (newest processed_date wins).\n\n\
+Exit codes: 0 report written (also when no job matched: the output says \"No jobs between X and Y\", \
+JSON/CSV are empty but valid), 1 the data dir does not exist or cannot be listed, 2 usage error \
+(bad date, --since after --until, --table without --format csv).";
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Today and this many days before it.
+    #[arg(short, long, default_value_t = 7, value_name = "N")]
+    pub days: u32,
+    /// Only this user's jobs.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Only jobs of this research group's users (`[groups]` in the config; "ungrouped" for the rest).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Only jobs in this partition.
+    #[arg(long, value_name = "PARTITION")]
+    pub partition: Option<String>,
+    /// First date, inclusive (YYYY-MM-DD); overrides --days.
+    #[arg(long, value_name = "DATE", value_parser = parse_date_arg)]
+    pub since: Option<chrono::NaiveDate>,
+    /// Last date, inclusive (YYYY-MM-DD; default today).
+    #[arg(long, value_name = "DATE", value_parser = parse_date_arg)]
+    pub until: Option<chrono::NaiveDate>,
+    /// Output on stdout.
+    #[arg(long, value_enum, default_value_t = crate::report::command::Format::Table)]
+    pub format: crate::report::command::Format,
+    /// With --format csv: which table (summary, users, groups, partitions, nodes, daily,
+    /// states, efficiency, top_wasters).
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// Also write a self-contained HTML report (tables and SVG charts) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Rows in the terminal tables and charts (JSON and CSV always hold every row).
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    pub top: usize,
+    /// Do not run sinfo for node CPU/GPU counts (node utilisation is then not shown).
+    #[arg(long)]
+    pub no_sinfo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// The job id as sacct prints it: 1234567, 1234567_4 (array task), 1234567+0 (het job).
+    pub id: String,
+}
+
+fn parse_date_arg(s: &str) -> std::result::Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("expected a date like 2026-11-25, not {s:?}"))
+}
+
+/// Colour on stdout: a terminal, and neither --no-color nor NO_COLOR.
+fn stdout_color(no_color: bool) -> bool {
+    !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+/// A usage error: clap's format and exit code 2.
+fn usage_error(msg: impl std::fmt::Display) -> ! {
+    use clap::CommandFactory;
+    Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, msg)
+        .exit()
+}
+
+fn analyze(config: &Config, args: &AnalyzeArgs, no_color: bool) -> Result<ExitCode> {
+    use crate::report::command::{run_analyze, validate, AnalyzeRequest};
+    let req = AnalyzeRequest {
+        days: args.days,
+        since: args.since,
+        until: args.until,
+        filter: crate::report::analyze::Filter {
+            user: args.user.clone(),
+            group: args.group.clone(),
+            partition: args.partition.clone(),
+        },
+        format: args.format,
+        table: args.table.clone(),
+        html: args.html.clone(),
+        top: args.top,
+        no_sinfo: args.no_sinfo,
+        color: stdout_color(no_color),
+        width: crate::report::render::Style::terminal_width(),
+    };
+    if let Err(e) = validate(&req, config) {
+        usage_error(e);
+    }
+    match run_analyze(
+        config,
+        &req,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr(),
+    ) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        // `analyze | head`: the reader has what it wanted.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn test_cmd(cli: &Cli) -> Result<ExitCode> {
+    let loaded = Config::discover(cli.config.as_deref()).map_err(|e| format!("{e:#}"));
+    let data_dir = match (&cli.data_dir, &loaded) {
+        (Some(d), _) => d.clone(),
+        (None, Ok(c)) => c.data_dir.clone(),
+        (None, Err(_)) => Config::default().data_dir,
+    };
+    let loaded = loaded.map(|mut c| {
+        c.data_dir = data_dir.clone();
+        c
+    });
+    let checks = crate::checks::run_checks(loaded.as_ref().map_err(Clone::clone), &data_dir);
+    let ok = crate::checks::write_checks(
+        &checks,
+        stdout_color(cli.no_color),
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn job(config: &Config, args: &JobArgs) -> Result<ExitCode> {
+    use crate::report::job::{lookup, raw_steps, write_job};
+    let data = DataDir::new(&config.data_dir);
+    anyhow::ensure!(
+        data.root.is_dir(),
+        "data dir {} does not exist (hint: pass --data-dir, or run `slurm-usage collect`)",
+        data.root.display()
+    );
+    let zone = config.zone();
+    let found = lookup(&data, args.id.trim(), &zone)?;
+    for u in &found.unreadable {
+        eprintln!("slurm-usage: warning: skipped {u}");
+    }
+    if found.records.is_empty() && found.tasks.is_empty() {
+        anyhow::bail!(
+            "job {} is not in the archive {} ({} processed files, {} had to be read) (hint: check the id with `sacct -j {}`; jobs are archived from the first collection on)",
+            args.id,
+            data.root.display(),
+            found.files,
+            found.files_read,
+            args.id
+        );
+    }
+    let steps = found
+        .records
+        .first()
+        .map(|f| raw_steps(&data, &f.file, &f.job.job_id))
+        .unwrap_or_default();
+    write_job(&found, &steps, &zone, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn current(config: &Config, no_color: bool) -> Result<ExitCode> {
+    use crate::live::{
+        parse_squeue, run_tool, sinfo_nodes, tool_path, write_current, SQUEUE_ARGS, TOOL_TIMEOUT,
+    };
+    let squeue = tool_path(&config.collect.sacct, "squeue");
+    let text = run_tool(&squeue, SQUEUE_ARGS, TOOL_TIMEOUT)?;
+    let cpus = sinfo_nodes(&tool_path(&config.collect.sacct, "sinfo"))
+        .map(|n| n.into_iter().map(|(k, v)| (k, v.cpus)).collect())
+        .unwrap_or_default();
+    let me = std::env::var("USER").unwrap_or_default();
+    let style = crate::report::render::Style {
+        color: stdout_color(no_color),
+        width: crate::report::render::Style::terminal_width(),
+        top: usize::MAX,
+    };
+    write_current(
+        &parse_squeue(&text),
+        &cpus,
+        &me,
+        &style,
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn nodes(config: &Config, no_color: bool) -> Result<ExitCode> {
+    let nodes = crate::live::sinfo_nodes(&crate::live::tool_path(&config.collect.sacct, "sinfo"))?;
+    let style = crate::report::render::Style {
+        color: stdout_color(no_color),
+        width: crate::report::render::Style::terminal_width(),
+        top: usize::MAX,
+    };
+    crate::live::write_nodes(&nodes, &style, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -137,7 +137,10 @@ pub struct CycleReport {
 impl CycleReport {
     /// Dates whose collection failed.
     pub fn failed(&self) -> usize {
-        self.dates.iter().filter(|d| matches!(d.outcome, DateOutcome::Failed(_))).count()
+        self.dates
+            .iter()
+            .filter(|d| matches!(d.outcome, DateOutcome::Failed(_)))
+            .count()
     }
     /// Dates collected but not final.
     pub fn incomplete(&self) -> usize {
@@ -176,7 +179,9 @@ pub fn plan(
     tracker: &Tracker,
     partitions: &[NaiveDate],
 ) -> Plan {
-    let first = today.checked_sub_days(Days::new(days.into())).unwrap_or(today);
+    let first = today
+        .checked_sub_days(Days::new(days.into()))
+        .unwrap_or(today);
     let oldest = today
         .checked_sub_days(Days::new(max_recollect_days.into()))
         .unwrap_or(today);
@@ -249,18 +254,30 @@ pub async fn run_cycle(
     };
     report.stale_temps_removed = c.data.remove_stale_temps().unwrap_or(0);
     if report.stale_temps_removed > 0 {
-        warn!(count = report.stale_temps_removed, "removed temp files left by an interrupted write");
+        warn!(
+            count = report.stale_temps_removed,
+            "removed temp files left by an interrupted write"
+        );
     }
     let tracker = Tracker::load(&c.data.tracker())?.tracker;
     let zone = cfg.zone();
     let today = zone.today();
     let partitions = c.data.dates(Kind::Processed).unwrap_or_default();
-    let plan = plan(today, opts.days, cfg.collect.max_recollect_days, &tracker, &partitions);
+    let plan = plan(
+        today,
+        opts.days,
+        cfg.collect.max_recollect_days,
+        &tracker,
+        &partitions,
+    );
     for d in &plan.already_complete {
         report.dates.push(DateReport {
             date: *d,
             outcome: DateOutcome::AlreadyComplete,
-            jobs: tracker.dates.get(&d.to_string()).map_or(0, |i| i.jobs as usize),
+            jobs: tracker
+                .dates
+                .get(&d.to_string())
+                .map_or(0, |i| i.jobs as usize),
             incomplete_jobs: 0,
             moved_out: 0,
             parse_errors: 0,
@@ -280,7 +297,12 @@ pub async fn run_cycle(
         return Ok(report);
     }
 
-    report.sacct_version = match version(&c.sacct, cfg.collect.sacct_timeout.0.min(Duration::from_secs(60))).await {
+    report.sacct_version = match version(
+        &c.sacct,
+        cfg.collect.sacct_timeout.0.min(Duration::from_secs(60)),
+    )
+    .await
+    {
         Ok(v) => v,
         Err(e) => {
             warn!("cannot read the sacct version: {e}");
@@ -298,10 +320,17 @@ pub async fn run_cycle(
     let mut tasks = JoinSet::new();
     for date in plan.query.iter().copied() {
         let (tx, sem, cancel) = (tx.clone(), semaphore.clone(), cancel.clone());
-        let (prog, layout, cfg, zone, ctx) =
-            (c.sacct.clone(), c.layout.clone(), cfg.clone(), zone.clone(), ctx.clone());
+        let (prog, layout, cfg, zone, ctx) = (
+            c.sacct.clone(),
+            c.layout.clone(),
+            cfg.clone(),
+            zone.clone(),
+            ctx.clone(),
+        );
         tasks.spawn(async move {
-            let Ok(permit) = sem.acquire_owned().await else { return };
+            let Ok(permit) = sem.acquire_owned().await else {
+                return;
+            };
             if cancel.is_cancelled() {
                 return;
             }
@@ -319,7 +348,8 @@ pub async fn run_cycle(
             .await;
             let result = match a.result {
                 Ok(run) => {
-                    let ran_at = Utc::now() - chrono::Duration::from_std(run.elapsed).unwrap_or_default();
+                    let ran_at =
+                        Utc::now() - chrono::Duration::from_std(run.elapsed).unwrap_or_default();
                     if !run.stderr.is_empty() {
                         warn!(date = %date, "sacct succeeded but wrote to stderr: {}", run.stderr);
                     }
@@ -435,7 +465,11 @@ pub async fn run_cycle(
         }
     }
     let queried = plan.query.len();
-    let done = report.dates.iter().filter(|d| d.outcome != DateOutcome::AlreadyComplete).count();
+    let done = report
+        .dates
+        .iter()
+        .filter(|d| d.outcome != DateOutcome::AlreadyComplete)
+        .count();
     if !report.cancelled && report.failed() == 0 && done == queried {
         writer.tracker.last_success = Some(Utc::now());
     }
@@ -492,9 +526,11 @@ async fn take_lock(data: &DataDir, wait: bool) -> Result<DirLock, LockError> {
 fn progress_bar(len: usize) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} collecting [{bar:30}] {pos}/{len} dates {msg} ({elapsed})")
-            .expect("static template is valid")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} collecting [{bar:30}] {pos}/{len} dates {msg} ({elapsed})",
+        )
+        .expect("static template is valid")
+        .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
@@ -554,7 +590,10 @@ impl Writer {
             warn!(date = %date, rows = orphan_records.len(), "step rows without their job line; kept in the raw archive only");
         }
         let texts = |i: usize| -> Vec<&str> {
-            records[i].iter().map(|&r| out.record_text(&out.records[r as usize])).collect()
+            records[i]
+                .iter()
+                .map(|&r| out.record_text(&out.records[r as usize]))
+                .collect()
         };
         let proc_path = self.data.partition(Kind::Processed, date);
         let existing = match parquet::read_processed(&proc_path, &self.zone)? {
@@ -568,7 +607,8 @@ impl Writer {
         let existing_ids: HashSet<&str> = existing.iter().map(|j| j.job_id.as_str()).collect();
 
         // Jobs of this output that belong to another date.
-        let mut now_elsewhere: BTreeMap<NaiveDate, Vec<(&ProcessedJob, Vec<&str>)>> = BTreeMap::new();
+        let mut now_elsewhere: BTreeMap<NaiveDate, Vec<(&ProcessedJob, Vec<&str>)>> =
+            BTreeMap::new();
         let mut here: Vec<usize> = Vec::new();
         let mut moved_ids: HashSet<&str> = HashSet::new();
         let mut moved_raw: HashSet<&str> = HashSet::new();
@@ -585,12 +625,21 @@ impl Writer {
                 // must be written there before it is removed here.
                 moved_ids.insert(job.job_id.as_str());
                 moved_raw.insert(job.job_id_raw.as_str());
-                now_elsewhere.entry(other).or_default().push((job, texts(i)));
+                now_elsewhere
+                    .entry(other)
+                    .or_default()
+                    .push((job, texts(i)));
             } else if !self.cycle_dates.contains(&other) {
-                now_elsewhere.entry(other).or_default().push((job, texts(i)));
+                now_elsewhere
+                    .entry(other)
+                    .or_default()
+                    .push((job, texts(i)));
             } else if let Some(written) = self.written.get(&other) {
                 if !written.contains(&job.job_id) {
-                    now_elsewhere.entry(other).or_default().push((job, texts(i)));
+                    now_elsewhere
+                        .entry(other)
+                        .or_default()
+                        .push((job, texts(i)));
                 }
             } else {
                 self.stash.entry(other).or_default().push(Stashed {
@@ -634,31 +683,54 @@ impl Writer {
             .flat_map(|&i| records[i].iter())
             .chain(orphan_records.iter())
             .map(|&r| out.record_text(&out.records[r as usize]))
-            .chain(stashed.iter().flat_map(|s| s.raw.iter().map(String::as_str)))
+            .chain(
+                stashed
+                    .iter()
+                    .flat_map(|s| s.raw.iter().map(String::as_str)),
+            )
             .collect();
         let moved_out = moved_ids.len();
         drop(fresh_ids);
         drop(moved_ids);
         let n_existing = merged.len();
         // Move, not clone: a 100,000-job day is ~100 MB of records.
-        merged.extend(jobs.into_iter().zip(is_here).filter_map(|(j, h)| h.then_some(j)));
+        merged.extend(
+            jobs.into_iter()
+                .zip(is_here)
+                .filter_map(|(j, h)| h.then_some(j)),
+        );
         merged.extend(stashed.iter().map(|s| s.job.clone()));
 
         let meta = self.meta(date);
-        // Raw first: a crash between the two leaves raw rows without their processed job
-        // (rebuilt by the next collection), never a processed job without its raw rows.
         let fresh = FreshRaw {
             layout: &self.layout,
             records: raw_records,
             malformed: out.malformed.iter().map(|m| m.text.as_str()).collect(),
         };
-        let raw = parquet::merge_raw(&self.data.partition(Kind::Raw, date), &fresh, &moved_raw, &meta)?;
-        drop(fresh);
         // A fresh job here that was archived earlier under its submit date (pending then, and
         // outside that date's own sacct window as it became eligible later) leaves that date
         // once its new record is safely on disk.
         let stale = self.stale_copies(date, merged[n_existing..].iter());
-        parquet::write_processed(&proc_path, &mut merged, &meta)?;
+        // Encode both partitions at once (one per core), but rename raw first: a crash in
+        // between leaves raw rows without their processed job (rebuilt by the next
+        // collection), never a processed job without its raw rows.
+        let t0 = Instant::now();
+        let raw_path = self.data.partition(Kind::Raw, date);
+        let (raw, processed) = std::thread::scope(|scope| {
+            let encode = scope.spawn(|| {
+                let staged = parquet::stage_processed(&proc_path, &mut merged, &meta);
+                (staged, t0.elapsed())
+            });
+            let raw = parquet::merge_raw(&raw_path, &fresh, &moved_raw, &meta);
+            let raw_time = t0.elapsed();
+            let (processed, processed_time) =
+                encode.join().expect("encoding a partition does not panic");
+            tracing::debug!(date = %date, raw_seconds = raw_time.as_secs_f64(), processed_seconds = processed_time.as_secs_f64(), "partitions encoded");
+            (raw, processed)
+        });
+        drop(fresh);
+        let raw = raw?;
+        processed?.commit()?;
         self.remove_stale(date, stale)?;
         self.written
             .insert(date, merged.iter().map(|j| j.job_id.clone()).collect());
@@ -719,7 +791,9 @@ impl Writer {
                 .and_then(DateTime::from_timestamp_micros)
                 .map(|t| self.zone.date_of(t));
             if let Some(s) = submitted.filter(|s| *s != date) {
-                out.entry(s).or_default().push((j.job_id.clone(), j.job_id_raw.clone()));
+                out.entry(s)
+                    .or_default()
+                    .push((j.job_id.clone(), j.job_id_raw.clone()));
             }
         }
         out
@@ -751,15 +825,23 @@ impl Writer {
                 .filter(|(id, _)| gone.contains(id.as_str()))
                 .map(|(_, raw)| raw.as_str())
                 .collect();
-            let mut kept: Vec<ProcessedJob> =
-                jobs.iter().filter(|j| !gone.contains(j.job_id.as_str())).cloned().collect();
+            let mut kept: Vec<ProcessedJob> = jobs
+                .iter()
+                .filter(|j| !gone.contains(j.job_id.as_str()))
+                .cloned()
+                .collect();
             let meta = self.meta(date);
             let none = FreshRaw {
                 layout: &self.layout,
                 records: Vec::new(),
                 malformed: Vec::new(),
             };
-            parquet::merge_raw(&self.data.partition(Kind::Raw, date), &none, &raw_ids, &meta)?;
+            parquet::merge_raw(
+                &self.data.partition(Kind::Raw, date),
+                &none,
+                &raw_ids,
+                &meta,
+            )?;
             parquet::write_processed(&path, &mut kept, &meta)?;
             info!(from = %date, to = %now_in, jobs = gone.len(), "jobs moved to the date they started on");
             let info = self.tracker.dates.entry(date.to_string()).or_default();
@@ -783,19 +865,28 @@ impl Writer {
     }
 
     fn save_tracker(&mut self) -> Result<(), StoreError> {
-        self.tracker.save(&self.data.tracker()).map_err(|e| match e {
-            TrackerError::Write(w) => StoreError::Write(w),
-            TrackerError::Read { path, source } => StoreError::Read { path, source },
-        })
+        self.tracker
+            .save(&self.data.tracker())
+            .map_err(|e| match e {
+                TrackerError::Write(w) => StoreError::Write(w),
+                TrackerError::Read { path, source } => StoreError::Read { path, source },
+            })
     }
 
     /// Writes `items` (jobs with their raw rows) into `date`'s partitions, replacing older
     /// records of the same jobs; skips the write when nothing changed.
-    fn upsert(&mut self, date: NaiveDate, items: &[(&ProcessedJob, Vec<&str>)]) -> Result<(), StoreError> {
+    fn upsert(
+        &mut self,
+        date: NaiveDate,
+        items: &[(&ProcessedJob, Vec<&str>)],
+    ) -> Result<(), StoreError> {
         let path = self.data.partition(Kind::Processed, date);
         let mut existing = parquet::read_processed(&path, &self.zone)?.into_inner();
-        let mut at: HashMap<String, usize> =
-            existing.iter().enumerate().map(|(i, j)| (j.job_id.clone(), i)).collect();
+        let mut at: HashMap<String, usize> = existing
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (j.job_id.clone(), i))
+            .collect();
         let mut raw: Vec<&str> = Vec::new();
         for (job, rows) in items {
             match at.get(&job.job_id) {
@@ -817,7 +908,12 @@ impl Writer {
             records: raw,
             malformed: Vec::new(),
         };
-        parquet::merge_raw(&self.data.partition(Kind::Raw, date), &fresh, &HashSet::new(), &meta)?;
+        parquet::merge_raw(
+            &self.data.partition(Kind::Raw, date),
+            &fresh,
+            &HashSet::new(),
+            &meta,
+        )?;
         parquet::write_processed(&path, &mut existing, &meta)?;
         let stale = self.stale_copies(date, items.iter().map(|(j, _)| *j));
         self.remove_stale(date, stale)?;
@@ -853,7 +949,12 @@ mod tests {
         let mut t = Tracker::default();
         t.mark_complete(d("2026-11-23"));
         t.mark_complete(d("2026-11-01"));
-        let parts = [d("2026-09-01"), d("2026-11-01"), d("2026-11-10"), d("2026-11-23")];
+        let parts = [
+            d("2026-09-01"),
+            d("2026-11-01"),
+            d("2026-11-10"),
+            d("2026-11-23"),
+        ];
         let p = plan(d("2026-11-25"), 2, 60, &t, &parts);
         assert_eq!(p.query, [d("2026-11-10"), d("2026-11-24"), d("2026-11-25")]);
         assert_eq!(p.already_complete, [d("2026-11-23")]);
@@ -872,11 +973,35 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let day = d("2026-11-24");
         let end = utc.day_end(day);
-        assert!(!is_date_complete(day, &utc, hour, end, std::slice::from_ref(&job)));
-        assert!(!is_date_complete(day, &utc, hour, end + chrono::Duration::minutes(59), std::slice::from_ref(&job)));
-        assert!(is_date_complete(day, &utc, hour, end + chrono::Duration::minutes(60), std::slice::from_ref(&job)));
+        assert!(!is_date_complete(
+            day,
+            &utc,
+            hour,
+            end,
+            std::slice::from_ref(&job)
+        ));
+        assert!(!is_date_complete(
+            day,
+            &utc,
+            hour,
+            end + chrono::Duration::minutes(59),
+            std::slice::from_ref(&job)
+        ));
+        assert!(is_date_complete(
+            day,
+            &utc,
+            hour,
+            end + chrono::Duration::minutes(60),
+            std::slice::from_ref(&job)
+        ));
         let running = ProcessedJob::default();
-        assert!(!is_date_complete(day, &utc, hour, end + chrono::Duration::days(2), &[job, running]));
+        assert!(!is_date_complete(
+            day,
+            &utc,
+            hour,
+            end + chrono::Duration::days(2),
+            &[job, running]
+        ));
     }
 
     #[test]
@@ -893,6 +1018,10 @@ mod tests {
         assert_eq!(attribution(&j, &ams), Some(d("2026-11-25")));
         j.start_time = None;
         assert_eq!(attribution(&j, &utc), Some(d("2026-11-24")));
-        assert_eq!(attribution(&j, &ams), Some(d("2026-11-25")), "00:59 in Amsterdam");
+        assert_eq!(
+            attribution(&j, &ams),
+            Some(d("2026-11-25")),
+            "00:59 in Amsterdam"
+        );
     }
 }

@@ -191,11 +191,9 @@ impl HumanDuration {
                 'm' => 60,
                 'h' => 3600,
                 'd' => 86_400,
-                _ => {
-                    return Err(format!(
-                        "invalid duration {s:?}: unknown unit {c:?} (use s, m, h or d, e.g. \"10m\")"
-                    ))
-                }
+                _ => return Err(format!(
+                    "invalid duration {s:?}: unknown unit {c:?} (use s, m, h or d, e.g. \"10m\")"
+                )),
             };
             let n: u64 = digits
                 .parse()
@@ -302,18 +300,33 @@ impl Config {
             ));
         }
         if self.collect.sacct.as_os_str().is_empty() {
-            return Err(format!("{}: [collect] sacct must not be empty", at("sacct")));
+            return Err(format!(
+                "{}: [collect] sacct must not be empty",
+                at("sacct")
+            ));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(format!("{}: data_dir must not be empty", at("data_dir")));
         }
-        let fields: Vec<&str> = self.schedule.cron.split_whitespace().collect();
-        if !(6..=7).contains(&fields.len()) {
-            return Err(format!(
-                "{}: [schedule] cron = {:?} needs 6 fields: sec min hour day month weekday (e.g. \"0 15 2 * * *\")",
-                at("cron"),
-                self.schedule.cron
-            ));
+        // Parsed exactly as the daemon's scheduler parses it, so `config check` and a
+        // reload reject what the daemon could not run.
+        match parse_cron(&self.schedule.cron) {
+            Err(e) => {
+                return Err(format!(
+                    "{}: [schedule] cron = {:?} is not a valid cron expression: {e} \
+                     (hint: 6 fields, sec min hour day-of-month month day-of-week, e.g. \"0 15 2 * * *\")",
+                    at("cron"),
+                    self.schedule.cron
+                ))
+            }
+            Ok(cron) if cron.find_next_occurrence(&chrono::Utc::now(), false).is_err() => {
+                return Err(format!(
+                    "{}: [schedule] cron = {:?} never matches a future time",
+                    at("cron"),
+                    self.schedule.cron
+                ))
+            }
+            Ok(_) => {}
         }
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (group, users) in &self.groups {
@@ -356,6 +369,17 @@ impl Config {
     }
 }
 
+/// Parses a `[schedule] cron` expression the way tokio-cron-scheduler does (seconds
+/// required, an optional year field, day-of-month AND day-of-week), so a file that passes
+/// validation is one the scheduler accepts.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+}
+
 /// The files searched when neither `--config` nor `$SLURM_USAGE_CONFIG` is given.
 pub fn search_path() -> Vec<PathBuf> {
     let mut paths = Vec::new();
@@ -379,16 +403,17 @@ fn valid_name(s: &str) -> bool {
 
 /// The 1-based line where `key` is assigned, for messages about values serde accepted.
 fn line_of(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        let l = l.strip_prefix('"').unwrap_or(l);
-        l.starts_with(key)
-            && l[key.len()..]
-                .trim_start_matches('"')
-                .trim_start()
-                .starts_with('=')
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            let l = l.strip_prefix('"').unwrap_or(l);
+            l.starts_with(key)
+                && l[key.len()..]
+                    .trim_start_matches('"')
+                    .trim_start()
+                    .starts_with('=')
+        })
+        .map(|i| i + 1)
 }
 
 /// Turns toml's error into one line: `line 4, column 1: unknown field ...`.
@@ -478,7 +503,10 @@ level = "debug"
     #[test]
     fn bad_timezone_is_rejected() {
         let err = Config::from_toml("timezone = \"Mars/Olympus\"\n").unwrap_err();
-        assert!(err.contains("line 1") && err.contains("Mars/Olympus"), "{err}");
+        assert!(
+            err.contains("line 1") && err.contains("Mars/Olympus"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -497,7 +525,10 @@ level = "debug"
     #[test]
     fn zero_concurrency_is_rejected() {
         let err = Config::from_toml("[collect]\nmax_concurrent_sacct = 0\n").unwrap_err();
-        assert!(err.contains("line 2") && err.contains("max_concurrent_sacct"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("max_concurrent_sacct"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -508,7 +539,13 @@ level = "debug"
 
     #[test]
     fn durations_parse_and_print() {
-        for (s, secs) in [("30s", 30), ("10m", 600), ("1h30m", 5400), ("2d", 172_800), ("0s", 0)] {
+        for (s, secs) in [
+            ("30s", 30),
+            ("10m", 600),
+            ("1h30m", 5400),
+            ("2d", 172_800),
+            ("0s", 0),
+        ] {
             let d = HumanDuration::parse(s).unwrap();
             assert_eq!(d.0.as_secs(), secs, "{s}");
             assert_eq!(d.to_string(), s);
@@ -516,6 +553,30 @@ level = "debug"
         assert!(HumanDuration::parse("10x").is_err());
         assert!(HumanDuration::parse("m").is_err());
         assert!(HumanDuration::parse("").is_err());
+    }
+
+    #[test]
+    fn cron_is_parsed_like_the_scheduler_does() {
+        for ok in [
+            "0 15 2 * * *",
+            "* * * * * *",
+            "0 */5 * * * *",
+            "0 0 3 * * MON-FRI",
+            "0 15 2 * * * 2099",
+        ] {
+            Config::from_toml(&format!("[schedule]\ncron = {ok:?}\n"))
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let err =
+            Config::from_toml("[schedule]\njitter = \"1m\"\ncron = \"15 2 * * *\"\n").unwrap_err();
+        assert!(
+            err.contains("line 3") && err.contains("not a valid cron expression"),
+            "{err}"
+        );
+        let err = Config::from_toml("[schedule]\ncron = \"0 61 2 * * *\"\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("0 61 2"), "{err}");
+        let err = Config::from_toml("[schedule]\ncron = \"0 0 0 1 1 * 2001\"\n").unwrap_err();
+        assert!(err.contains("never matches"), "{err}");
     }
 
     #[test]

@@ -20,11 +20,16 @@ use crate::synth::Synth;
 pub fn run(mut config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<ExitCode> {
     if !data_dir_given {
         let stamp = Utc::now().format("%Y%m%d-%H%M%S");
-        config.data_dir = std::env::temp_dir().join(format!("slurm-usage-demo-{stamp}-{}", std::process::id()));
+        config.data_dir =
+            std::env::temp_dir().join(format!("slurm-usage-demo-{stamp}-{}", std::process::id()));
     }
     let real = !args.synthetic && real_sacct_works(&config);
     let collector = if real {
-        println!("Collecting from the real sacct ({}) into {}", config.collect.sacct.display(), config.data_dir.display());
+        println!(
+            "Collecting from the real sacct ({}) into {}",
+            config.collect.sacct.display(),
+            config.data_dir.display()
+        );
         crate::collect::Collector::new(std::sync::Arc::new(config.clone()))
     } else {
         println!(
@@ -50,12 +55,19 @@ pub fn run(mut config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<
     for kind in [Kind::Raw, Kind::Processed] {
         for date in data.dates(kind)? {
             let p = data.partition(kind, date);
-            println!("  {} ({})", p.display(), crate::report::human_bytes(std::fs::metadata(&p)?.len()));
+            println!(
+                "  {} ({})",
+                p.display(),
+                crate::report::human_bytes(std::fs::metadata(&p)?.len())
+            );
         }
     }
     println!();
     println!("Look around:");
-    println!("  slurm-usage status --data-dir {}", config.data_dir.display());
+    println!(
+        "  slurm-usage status --data-dir {}",
+        config.data_dir.display()
+    );
     println!(
         "  python3 -c \"import polars as pl; print(pl.read_parquet('{}/processed/*.parquet').group_by('user').agg(pl.col('cpu_hours_reserved').sum()))\"",
         config.data_dir.display()
@@ -107,7 +119,10 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
     let (start, end) = (parse(start, "--starttime")?, parse(end, "--endtime")?);
     let layout = match &format {
         Some(f) => FieldLayout::new(f.split(','), delimiter)?,
-        None => FieldLayout::new(crate::sacct::fields::SACCT_FIELDS.iter().copied(), delimiter)?,
+        None => FieldLayout::new(
+            crate::sacct::fields::SACCT_FIELDS.iter().copied(),
+            delimiter,
+        )?,
     };
     let synth = Synth {
         jobs_per_day: args.jobs_per_day,
@@ -121,4 +136,3 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
-

@@ -6,15 +6,20 @@
 
 #![forbid(unsafe_code)]
 
+pub mod checks;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod daemon;
 pub mod demo;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod prom;
 pub mod report;
 pub mod sacct;
+pub mod scheduler;
 pub mod store;
 pub mod synth;
 pub mod zone;

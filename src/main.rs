@@ -28,5 +28,8 @@ fn main() -> ExitCode {
 /// Another collector holds the data dir (exit 75), however the error was wrapped.
 fn is_busy(e: &(dyn std::error::Error + 'static)) -> bool {
     matches!(e.downcast_ref::<LockError>(), Some(LockError::Busy { .. }))
-        || matches!(e.downcast_ref::<CollectError>(), Some(CollectError::Lock(LockError::Busy { .. })))
+        || matches!(
+            e.downcast_ref::<CollectError>(),
+            Some(CollectError::Lock(LockError::Busy { .. }))
+        )
 }

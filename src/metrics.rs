@@ -18,8 +18,8 @@ use crate::model::ProcessedJob;
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{
     array_parts, is_final_state, job_of_step, normalize_state, parse_duration, parse_int,
-    parse_memory_mb, parse_req_mem, parse_time_utc, parse_timelimit_seconds, split_fields, split_prefix,
-    tres_cpu_seconds, tres_gpus, tres_mem_mb, MemPer, SacctOutput,
+    parse_memory_mb, parse_req_mem, parse_time_utc, parse_timelimit_seconds, split_fields,
+    split_prefix, tres_cpu_seconds, tres_gpus, tres_mem_mb, MemPer, SacctOutput,
 };
 
 /// What every job of one sacct run shares.
@@ -65,7 +65,11 @@ pub fn build_jobs(out: &SacctOutput, layout: &FieldLayout, ctx: &Context) -> Bui
         // in full once, at the end.
         split_prefix(text, layout, layout.step_prefix, &mut f);
         let raw = f[layout.job_id_raw].trim();
-        let raw = if raw.is_empty() { f[layout.job_id].trim() } else { raw };
+        let raw = if raw.is_empty() {
+            f[layout.job_id].trim()
+        } else {
+            raw
+        };
         let base = job_of_step(raw);
         // sacct prints a job's lines together: look the job up only when it changes.
         let slot = match last {
@@ -112,7 +116,11 @@ pub fn build_jobs(out: &SacctOutput, layout: &FieldLayout, ctx: &Context) -> Bui
             built.orphan_records.extend(acc.records);
             continue;
         };
-        split_fields(out.record_text(&out.records[alloc as usize]), layout, &mut f);
+        split_fields(
+            out.record_text(&out.records[alloc as usize]),
+            layout,
+            &mut f,
+        );
         let job = compute(&f, layout, &acc, ctx);
         // Allocation line first, then steps in output order.
         acc.records.retain(|&r| r != alloc);
@@ -175,7 +183,11 @@ fn compute(f: &[&str], l: &FieldLayout, acc: &Acc, ctx: &Context) -> ProcessedJo
         None => (None, None),
     };
     let node_list = get(l.node_list).trim();
-    let node_list = if node_list == "None assigned" { "" } else { node_list };
+    let node_list = if node_list == "None assigned" {
+        ""
+    } else {
+        node_list
+    };
     let user = get(l.user).trim();
     let user = if user.is_empty() {
         // sacct prints no name for a UID it cannot resolve; keep the UID, never lose the job.
@@ -253,7 +265,9 @@ mod tests {
     }
 
     fn find<'a>(jobs: &'a [ProcessedJob], id: &str) -> &'a ProcessedJob {
-        jobs.iter().find(|j| j.job_id == id).unwrap_or_else(|| panic!("no job {id}"))
+        jobs.iter()
+            .find(|j| j.job_id == id)
+            .unwrap_or_else(|| panic!("no job {id}"))
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -261,13 +275,17 @@ mod tests {
     }
 
     const REAL: &str = include_str!("../tests/fixtures/sacct/sacct-parsable-with-header.txt");
-    const CGROUP: &str = include_str!("../tests/fixtures/sacct/cgroup-sacct-parsable-with-header.txt");
+    const CGROUP: &str =
+        include_str!("../tests/fixtures/sacct/cgroup-sacct-parsable-with-header.txt");
 
     #[test]
     fn every_job_of_the_real_capture_is_built() {
         let jobs = jobs_from(REAL);
         let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
-        assert_eq!(ids, ["1", "2", "3", "5", "6", "7", "8", "4_1", "4_2", "4_3", "11", "12"]);
+        assert_eq!(
+            ids,
+            ["1", "2", "3", "5", "6", "7", "8", "4_1", "4_2", "4_3", "11", "12"]
+        );
     }
 
     /// Job 1: `cpu_burn`, 2 CPUs for 6 s, TotalCPU 00:05.448, peak 6108K in `.batch`.
@@ -281,11 +299,20 @@ mod tests {
         assert!(close(j.cpu_efficiency, 100.0 * 5.448 / 12.0));
         assert!(close(j.max_rss_mb, 6108.0 / 1024.0));
         assert!(close(j.alloc_mem_mb, 100.0));
-        assert!(close(j.memory_efficiency, 100.0 * (6108.0 / 1024.0) / 100.0));
+        assert!(close(
+            j.memory_efficiency,
+            100.0 * (6108.0 / 1024.0) / 100.0
+        ));
         assert!(close(j.cpu_hours_wasted, (12.0 - 5.448) / 3600.0));
-        assert!(close(j.memory_gb_hours_wasted, (100.0 - 6108.0 / 1024.0) * 6.0 / (1024.0 * 3600.0)));
+        assert!(close(
+            j.memory_gb_hours_wasted,
+            (100.0 - 6108.0 / 1024.0) * 6.0 / (1024.0 * 3600.0)
+        ));
         assert!(close(j.cpu_hours_reserved, 12.0 / 3600.0));
-        assert!(close(j.memory_gb_hours_reserved, 100.0 / 1024.0 * 6.0 / 3600.0));
+        assert!(close(
+            j.memory_gb_hours_reserved,
+            100.0 / 1024.0 * 6.0 / 3600.0
+        ));
         assert_eq!(j.state, "COMPLETED");
         assert!(j.is_complete);
         assert_eq!(j.user, "alice");
@@ -393,9 +420,17 @@ mod tests {
                 let mem = tres_mem_mb(&col(alloc, "AllocTRES")).unwrap();
                 assert!(close(j.total_cpu_seconds, cpu), "job {}", j.job_id);
                 assert!(close(j.max_rss_mb, peak), "job {}", j.job_id);
-                let eff = if elapsed * cpus > 0.0 { (100.0 * cpu / (elapsed * cpus)).min(100.0) } else { 0.0 };
+                let eff = if elapsed * cpus > 0.0 {
+                    (100.0 * cpu / (elapsed * cpus)).min(100.0)
+                } else {
+                    0.0
+                };
                 assert!(close(j.cpu_efficiency, eff), "job {}", j.job_id);
-                assert!(close(j.memory_efficiency, (100.0 * peak / mem).min(100.0)), "job {}", j.job_id);
+                assert!(
+                    close(j.memory_efficiency, (100.0 * peak / mem).min(100.0)),
+                    "job {}",
+                    j.job_id
+                );
                 assert_eq!(j.elapsed_seconds as f64, elapsed);
             }
         }
@@ -426,7 +461,8 @@ mod tests {
 
     #[test]
     fn empty_allocation_total_cpu_falls_back_to_steps() {
-        let h = "JobID|JobIDRaw|State|ElapsedRaw|AllocCPUS|TotalCPU|UserCPU|SystemCPU|AllocTRES|ReqMem";
+        let h =
+            "JobID|JobIDRaw|State|ElapsedRaw|AllocCPUS|TotalCPU|UserCPU|SystemCPU|AllocTRES|ReqMem";
         let j = one_job(
             h,
             &[
@@ -441,7 +477,8 @@ mod tests {
 
     #[test]
     fn slurm_25_05_missing_user_cpu_uses_tres_usage() {
-        let h = "JobID|JobIDRaw|State|ElapsedRaw|AllocCPUS|TotalCPU|UserCPU|SystemCPU|TRESUsageInTot";
+        let h =
+            "JobID|JobIDRaw|State|ElapsedRaw|AllocCPUS|TotalCPU|UserCPU|SystemCPU|TRESUsageInTot";
         let j = one_job(
             h,
             &[
@@ -457,7 +494,10 @@ mod tests {
     #[test]
     fn old_per_cpu_and_per_node_req_mem_and_typed_gpus() {
         let h = "JobID|JobIDRaw|State|ElapsedRaw|AllocCPUS|AllocNodes|ReqMem|AllocTRES";
-        let j = one_job(h, &["9|9|COMPLETED|3600|4|1|4000Mc|cpu=4,gres/gpu:a100=2,gres/gpu:v100=1"]);
+        let j = one_job(
+            h,
+            &["9|9|COMPLETED|3600|4|1|4000Mc|cpu=4,gres/gpu:a100=2,gres/gpu:v100=1"],
+        );
         assert!(close(j.req_mem_mb, 16000.0));
         assert!(close(j.alloc_mem_mb, 16000.0));
         assert_eq!(j.alloc_gpus, 3);
@@ -498,11 +538,21 @@ mod real_unit_separator_capture {
     const COMMAND: &str = include_str!("../tests/fixtures/sacct/real-22.05-command.txt");
 
     fn jobs() -> Vec<ProcessedJob> {
-        let format = COMMAND.lines().next().unwrap().split("--format=").nth(1).unwrap().trim();
+        let format = COMMAND
+            .lines()
+            .next()
+            .unwrap()
+            .split("--format=")
+            .nth(1)
+            .unwrap()
+            .trim();
         let layout = FieldLayout::new(format.split(','), 0x1f).unwrap();
         let out = SacctOutput::parse(CAPTURE.as_bytes().to_vec(), &layout);
         assert!(out.malformed.is_empty(), "{:?}", out.malformed);
-        let ctx = Context { sacct_version: "slurm-wlm 22.05.8".into(), processed_date: 0 };
+        let ctx = Context {
+            sacct_version: "slurm-wlm 22.05.8".into(),
+            processed_date: 0,
+        };
         let built = build_jobs(&out, &layout, &ctx);
         assert!(built.orphan_records.is_empty());
         built.jobs
@@ -516,7 +566,10 @@ mod real_unit_separator_capture {
     fn no_job_is_lost_to_pipes_or_newlines() {
         let jobs = jobs();
         let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
-        assert_eq!(ids, ["1", "2", "3", "5", "6", "7", "8", "9", "10", "4_1", "4_2", "4_3"]);
+        assert_eq!(
+            ids,
+            ["1", "2", "3", "5", "6", "7", "8", "9", "10", "4_1", "4_2", "4_3"]
+        );
         assert_eq!(job(&jobs, "5").job_name, "exit|3");
         assert_eq!(job(&jobs, "5").state, "FAILED");
         assert_eq!(job(&jobs, "7").state, "COMPLETED");

@@ -163,7 +163,8 @@ pub fn to_record_batch(jobs: &[ProcessedJob]) -> Result<RecordBatch, ArrowError>
         Arc::new(b.finish())
     };
     let mut complete = BooleanBuilder::with_capacity(n);
-    jobs.iter().for_each(|j| complete.append_value(j.is_complete));
+    jobs.iter()
+        .for_each(|j| complete.append_value(j.is_complete));
     let columns: Vec<ArrayRef> = vec![
         s(&|j| &j.job_id),
         s(&|j| &j.user),
@@ -209,35 +210,52 @@ pub fn to_record_batch(jobs: &[ProcessedJob]) -> Result<RecordBatch, ArrowError>
 /// Reads jobs back from a batch of any processed schema we know: ours, an older one, or
 /// the Python tool's. Missing columns get defaults; naive or string timestamps are wall
 /// clock in `zone` (the Python tool stored sacct's local times).
-pub fn from_record_batch(batch: &RecordBatch, zone: &Zone) -> Result<Vec<ProcessedJob>, ArrowError> {
+pub fn from_record_batch(
+    batch: &RecordBatch,
+    zone: &Zone,
+) -> Result<Vec<ProcessedJob>, ArrowError> {
     let n = batch.num_rows();
     let col = |name: &str| batch.column_by_name(name);
     let strings = |name: &str| -> Result<Vec<Option<String>>, ArrowError> {
-        let Some(c) = col(name) else { return Ok(vec![None; n]) };
+        let Some(c) = col(name) else {
+            return Ok(vec![None; n]);
+        };
         let c = arrow_cast::cast(c, &DataType::Utf8)?;
         let c = c.as_string::<i32>();
-        Ok((0..n).map(|i| c.is_valid(i).then(|| c.value(i).to_string())).collect())
+        Ok((0..n)
+            .map(|i| c.is_valid(i).then(|| c.value(i).to_string()))
+            .collect())
     };
     let ints = |name: &str| -> Result<Vec<Option<i64>>, ArrowError> {
-        let Some(c) = col(name) else { return Ok(vec![None; n]) };
+        let Some(c) = col(name) else {
+            return Ok(vec![None; n]);
+        };
         let c = arrow_cast::cast(c, &DataType::Int64)?;
         let c = c.as_primitive::<Int64Type>();
         Ok((0..n).map(|i| c.is_valid(i).then(|| c.value(i))).collect())
     };
     let floats = |name: &str| -> Result<Vec<f64>, ArrowError> {
-        let Some(c) = col(name) else { return Ok(vec![0.0; n]) };
+        let Some(c) = col(name) else {
+            return Ok(vec![0.0; n]);
+        };
         let c = arrow_cast::cast(c, &DataType::Float64)?;
         let c = c.as_primitive::<Float64Type>();
-        Ok((0..n).map(|i| if c.is_valid(i) { c.value(i) } else { 0.0 }).collect())
+        Ok((0..n)
+            .map(|i| if c.is_valid(i) { c.value(i) } else { 0.0 })
+            .collect())
     };
     let bools = |name: &str| -> Result<Vec<Option<bool>>, ArrowError> {
-        let Some(c) = col(name) else { return Ok(vec![None; n]) };
+        let Some(c) = col(name) else {
+            return Ok(vec![None; n]);
+        };
         let c = arrow_cast::cast(c, &DataType::Boolean)?;
         let c = c.as_boolean();
         Ok((0..n).map(|i| c.is_valid(i).then(|| c.value(i))).collect())
     };
     let times = |name: &str| -> Result<Vec<Option<i64>>, ArrowError> {
-        let Some(c) = col(name) else { return Ok(vec![None; n]) };
+        let Some(c) = col(name) else {
+            return Ok(vec![None; n]);
+        };
         match c.data_type() {
             DataType::Timestamp(_, Some(_)) => {
                 let c = arrow_cast::cast(c, &ts())?;
@@ -260,21 +278,43 @@ pub fn from_record_batch(batch: &RecordBatch, zone: &Zone) -> Result<Vec<Process
                 let c = arrow_cast::cast(c, &DataType::Utf8)?;
                 let c = c.as_string::<i32>();
                 Ok((0..n)
-                    .map(|i| c.is_valid(i).then(|| parse_loose_time(c.value(i), zone)).flatten())
+                    .map(|i| {
+                        c.is_valid(i)
+                            .then(|| parse_loose_time(c.value(i), zone))
+                            .flatten()
+                    })
                     .collect())
             }
         }
     };
     let job_id = strings("job_id")?;
-    let (user, job_name, partition, state) =
-        (strings("user")?, strings("job_name")?, strings("partition")?, strings("state")?);
-    let (submit, start, end) = (times("submit_time")?, times("start_time")?, times("end_time")?);
+    let (user, job_name, partition, state) = (
+        strings("user")?,
+        strings("job_name")?,
+        strings("partition")?,
+        strings("state")?,
+    );
+    let (submit, start, end) = (
+        times("submit_time")?,
+        times("start_time")?,
+        times("end_time")?,
+    );
     let node_list = strings("node_list")?;
-    let (elapsed, cpus, gpus) = (ints("elapsed_seconds")?, ints("alloc_cpus")?, ints("alloc_gpus")?);
-    let (req_mem, max_rss, total_cpu) =
-        (floats("req_mem_mb")?, floats("max_rss_mb")?, floats("total_cpu_seconds")?);
+    let (elapsed, cpus, gpus) = (
+        ints("elapsed_seconds")?,
+        ints("alloc_cpus")?,
+        ints("alloc_gpus")?,
+    );
+    let (req_mem, max_rss, total_cpu) = (
+        floats("req_mem_mb")?,
+        floats("max_rss_mb")?,
+        floats("total_cpu_seconds")?,
+    );
     let (cpu_eff, mem_eff) = (floats("cpu_efficiency")?, floats("memory_efficiency")?);
-    let (cpu_w, mem_w) = (floats("cpu_hours_wasted")?, floats("memory_gb_hours_wasted")?);
+    let (cpu_w, mem_w) = (
+        floats("cpu_hours_wasted")?,
+        floats("memory_gb_hours_wasted")?,
+    );
     let (cpu_r, mem_r, gpu_r) = (
         floats("cpu_hours_reserved")?,
         floats("memory_gb_hours_reserved")?,
@@ -294,8 +334,11 @@ pub fn from_record_batch(batch: &RecordBatch, zone: &Zone) -> Result<Vec<Process
         Some(_) => floats("alloc_mem_mb")?,
         None => req_mem.clone(),
     };
-    let (array_job, array_task, wait) =
-        (strings("array_job_id")?, ints("array_task_id")?, ints("wait_seconds")?);
+    let (array_job, array_task, wait) = (
+        strings("array_job_id")?,
+        ints("array_task_id")?,
+        ints("wait_seconds")?,
+    );
     let (raw, version) = (strings("job_id_raw")?, strings("sacct_version")?);
 
     let mut jobs = Vec::with_capacity(n);
@@ -400,7 +443,11 @@ mod tests {
             Field::new("job_id", DataType::Utf8, false),
             Field::new("state", DataType::Utf8, false),
             Field::new("alloc_cpus", DataType::Int32, false),
-            Field::new("start_time", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new(
+                "start_time",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                true,
+            ),
             Field::new("submit_time", DataType::Utf8, true),
             Field::new("req_mem_mb", DataType::Float64, false),
         ]));
@@ -410,7 +457,9 @@ mod tests {
                 Arc::new(StringArray::from(vec!["7"])),
                 Arc::new(StringArray::from(vec!["RUNNING"])),
                 Arc::new(Int32Array::from(vec![4])),
-                Arc::new(TimestampMicrosecondArray::from(vec![Some(1_764_000_000_000_000)])),
+                Arc::new(TimestampMicrosecondArray::from(vec![Some(
+                    1_764_000_000_000_000,
+                )])),
                 Arc::new(StringArray::from(vec![Some("2025-11-24T16:00:00")])),
                 Arc::new(arrow_array::Float64Array::from(vec![2048.0])),
             ],
@@ -421,7 +470,10 @@ mod tests {
         assert_eq!(jobs[0].alloc_cpus, 4);
         assert!(!jobs[0].is_complete, "RUNNING is not final");
         // Naive wall clock in Amsterdam (UTC+1 in November) is one hour earlier in UTC.
-        assert_eq!(jobs[0].start_time, Some(1_764_000_000_000_000 - 3_600_000_000));
+        assert_eq!(
+            jobs[0].start_time,
+            Some(1_764_000_000_000_000 - 3_600_000_000)
+        );
         let submit = chrono::DateTime::from_timestamp_micros(jobs[0].submit_time.unwrap()).unwrap();
         assert_eq!(submit.to_rfc3339(), "2025-11-24T15:00:00+00:00");
         assert_eq!(jobs[0].alloc_mem_mb, 2048.0, "falls back to the request");

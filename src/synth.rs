@@ -61,7 +61,12 @@ fn cpu_time(secs: f64) -> String {
     if whole >= 3600 {
         hms(whole)
     } else {
-        format!("{:02}:{:02}.{:03}", whole / 60, whole % 60, ((secs - whole as f64) * 1000.0) as i64)
+        format!(
+            "{:02}:{:02}.{:03}",
+            whole / 60,
+            whole % 60,
+            ((secs - whole as f64) * 1000.0) as i64
+        )
     }
 }
 
@@ -72,7 +77,13 @@ fn ts(t: DateTime<Utc>) -> String {
 impl Synth {
     /// Writes the sacct lines for jobs submitted in `[start, end)`, fields in `layout`'s order
     /// joined by its delimiter, one job's lines together, every line ending in `\n`.
-    pub fn generate(&self, start: DateTime<Utc>, end: DateTime<Utc>, layout: &FieldLayout, out: &mut String) {
+    pub fn generate(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        layout: &FieldLayout,
+        out: &mut String,
+    ) {
         // Like the real sacct, the window shows every job active in it: submitted before its
         // end and not finished before its start. Jobs are generated per UTC day (from that
         // day's seed), so overlapping windows agree on every job; jobs run at most ~2.3 days.
@@ -83,7 +94,14 @@ impl Synth {
         }
     }
 
-    fn generate_day(&self, day: i64, win_start: DateTime<Utc>, win_end: DateTime<Utc>, layout: &FieldLayout, out: &mut String) {
+    fn generate_day(
+        &self,
+        day: i64,
+        win_start: DateTime<Utc>,
+        win_end: DateTime<Utc>,
+        layout: &FieldLayout,
+        out: &mut String,
+    ) {
         let start = DateTime::from_timestamp(day * 86_400, 0).expect("day index is in range");
         let n = self.jobs_per_day as u64;
         let span = 86_400i64;
@@ -92,7 +110,12 @@ impl Synth {
         let order: Vec<usize> = layout
             .names
             .iter()
-            .map(|n| SACCT_FIELDS.iter().position(|f| f == n).unwrap_or(usize::MAX))
+            .map(|n| {
+                SACCT_FIELDS
+                    .iter()
+                    .position(|f| f == n)
+                    .unwrap_or(usize::MAX)
+            })
             .collect();
         let delim = layout.delimiter as char;
         let mut row: Vec<String> = vec![String::new(); SACCT_FIELDS.len()];
@@ -116,10 +139,15 @@ impl Synth {
             let long = rng.below(10) == 0;
             let elapsed = 30 + rng.below(if long { 200_000 } else { 7200 }) as i64;
             let cpus = [1u64, 2, 4, 8, 16, 32][rng.below(6) as usize];
-            let gpus = if partition == "gpu" { 1 + rng.below(4) } else { 0 };
+            let gpus = if partition == "gpu" {
+                1 + rng.below(4)
+            } else {
+                0
+            };
             let mem_mb = cpus * [500u64, 1000, 2000, 4000][rng.below(4) as usize];
             let eff = (rng.below(1000) as f64 / 1000.0).powf(0.7);
-            let used_mem_k = (mem_mb as f64 * 1024.0 * (0.05 + 0.9 * rng.below(1000) as f64 / 1000.0)) as u64;
+            let used_mem_k =
+                (mem_mb as f64 * 1024.0 * (0.05 + 0.9 * rng.below(1000) as f64 / 1000.0)) as u64;
             let start_t = submit + Duration::seconds(wait);
             let end_t = start_t + Duration::seconds(elapsed);
             // Draw every random number of this job before deciding to skip it, so that
@@ -129,7 +157,11 @@ impl Synth {
             let array_base = id - rng.below(3);
             let name_pick = rng.below(20);
             let node = format!("node{:03}", 1 + rng.below(64));
-            let srun = if rng.below(2) == 0 { 0 } else { 1 + rng.below(2) };
+            let srun = if rng.below(2) == 0 {
+                0
+            } else {
+                1 + rng.below(2)
+            };
             let unfinished_now = end_t > self.now;
             if submit >= win_end || submit > self.now || (!unfinished_now && end_t < win_start) {
                 continue;
@@ -157,8 +189,16 @@ impl Synth {
                 (self.now.min(end_t) - start_t).num_seconds().max(0)
             };
             let finished = !pending && !running;
-            let cpu_used = if finished { ran as f64 * cpus as f64 * eff } else { 0.0 };
-            let job_id = if array { format!("{array_base}_{}", k % 50) } else { id.to_string() };
+            let cpu_used = if finished {
+                ran as f64 * cpus as f64 * eff
+            } else {
+                0.0
+            };
+            let job_id = if array {
+                format!("{array_base}_{}", k % 50)
+            } else {
+                id.to_string()
+            };
             let job_name = match name_pick {
                 0 => "post|process".to_string(),
                 1 => "sim run".to_string(),
@@ -186,11 +226,31 @@ impl Synth {
             set(&mut row, "Partition", partition.into());
             set(&mut row, "QOS", "normal".into());
             set(&mut row, "State", state.into());
-            set(&mut row, "ExitCode", if state == "FAILED" { "1:0" } else { "0:0" }.into());
+            set(
+                &mut row,
+                "ExitCode",
+                if state == "FAILED" { "1:0" } else { "0:0" }.into(),
+            );
             set(&mut row, "Submit", ts(submit));
             set(&mut row, "Eligible", ts(submit));
-            set(&mut row, "Start", if pending { "Unknown".into() } else { ts(start_t) });
-            set(&mut row, "End", if finished { ts(end_t) } else { "Unknown".into() });
+            set(
+                &mut row,
+                "Start",
+                if pending {
+                    "Unknown".into()
+                } else {
+                    ts(start_t)
+                },
+            );
+            set(
+                &mut row,
+                "End",
+                if finished {
+                    ts(end_t)
+                } else {
+                    "Unknown".into()
+                },
+            );
             set(&mut row, "Elapsed", hms(ran));
             set(&mut row, "ElapsedRaw", ran.to_string());
             set(&mut row, "CPUTime", hms(ran * cpus as i64));
@@ -198,9 +258,29 @@ impl Synth {
             set(&mut row, "TotalCPU", cpu_time(cpu_used));
             set(&mut row, "UserCPU", cpu_time(cpu_used * 0.95));
             set(&mut row, "SystemCPU", cpu_time(cpu_used * 0.05));
-            set(&mut row, "AllocCPUS", if pending { "0".into() } else { cpus.to_string() });
-            set(&mut row, "AllocNodes", if pending { "0".into() } else { "1".into() });
-            set(&mut row, "NodeList", if pending { "None assigned".into() } else { node.clone() });
+            set(
+                &mut row,
+                "AllocCPUS",
+                if pending {
+                    "0".into()
+                } else {
+                    cpus.to_string()
+                },
+            );
+            set(
+                &mut row,
+                "AllocNodes",
+                if pending { "0".into() } else { "1".into() },
+            );
+            set(
+                &mut row,
+                "NodeList",
+                if pending {
+                    "None assigned".into()
+                } else {
+                    node.clone()
+                },
+            );
             set(&mut row, "ReqCPUS", cpus.to_string());
             set(&mut row, "ReqMem", format!("{mem_mb}M"));
             set(&mut row, "ReqNodes", "1".into());
@@ -208,17 +288,49 @@ impl Synth {
             set(&mut row, "TimelimitRaw", "1440".into());
             set(&mut row, "Priority", "4294901759".into());
             set(&mut row, "Cluster", "synthetic".into());
-            set(&mut row, "ReqTRES", format!("billing={cpus},cpu={cpus},mem={mem_mb}M,node=1"));
-            set(&mut row, "AllocTRES", if pending { String::new() } else { alloc_tres.clone() });
+            set(
+                &mut row,
+                "ReqTRES",
+                format!("billing={cpus},cpu={cpus},mem={mem_mb}M,node=1"),
+            );
+            set(
+                &mut row,
+                "AllocTRES",
+                if pending {
+                    String::new()
+                } else {
+                    alloc_tres.clone()
+                },
+            );
             set(&mut row, "DerivedExitCode", "0:0".into());
             set(&mut row, "Flags", "SchedMain,StartRecieved".into());
             set(&mut row, "NCPUS", cpus.to_string());
             set(&mut row, "NNodes", "1".into());
-            set(&mut row, "Reason", if pending { "Priority".into() } else { "None".into() });
+            set(
+                &mut row,
+                "Reason",
+                if pending {
+                    "Priority".into()
+                } else {
+                    "None".into()
+                },
+            );
             set(&mut row, "JobName", job_name.clone());
             set(&mut row, "WorkDir", format!("/home/{user}/runs"));
-            set(&mut row, "Comment", if k % 13 == 0 { "a|b comment".into() } else { String::new() });
-            set(&mut row, "SubmitLine", format!("sbatch -J {job_name} -c {cpus} --mem={mem_mb}M run.sh"));
+            set(
+                &mut row,
+                "Comment",
+                if k % 13 == 0 {
+                    "a|b comment".into()
+                } else {
+                    String::new()
+                },
+            );
+            set(
+                &mut row,
+                "SubmitLine",
+                format!("sbatch -J {job_name} -c {cpus} --mem={mem_mb}M run.sh"),
+            );
             emit(&row, out);
             if pending {
                 continue;
@@ -226,13 +338,33 @@ impl Synth {
             // Steps: .batch and .extern always, sometimes srun steps.
             for step in 0..(2 + srun) {
                 let (suffix, name, tasks, share) = match step {
-                    0 => ("batch".to_string(), "batch".to_string(), 1, if srun > 0 { 0.1 } else { 1.0 }),
+                    0 => (
+                        "batch".to_string(),
+                        "batch".to_string(),
+                        1,
+                        if srun > 0 { 0.1 } else { 1.0 },
+                    ),
                     1 => ("extern".to_string(), "extern".to_string(), 1, 0.0),
-                    s => ((s - 2).to_string(), "python".to_string(), cpus.min(4), 0.9 / srun as f64),
+                    s => (
+                        (s - 2).to_string(),
+                        "python".to_string(),
+                        cpus.min(4),
+                        0.9 / srun as f64,
+                    ),
                 };
                 let step_cpu = cpu_used * share;
-                let rss_k = if share > 0.0 { used_mem_k / tasks } else { 1600 };
-                let step_state = if running { "RUNNING" } else if state.starts_with("CANCELLED") { "CANCELLED" } else { state };
+                let rss_k = if share > 0.0 {
+                    used_mem_k / tasks
+                } else {
+                    1600
+                };
+                let step_state = if running {
+                    "RUNNING"
+                } else if state.starts_with("CANCELLED") {
+                    "CANCELLED"
+                } else {
+                    state
+                };
                 for s in row.iter_mut() {
                     s.clear();
                 }
@@ -244,7 +376,15 @@ impl Synth {
                 set(&mut row, "Submit", ts(start_t));
                 set(&mut row, "Eligible", ts(start_t));
                 set(&mut row, "Start", ts(start_t));
-                set(&mut row, "End", if finished { ts(end_t) } else { "Unknown".into() });
+                set(
+                    &mut row,
+                    "End",
+                    if finished {
+                        ts(end_t)
+                    } else {
+                        "Unknown".into()
+                    },
+                );
                 set(&mut row, "Elapsed", hms(ran));
                 set(&mut row, "ElapsedRaw", ran.to_string());
                 set(&mut row, "TotalCPU", cpu_time(step_cpu));
@@ -269,7 +409,12 @@ impl Synth {
                     set(
                         &mut row,
                         "TRESUsageInTot",
-                        format!("cpu={},energy=0,fs/disk=8100,mem={}K,pages=0,vmem={}K", hms(step_cpu as i64), rss_k * tasks, rss_k * tasks * 2),
+                        format!(
+                            "cpu={},energy=0,fs/disk=8100,mem={}K,pages=0,vmem={}K",
+                            hms(step_cpu as i64),
+                            rss_k * tasks,
+                            rss_k * tasks * 2
+                        ),
                     );
                 }
                 emit(&row, out);
@@ -289,14 +434,29 @@ mod tests {
     fn output_parses_cleanly_into_the_requested_number_of_jobs() {
         let layout = FieldLayout::ours();
         let start = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
-        let synth = Synth { jobs_per_day: 500, seed: 7, now: start + Duration::hours(30) };
+        let synth = Synth {
+            jobs_per_day: 500,
+            seed: 7,
+            now: start + Duration::hours(30),
+        };
         let mut text = String::new();
         synth.generate(start, start + Duration::days(1), &layout, &mut text);
         let out = SacctOutput::parse(text.into_bytes(), &layout);
         assert!(out.malformed.is_empty(), "{:?}", &out.malformed[..1]);
-        let built = build_jobs(&out, &layout, &Context { sacct_version: "x".into(), processed_date: 0 });
+        let built = build_jobs(
+            &out,
+            &layout,
+            &Context {
+                sacct_version: "x".into(),
+                processed_date: 0,
+            },
+        );
         // The day's 500 jobs, plus earlier jobs still running into it.
-        let of_the_day = built.jobs.iter().filter(|j| j.submit_time.unwrap() >= start.timestamp_micros()).count();
+        let of_the_day = built
+            .jobs
+            .iter()
+            .filter(|j| j.submit_time.unwrap() >= start.timestamp_micros())
+            .count();
         assert_eq!(of_the_day, 500);
         assert!(built.jobs.len() > 500);
         assert!(built.orphan_records.is_empty());
@@ -310,7 +470,11 @@ mod tests {
     fn same_seed_same_output() {
         let layout = FieldLayout::ours();
         let start = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
-        let synth = Synth { jobs_per_day: 50, seed: 1, now: start };
+        let synth = Synth {
+            jobs_per_day: 50,
+            seed: 1,
+            now: start,
+        };
         let (mut a, mut b) = (String::new(), String::new());
         synth.generate(start, start + Duration::days(1), &layout, &mut a);
         synth.generate(start, start + Duration::days(1), &layout, &mut b);

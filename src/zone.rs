@@ -125,7 +125,10 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 11, 24, 23, 30, 0).unwrap();
         assert_eq!(z.date_of(t), NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
         let utc: Zone = "UTC".parse().unwrap();
-        assert_eq!(utc.date_of(t), NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
+        assert_eq!(
+            utc.date_of(t),
+            NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+        );
     }
 
     #[test]

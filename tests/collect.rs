@@ -20,14 +20,22 @@ fn several_days_are_collected_and_past_days_complete() {
     for n in 1..=3 {
         let d = day(n);
         let mut lines = finished_job(&format!("{n}01"), "alice", &at(d, "10:00"), "COMPLETED");
-        lines.extend(finished_job(&format!("{n}02"), "bob", &at(d, "11:00"), "FAILED"));
+        lines.extend(finished_job(
+            &format!("{n}02"),
+            "bob",
+            &at(d, "11:00"),
+            "FAILED",
+        ));
         env.set_output(d, &lines);
     }
     env.set_output(day(0), &running_job("900", &at(day(0), "00:05")));
     let out = env.run(&["collect", "--days", "3"]);
     assert!(out.status.success());
     let text = stdout(&out);
-    assert!(text.contains("4 dates: 3 complete, 1 incomplete, 0 failed; 7 jobs"), "{text}");
+    assert!(
+        text.contains("4 dates: 3 complete, 1 incomplete, 0 failed; 7 jobs"),
+        "{text}"
+    );
     for n in 1..=3 {
         let jobs = env.jobs(day(n));
         assert_eq!(jobs.len(), 2);
@@ -40,7 +48,10 @@ fn several_days_are_collected_and_past_days_complete() {
     }
     let mut completed = env.completed();
     completed.sort();
-    assert_eq!(completed, [day(3).to_string(), day(2).to_string(), day(1).to_string()]);
+    assert_eq!(
+        completed,
+        [day(3).to_string(), day(2).to_string(), day(1).to_string()]
+    );
 
     // Complete dates cost no sacct call; today is never complete.
     env.clear_calls();
@@ -66,7 +77,10 @@ fn failing_sacct_leaves_files_untouched_and_date_incomplete() {
     let out = env.run(&["collect", "--days", "1"]);
     assert_eq!(out.status.code(), Some(1));
     let all = stdout(&out) + &stderr(&out);
-    assert!(all.contains("Connection refused"), "the child's stderr is shown");
+    assert!(
+        all.contains("Connection refused"),
+        "the child's stderr is shown"
+    );
     assert!(all.contains("exit status: 1"));
     assert_eq!(std::fs::read(env.processed(d)).unwrap(), before);
     assert_eq!(std::fs::read(env.raw(d)).unwrap(), raw_before);
@@ -83,12 +97,23 @@ fn hanging_sacct_is_killed_at_the_timeout() {
     let env = Env::new("");
     env.write_config("sacct_timeout = \"1s\"");
     env.set_hanging(day(0));
-    env.set_output(day(1), &finished_job("21", "alice", &at(day(1), "09:00"), "COMPLETED"));
+    env.set_output(
+        day(1),
+        &finished_job("21", "alice", &at(day(1), "09:00"), "COMPLETED"),
+    );
     let t0 = Instant::now();
     let out = env.run(&["collect", "--days", "1"]);
-    assert!(t0.elapsed() < Duration::from_secs(15), "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t0.elapsed()
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("did not finish within 1s"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("did not finish within 1s"),
+        "{}",
+        stdout(&out)
+    );
     // The other date is collected all the same.
     assert_eq!(env.jobs(day(1)).len(), 1);
     assert!(!env.processed(day(0)).exists());
@@ -101,16 +126,27 @@ fn pipes_and_newlines_in_free_text_lose_no_job() {
     let mut lines = finished_job("31", "alice", &at(d, "10:00"), "COMPLETED");
     lines[0] = lines[0]
         .replace("\u{1f}work\u{1f}", "\u{1f}a|b job\u{1f}")
-        .replace("sbatch work.sh", "sbatch --wrap='grep x | wc -l\necho done'");
+        .replace(
+            "sbatch work.sh",
+            "sbatch --wrap='grep x | wc -l\necho done'",
+        );
     lines.extend(finished_job("32", "bob", &at(d, "11:00"), "COMPLETED"));
     env.set_output(d, &lines);
     let out = env.run(&["collect", "--days", "1"]);
     assert!(out.status.success());
     let jobs = env.jobs(d);
     assert_eq!(jobs.len(), 2);
-    assert_eq!(jobs.iter().find(|j| j.job_id == "31").unwrap().job_name, "a|b job");
+    assert_eq!(
+        jobs.iter().find(|j| j.job_id == "31").unwrap().job_name,
+        "a|b job"
+    );
     let submit = raw_column(&env.raw(d), "SubmitLine");
-    assert!(submit.contains(&Some("sbatch --wrap='grep x | wc -l\necho done'".to_string())), "{submit:?}");
+    assert!(
+        submit.contains(&Some(
+            "sbatch --wrap='grep x | wc -l\necho done'".to_string()
+        )),
+        "{submit:?}"
+    );
 }
 
 #[test]
@@ -120,7 +156,10 @@ fn pending_job_moves_to_its_start_date_exactly_once() {
     env.set_output(d, &pending_job("41", &at(d, "23:00")));
     assert!(env.run(&["collect", "--days", "1"]).status.success());
     assert_eq!(env.jobs(d).len(), 1);
-    assert!(!env.completed().contains(&d.to_string()), "a pending job keeps its date open");
+    assert!(
+        !env.completed().contains(&d.to_string()),
+        "a pending job keeps its date open"
+    );
 
     // It starts after midnight: both days' sacct show it, running.
     let started = running_job("41", &at(next, "00:30"));
@@ -145,7 +184,12 @@ fn pending_job_is_not_lost_when_its_start_date_fails() {
     env.set_failing(next, true);
     let out = env.run(&["collect", "--days", "1"]);
     assert_eq!(out.status.code(), Some(1));
-    let total = env.jobs(d).len() + if env.processed(next).exists() { env.jobs(next).len() } else { 0 };
+    let total = env.jobs(d).len()
+        + if env.processed(next).exists() {
+            env.jobs(next).len()
+        } else {
+            0
+        };
     assert_eq!(total, 1, "the job is in exactly one partition");
     assert_eq!(env.jobs(next)[0].job_id, "51");
 }
@@ -181,7 +225,10 @@ fn recollection_never_shrinks_raw_rows() {
     assert_eq!(keys, ["71", "71.batch", "72", "72.batch"]);
     let jobs = env.jobs(d);
     assert_eq!(jobs.len(), 2);
-    assert_eq!(jobs.iter().find(|j| j.job_id == "71").unwrap().state, "COMPLETED");
+    assert_eq!(
+        jobs.iter().find(|j| j.job_id == "71").unwrap().state,
+        "COMPLETED"
+    );
     assert!(env.completed().contains(&d.to_string()));
 }
 
@@ -195,8 +242,15 @@ fn unparsable_line_is_counted_kept_and_the_rest_goes_on() {
     env.set_output(d, &lines);
     let out = env.run(&["collect", "--days", "1"]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("1 unparsable sacct lines"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("line=3"), "logged with its line number");
+    assert!(
+        stdout(&out).contains("1 unparsable sacct lines"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("line=3"),
+        "logged with its line number"
+    );
     assert_eq!(env.jobs(d).len(), 2);
     let lines = raw_column(&env.raw(d), "RawLine");
     assert!(lines.contains(&Some("81.0\u{1f}81.0\u{1f}truncated".into())));
@@ -207,7 +261,9 @@ fn unparsable_line_is_counted_kept_and_the_rest_goes_on() {
 fn invalid_utf8_is_replaced_not_fatal() {
     let env = Env::new("");
     let d = day(1);
-    let mut bytes = finished_job("91", "alice", &at(d, "10:00"), "COMPLETED").join("\n").into_bytes();
+    let mut bytes = finished_job("91", "alice", &at(d, "10:00"), "COMPLETED")
+        .join("\n")
+        .into_bytes();
     let pos = bytes.windows(4).position(|w| w == b"work").unwrap();
     bytes[pos] = 0xff;
     bytes.push(b'\n');
@@ -220,7 +276,10 @@ fn invalid_utf8_is_replaced_not_fatal() {
 fn corrupt_partition_is_moved_aside_and_the_date_recollected() {
     let env = Env::new("");
     let d = day(1);
-    env.set_output(d, &finished_job("101", "alice", &at(d, "10:00"), "COMPLETED"));
+    env.set_output(
+        d,
+        &finished_job("101", "alice", &at(d, "10:00"), "COMPLETED"),
+    );
     std::fs::create_dir_all(env.data().join("processed")).unwrap();
     std::fs::write(env.processed(d), b"PAR1 not really").unwrap();
     let out = env.run(&["collect", "--days", "1"]);
@@ -232,13 +291,18 @@ fn corrupt_partition_is_moved_aside_and_the_date_recollected() {
         .filter(|n| n.contains(".corrupt-"))
         .collect();
     assert_eq!(aside.len(), 1);
-    assert_eq!(std::fs::read(env.data().join("processed").join(&aside[0])).unwrap(), b"PAR1 not really");
+    assert_eq!(
+        std::fs::read(env.data().join("processed").join(&aside[0])).unwrap(),
+        b"PAR1 not really"
+    );
     assert_eq!(env.jobs(d).len(), 1);
 }
 
 #[test]
 fn python_tool_data_dir_is_read_and_extended() {
-    use arrow_array::{BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use arrow_array::{
+        BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
     use arrow_schema::{DataType, Field, Schema, TimeUnit};
     use std::sync::Arc;
 
@@ -253,11 +317,19 @@ fn python_tool_data_dir_is_read_and_extended() {
         Field::new("job_id", DataType::Utf8, false),
         Field::new("user", DataType::Utf8, false),
         Field::new("state", DataType::Utf8, false),
-        Field::new("start_time", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new(
+            "start_time",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
         Field::new("elapsed_seconds", DataType::Int64, false),
         Field::new("cpu_hours_reserved", DataType::Float64, false),
         Field::new("is_complete", DataType::Boolean, false),
-        Field::new("processed_date", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new(
+            "processed_date",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
     ]));
     let start = d.and_hms_opt(3, 0, 0).unwrap().and_utc().timestamp_micros();
     let batch = RecordBatch::try_new(
@@ -284,14 +356,24 @@ fn python_tool_data_dir_is_read_and_extended() {
     )
     .unwrap();
 
-    env.set_output(d, &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"));
+    env.set_output(
+        d,
+        &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"),
+    );
     env.set_output(old, &finished_job("1", "x", &at(old, "10:00"), "COMPLETED"));
     let out = env.run(&["collect", "--days", "5"]);
     assert!(out.status.success());
-    assert!(!env.calls().contains(&old.to_string()), "the Python tool's complete date is not queried");
+    assert!(
+        !env.calls().contains(&old.to_string()),
+        "the Python tool's complete date is not queried"
+    );
     let jobs = env.jobs(d);
     let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
-    assert_eq!(ids, ["500", "501"], "the old job is kept, the new one added");
+    assert_eq!(
+        ids,
+        ["500", "501"],
+        "the old job is kept, the new one added"
+    );
     assert_eq!(jobs[0].user, "carol");
     assert_eq!(jobs[0].cpu_hours_reserved, 4.0);
     assert!(env.completed().contains(&old.to_string()));
@@ -302,7 +384,9 @@ fn python_tool_data_dir_is_read_and_extended() {
 fn second_collector_is_told_the_data_dir_is_busy() {
     let env = Env::new("");
     std::fs::create_dir_all(env.data()).unwrap();
-    let held = slurm_usage::store::lock::try_lock(&env.data(), slurm_usage::store::lock::WRITE_LOCK).unwrap();
+    let held =
+        slurm_usage::store::lock::try_lock(&env.data(), slurm_usage::store::lock::WRITE_LOCK)
+            .unwrap();
     let out = env.run(&["collect"]);
     assert_eq!(out.status.code(), Some(75));
     assert!(stderr(&out).contains("busy"), "{}", stderr(&out));
@@ -310,7 +394,13 @@ fn second_collector_is_told_the_data_dir_is_busy() {
 
     // With --wait it waits for the holder and then runs.
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_slurm-usage"))
-        .args(["--config", env.config().to_str().unwrap(), "collect", "--wait", "--no-summary"])
+        .args([
+            "--config",
+            env.config().to_str().unwrap(),
+            "collect",
+            "--wait",
+            "--no-summary",
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
@@ -322,11 +412,20 @@ fn second_collector_is_told_the_data_dir_is_busy() {
 #[test]
 fn bad_config_names_the_file_and_line_and_exits_78() {
     let env = Env::new("");
-    std::fs::write(env.config(), "[collect]\nlookback_days = 2\nmax_concurent_sacct = 4\n").unwrap();
+    std::fs::write(
+        env.config(),
+        "[collect]\nlookback_days = 2\nmax_concurent_sacct = 4\n",
+    )
+    .unwrap();
     let out = env.run(&["collect"]);
     assert_eq!(out.status.code(), Some(78));
     let err = stderr(&out);
-    assert!(err.contains("config.toml") && err.contains("line 3") && err.contains("max_concurent_sacct"), "{err}");
+    assert!(
+        err.contains("config.toml")
+            && err.contains("line 3")
+            && err.contains("max_concurent_sacct"),
+        "{err}"
+    );
     let out = env.run(&["config", "check"]);
     assert_eq!(out.status.code(), Some(78));
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/config.example.toml");
@@ -345,13 +444,20 @@ fn missing_sacct_says_how_to_set_its_path() {
     std::fs::write(env.config(), text).unwrap();
     let out = env.run(&["collect"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("sacct = "), "hint names the config key: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("sacct = "),
+        "hint names the config key: {}",
+        stdout(&out)
+    );
 }
 
 #[test]
 fn status_reports_dates_and_completion() {
     let env = Env::new("");
-    env.set_output(day(1), &finished_job("111", "alice", &at(day(1), "10:00"), "COMPLETED"));
+    env.set_output(
+        day(1),
+        &finished_job("111", "alice", &at(day(1), "10:00"), "COMPLETED"),
+    );
     assert!(env.run(&["collect", "--days", "1"]).status.success());
     let out = env.run(&["status"]);
     assert!(out.status.success());
@@ -366,7 +472,10 @@ fn status_reports_dates_and_completion() {
 fn files_are_private_to_the_service_group() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new("");
-    env.set_output(day(1), &finished_job("121", "alice", &at(day(1), "10:00"), "COMPLETED"));
+    env.set_output(
+        day(1),
+        &finished_job("121", "alice", &at(day(1), "10:00"), "COMPLETED"),
+    );
     assert!(env.run(&["collect", "--days", "1"]).status.success());
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&env.processed(day(1))), 0o640);
@@ -387,17 +496,36 @@ fn files_are_private_to_the_service_group() {
 fn job_eligible_after_midnight_moves_out_of_its_submit_date() {
     let env = Env::new("");
     let (d, next) = (day(1), day(0));
-    env.set_output(d, &finished_job("131", "alice", &at(d, "10:00"), "COMPLETED"));
+    env.set_output(
+        d,
+        &finished_job("131", "alice", &at(d, "10:00"), "COMPLETED"),
+    );
     env.set_output(next, &pending_job("132", &at(d, "23:48")));
     assert!(env.run(&["collect", "--days", "1"]).status.success());
-    assert_eq!(env.jobs(d).len(), 2, "pending: archived under its submit date");
+    assert_eq!(
+        env.jobs(d).len(),
+        2,
+        "pending: archived under its submit date"
+    );
 
-    env.set_output(next, &running_job_submitted("132", &at(d, "23:48"), &at(next, "00:01")));
+    env.set_output(
+        next,
+        &running_job_submitted("132", &at(d, "23:48"), &at(next, "00:01")),
+    );
     assert!(env.run(&["collect", "--days", "1"]).status.success());
-    assert_eq!(env.jobs(d).iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(), ["131"]);
+    assert_eq!(
+        env.jobs(d)
+            .iter()
+            .map(|j| j.job_id.as_str())
+            .collect::<Vec<_>>(),
+        ["131"]
+    );
     assert_eq!(env.jobs(next).len(), 1);
     assert_eq!(env.raw_keys(d), ["131", "131.batch"]);
 
     assert!(env.run(&["collect", "--days", "1"]).status.success());
-    assert!(env.completed().contains(&d.to_string()), "no stale pending copy keeps it open");
+    assert!(
+        env.completed().contains(&d.to_string()),
+        "no stale pending copy keeps it open"
+    );
 }

@@ -1,6 +1,13 @@
 //! What people read: the collection summary and `status`. Everything renders into
 //! `impl Write` so tests compare text, and reads only the data dir (never sacct).
 
+pub mod analyze;
+pub mod command;
+pub mod html;
+pub mod job;
+pub mod json;
+pub mod render;
+pub mod scan;
 pub mod status;
 pub mod summary;
 
@@ -9,7 +16,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

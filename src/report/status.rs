@@ -39,7 +39,8 @@ pub fn read_status(data: &DataDir) -> io::Result<Status> {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name.contains(".corrupt-") {
-                    s.corrupt_files.push(format!("{}/{name}", data.dir(kind).display()));
+                    s.corrupt_files
+                        .push(format!("{}/{name}", data.dir(kind).display()));
                 }
                 s.bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
             }
@@ -52,7 +53,13 @@ pub fn read_status(data: &DataDir) -> io::Result<Status> {
 }
 
 /// Renders the status for a terminal; `recent` dates are listed one per line.
-pub fn write_status(data: &DataDir, zone: &Zone, s: &Status, recent: u32, out: &mut impl Write) -> io::Result<()> {
+pub fn write_status(
+    data: &DataDir,
+    zone: &Zone,
+    s: &Status,
+    recent: u32,
+    out: &mut impl Write,
+) -> io::Result<()> {
     writeln!(out, "Data dir:        {}", data.root.display())?;
     writeln!(
         out,
@@ -76,15 +83,25 @@ pub fn write_status(data: &DataDir, zone: &Zone, s: &Status, recent: u32, out: &
         None => writeln!(out, "Last success:    never")?,
     }
     let errors: u64 = s.tracker.dates.values().map(|d| d.parse_errors).sum();
-    writeln!(out, "Parse errors:    {} unparsable sacct lines in the tracked dates", thousands(errors))?;
+    writeln!(
+        out,
+        "Parse errors:    {} unparsable sacct lines in the tracked dates",
+        thousands(errors)
+    )?;
     for c in &s.corrupt_files {
         writeln!(out, "Moved aside:     {c}")?;
     }
     let today = zone.today();
     writeln!(out)?;
-    writeln!(out, "{:<12} {:<11} {:>9} {:>11} {:>9}  Last collected", "Date", "State", "Jobs", "Unfinished", "Bad lines")?;
+    writeln!(
+        out,
+        "{:<12} {:<11} {:>9} {:>11} {:>9}  Last collected",
+        "Date", "State", "Jobs", "Unfinished", "Bad lines"
+    )?;
     for i in (0..recent).rev() {
-        let Some(date) = today.checked_sub_days(Days::new(i.into())) else { continue };
+        let Some(date) = today.checked_sub_days(Days::new(i.into())) else {
+            continue;
+        };
         let key = date.to_string();
         let info = s.tracker.dates.get(&key);
         let has_file = data.partition(Kind::Processed, date).exists();

@@ -7,7 +7,11 @@ use crate::collect::{CycleReport, DateOutcome};
 
 /// Writes the per-date table and the totals.
 pub fn write_summary(r: &CycleReport, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "{:<12} {:<17} {:>9} {:>11} {:>9} {:>9}", "Date", "Result", "Jobs", "Unfinished", "Bad lines", "sacct s")?;
+    writeln!(
+        out,
+        "{:<12} {:<17} {:>9} {:>11} {:>9} {:>9}",
+        "Date", "Result", "Jobs", "Unfinished", "Bad lines", "sacct s"
+    )?;
     for d in &r.dates {
         let result = match &d.outcome {
             DateOutcome::AlreadyComplete => "complete (cached)".to_string(),
@@ -34,7 +38,12 @@ pub fn write_summary(r: &CycleReport, out: &mut impl Write) -> io::Result<()> {
     let complete = r
         .dates
         .iter()
-        .filter(|d| matches!(d.outcome, DateOutcome::Complete | DateOutcome::AlreadyComplete))
+        .filter(|d| {
+            matches!(
+                d.outcome,
+                DateOutcome::Complete | DateOutcome::AlreadyComplete
+            )
+        })
         .count();
     writeln!(
         out,
@@ -53,7 +62,11 @@ pub fn write_summary(r: &CycleReport, out: &mut impl Write) -> io::Result<()> {
         r.sacct_timeouts,
         r.sacct_seconds,
         r.duration.as_secs_f64(),
-        if r.sacct_version.is_empty() { "not called" } else { &r.sacct_version }
+        if r.sacct_version.is_empty() {
+            "not called"
+        } else {
+            &r.sacct_version
+        }
     )?;
     if r.cancelled {
         writeln!(out, "interrupted: the dates not listed were not collected")?;
@@ -84,7 +97,11 @@ mod tests {
             dates: vec![
                 rep("2026-11-23", DateOutcome::AlreadyComplete, 10),
                 rep("2026-11-24", DateOutcome::Complete, 1200),
-                rep("2026-11-25", DateOutcome::Failed("sacct exited with 1: boom".into()), 0),
+                rep(
+                    "2026-11-25",
+                    DateOutcome::Failed("sacct exited with 1: boom".into()),
+                    0,
+                ),
             ],
             sacct_calls: 3,
             sacct_failures: 1,
@@ -94,8 +111,17 @@ mod tests {
         let mut out = Vec::new();
         write_summary(&r, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("2026-11-24   complete              1,200"), "{text}");
-        assert!(text.contains("2026-11-25: sacct exited with 1: boom"), "{text}");
-        assert!(text.contains("3 dates: 2 complete, 0 incomplete, 1 failed; 1,210 jobs; 3 unparsable"), "{text}");
+        assert!(
+            text.contains("2026-11-24   complete              1,200"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2026-11-25: sacct exited with 1: boom"),
+            "{text}"
+        );
+        assert!(
+            text.contains("3 dates: 2 complete, 0 incomplete, 1 failed; 1,210 jobs; 3 unparsable"),
+            "{text}"
+        );
     }
 }

@@ -146,7 +146,11 @@ pub async fn run_once(
         return Err(SacctError::Failed {
             program: prog.program.clone(),
             status: output.status,
-            stderr: if stderr.is_empty() { "(no stderr)".into() } else { stderr },
+            stderr: if stderr.is_empty() {
+                "(no stderr)".into()
+            } else {
+                stderr
+            },
         });
     }
     Ok(SacctRun {
@@ -239,7 +243,13 @@ pub fn backoff(delay: Duration, attempt: u32) -> Duration {
 
 /// `sacct --version` (e.g. `slurm-wlm 22.05.8`), or the error.
 pub async fn version(prog: &SacctProgram, timeout: Duration) -> Result<String, SacctError> {
-    let run = run_once(prog, &["--version".into()], timeout, &CancellationToken::new()).await?;
+    let run = run_once(
+        prog,
+        &["--version".into()],
+        timeout,
+        &CancellationToken::new(),
+    )
+    .await?;
     Ok(String::from_utf8_lossy(&run.stdout).trim().to_string())
 }
 
@@ -263,7 +273,16 @@ mod tests {
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
-        assert_eq!(args[..5], ["--allusers", "--starttime", "2026-11-24T23:00:00", "--endtime", "2026-11-25T23:00:00"]);
+        assert_eq!(
+            args[..5],
+            [
+                "--allusers",
+                "--starttime",
+                "2026-11-24T23:00:00",
+                "--endtime",
+                "2026-11-25T23:00:00"
+            ]
+        );
         assert!(args.contains(&"--delimiter=\u{1f}".to_string()));
         assert!(args.last().unwrap().starts_with("--format=JobID,JobIDRaw,"));
     }
@@ -280,9 +299,14 @@ mod tests {
     #[tokio::test]
     async fn missing_program_says_how_to_fix_it() {
         let prog = SacctProgram::new("/nonexistent/sacct");
-        let err = run_once(&prog, &[], Duration::from_secs(5), &CancellationToken::new())
-            .await
-            .unwrap_err();
+        let err = run_once(
+            &prog,
+            &[],
+            Duration::from_secs(5),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, SacctError::NotFound { .. }));
         assert!(err.to_string().contains("[collect]"), "{err}");
     }
@@ -291,13 +315,24 @@ mod tests {
     async fn failure_keeps_stderr_and_status() {
         let prog = SacctProgram {
             program: "/bin/sh".into(),
-            prefix_args: vec!["-c".into(), "echo 'slurmdbd: connection refused' >&2; exit 1".into()],
+            prefix_args: vec![
+                "-c".into(),
+                "echo 'slurmdbd: connection refused' >&2; exit 1".into(),
+            ],
         };
-        let err = run_once(&prog, &[], Duration::from_secs(5), &CancellationToken::new())
-            .await
-            .unwrap_err();
+        let err = run_once(
+            &prog,
+            &[],
+            Duration::from_secs(5),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("connection refused") && msg.contains("exit status: 1"), "{msg}");
+        assert!(
+            msg.contains("connection refused") && msg.contains("exit status: 1"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]
@@ -307,9 +342,14 @@ mod tests {
             prefix_args: vec!["-c".into(), "exec sleep 30".into()],
         };
         let t0 = Instant::now();
-        let err = run_once(&prog, &[], Duration::from_millis(300), &CancellationToken::new())
-            .await
-            .unwrap_err();
+        let err = run_once(
+            &prog,
+            &[],
+            Duration::from_millis(300),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, SacctError::Timeout { .. }), "{err}");
         assert!(t0.elapsed() < Duration::from_secs(10));
     }
@@ -320,7 +360,16 @@ mod tests {
             program: "/bin/sh".into(),
             prefix_args: vec!["-c".into(), "exit 3".into()],
         };
-        let a = run_with_retries(&prog, &[], Duration::from_secs(5), 2, Duration::from_millis(10), &CancellationToken::new(), "t").await;
+        let a = run_with_retries(
+            &prog,
+            &[],
+            Duration::from_secs(5),
+            2,
+            Duration::from_millis(10),
+            &CancellationToken::new(),
+            "t",
+        )
+        .await;
         assert_eq!(a.calls, 3);
         assert_eq!(a.failures, 3);
         assert!(matches!(a.result, Err(SacctError::Failed { .. })));

@@ -11,7 +11,6 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use memchr::{memchr, memchr_iter};
 
-
 use super::fields::FieldLayout;
 
 /// A record's place in the output text.
@@ -70,7 +69,8 @@ impl SacctOutput {
         let mut line_start = 0;
         let mut line_no = 0;
         while line_start < bytes.len() {
-            let line_end = memchr(b'\n', &bytes[line_start..]).map_or(bytes.len(), |i| line_start + i);
+            let line_end =
+                memchr(b'\n', &bytes[line_start..]).map_or(bytes.len(), |i| line_start + i);
             line_no += 1;
             let line = &bytes[line_start..line_end];
             let delims = memchr_iter(delim, line).count();
@@ -183,14 +183,18 @@ fn looks_like_job_id(line: &[u8], delim: u8) -> bool {
     let id = &line[..end];
     !id.is_empty()
         && id[0].is_ascii_digit()
-        && id
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'.' | b'[' | b']' | b'-' | b',' | b'%'))
+        && id.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'_' | b'+' | b'.' | b'[' | b']' | b'-' | b',' | b'%')
+        })
 }
 
 /// A value sacct prints when it has nothing to say.
 fn is_blank(s: &str) -> bool {
-    matches!(s.trim(), "" | "Unknown" | "None" | "N/A" | "n/a" | "INVALID" | "(null)")
+    matches!(
+        s.trim(),
+        "" | "Unknown" | "None" | "N/A" | "n/a" | "INVALID" | "(null)"
+    )
 }
 
 /// Parses sacct's durations: `MM:SS.mmm`, `MM:SS`, `HH:MM:SS`, `D-HH:MM:SS`, with optional
@@ -210,7 +214,10 @@ pub fn parse_duration(s: &str) -> Option<f64> {
         if count == 3 || p.is_empty() {
             return None;
         }
-        parts[count] = p.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)?;
+        parts[count] = p
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)?;
         count += 1;
     }
     let secs = match count {
@@ -264,7 +271,9 @@ pub fn parse_req_mem(s: &str) -> Option<(f64, MemPer)> {
 
 /// Iterates the `key=value` pairs of a TRES string (`cpu=2,mem=100M,gres/gpu:a100=4`).
 pub fn tres_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
-    s.split(',').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.trim(), v.trim()))
+    s.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
 }
 
 /// The value of `key` in a TRES string (`key=value` at the start or after a comma).
@@ -297,7 +306,9 @@ pub fn tres_gpus(s: &str) -> i64 {
     let mut untyped = None;
     let mut typed = 0i64;
     for (k, v) in tres_pairs(s) {
-        let Some(kind) = k.strip_prefix("gres/gpu") else { continue };
+        let Some(kind) = k.strip_prefix("gres/gpu") else {
+            continue;
+        };
         let n = v.parse::<i64>().unwrap_or(0).max(0);
         if kind.is_empty() {
             untyped = Some(n);
@@ -337,19 +348,31 @@ pub fn parse_time_utc(s: &str) -> Option<DateTime<Utc>> {
 /// `YYYY-MM-DDTHH:MM:SS` without the generic format machinery (it is on the hot path:
 /// three timestamps per job).
 fn fast_iso(b: &[u8]) -> Option<DateTime<Utc>> {
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
     };
     let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-    date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?).map(|n| n.and_utc())
+    date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
+        .map(|n| n.and_utc())
 }
 
 /// The base state: `CANCELLED by 123` -> `CANCELLED`, `RUNNING` -> `RUNNING`.
 pub fn normalize_state(s: &str) -> &str {
-    s.split_whitespace().next().unwrap_or("").trim_end_matches('+')
+    s.split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('+')
 }
 
 /// Whether a normalized state can no longer change (SPEC "Completion").
@@ -475,7 +498,16 @@ mod tests {
         assert_eq!(parse_duration("2-01:00:00"), Some(2.0 * 86_400.0 + 3600.0));
         assert_eq!(parse_duration("12:34"), Some(754.0));
         assert_eq!(parse_duration("1-00:00:00.500"), Some(86_400.5));
-        for bad in ["", "UNLIMITED", "Partition_Limit", "INVALID", "Unknown", "1:2:3:4", "a:b", "-5"] {
+        for bad in [
+            "",
+            "UNLIMITED",
+            "Partition_Limit",
+            "INVALID",
+            "Unknown",
+            "1:2:3:4",
+            "a:b",
+            "-5",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }
@@ -516,14 +548,20 @@ mod tests {
         assert_eq!(tres_mem_mb(""), None);
         assert_eq!(tres_mem_mb("vmem=5G,mem=1G"), Some(1024.0));
         assert_eq!(tres_mem_mb("vmem=5G"), None);
-        assert_eq!(tres_value("gres/gpumem=4,gres/gpu=2", "gres/gpu"), Some("2"));
+        assert_eq!(
+            tres_value("gres/gpumem=4,gres/gpu=2", "gres/gpu"),
+            Some("2")
+        );
     }
 
     #[test]
     fn times_are_utc() {
         let t = parse_time_utc("2026-11-25T16:42:00").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-25T16:42:00+00:00");
-        assert_eq!(parse_time_utc("1764088920").unwrap().timestamp(), 1_764_088_920);
+        assert_eq!(
+            parse_time_utc("1764088920").unwrap().timestamp(),
+            1_764_088_920
+        );
         assert_eq!(parse_time_utc("Unknown"), None);
         assert_eq!(parse_time_utc("None"), None);
         assert_eq!(parse_time_utc(""), None);
@@ -537,7 +575,15 @@ mod tests {
         assert_eq!(normalize_state("COMPLETED"), "COMPLETED");
         assert!(is_final_state("OUT_OF_MEMORY"));
         assert!(is_final_state("PREEMPTED"));
-        for s in ["RUNNING", "PENDING", "SUSPENDED", "COMPLETING", "REQUEUED", "RESIZING", ""] {
+        for s in [
+            "RUNNING",
+            "PENDING",
+            "SUSPENDED",
+            "COMPLETING",
+            "REQUEUED",
+            "RESIZING",
+            "",
+        ] {
             assert!(!is_final_state(s), "{s}");
         }
     }
@@ -555,9 +601,18 @@ mod tests {
 
     #[test]
     fn timelimits() {
-        assert_eq!(parse_timelimit_seconds(Some("5"), Some("00:05:00")), Some(300));
-        assert_eq!(parse_timelimit_seconds(Some("UNLIMITED"), Some("UNLIMITED")), None);
-        assert_eq!(parse_timelimit_seconds(None, Some("1-00:00:00")), Some(86_400));
+        assert_eq!(
+            parse_timelimit_seconds(Some("5"), Some("00:05:00")),
+            Some(300)
+        );
+        assert_eq!(
+            parse_timelimit_seconds(Some("UNLIMITED"), Some("UNLIMITED")),
+            None
+        );
+        assert_eq!(
+            parse_timelimit_seconds(None, Some("1-00:00:00")),
+            Some(86_400)
+        );
         assert_eq!(parse_timelimit_seconds(Some("4294967295"), None), None);
     }
 
@@ -572,7 +627,10 @@ mod tests {
             expand_nodelist("gpu-[1-2],cpu-[01-03]"),
             ["gpu-1", "gpu-2", "cpu-01", "cpu-02", "cpu-03"]
         );
-        assert_eq!(expand_nodelist("rack[1-2]-n[1-2]"), ["rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2"]);
+        assert_eq!(
+            expand_nodelist("rack[1-2]-n[1-2]"),
+            ["rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2"]
+        );
         assert!(expand_nodelist("None assigned").is_empty());
         assert!(expand_nodelist("").is_empty());
     }
@@ -612,7 +670,9 @@ mod tests {
         assert_eq!(out.malformed.len(), 2);
         assert_eq!(out.malformed[0].line, 1);
         assert_eq!(out.malformed[1].line, 2);
-        assert!(out.malformed[1].reason.contains("expected 4 fields, found 3"));
+        assert!(out.malformed[1]
+            .reason
+            .contains("expected 4 fields, found 3"));
         assert_eq!(out.malformed[1].text, "1|1|COMPLE");
     }
 

@@ -43,11 +43,56 @@ pub fn write_atomic<F>(path: &Path, fill: F) -> Result<(), WriteError>
 where
     F: FnOnce(&mut File) -> io::Result<()>,
 {
-    let err = |source| WriteError {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
+    stage(path, fill)?.commit()
+}
+
+/// A complete, synced temp file waiting to replace its target. Dropped without
+/// [`Staged::commit`], the temp file is removed and the target is untouched.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: Option<PathBuf>,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Renames the temp file over the target and syncs the directory.
+    pub fn commit(mut self) -> Result<(), WriteError> {
+        let tmp = self.tmp.take().expect("a staged file is committed once");
+        let dir = parent_dir(&self.path);
+        let result = fs::rename(&tmp, &self.path).and_then(|()| sync_dir(dir));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(|source| WriteError {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// The directory of `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes the content of `path` into a synced temp file beside it, without replacing
+/// `path` yet: the caller commits it when the order of renames matters.
+pub fn stage<F>(path: &Path, fill: F) -> Result<Staged, WriteError>
+where
+    F: FnOnce(&mut File) -> io::Result<()>,
+{
+    let dir = parent_dir(path);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(
         ".{name}.tmp-{}-{}",
@@ -62,15 +107,21 @@ where
             .open(&tmp)?;
         fill(&mut file)?;
         file.flush()?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        file.sync_all()
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(Staged {
+            tmp: Some(tmp),
+            path: path.to_path_buf(),
+        }),
+        Err(source) => {
+            let _ = fs::remove_file(&tmp);
+            Err(WriteError {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     }
-    result.map_err(err)
 }
 
 /// Writes bytes atomically.
@@ -95,7 +146,9 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// Removes temp files a crashed writer left in `dir` (only ours; called under the lock).
 pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
-    let Ok(entries) = fs::read_dir(dir) else { return Ok(0) };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
     for entry in entries.flatten() {
         if entry.file_name().to_str().is_some_and(is_temp_name) {
             fs::remove_file(entry.path())?;
@@ -116,9 +169,15 @@ mod tests {
         write_bytes_atomic(&p, b"one").unwrap();
         write_bytes_atomic(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1);
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, FILE_MODE);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            FILE_MODE
+        );
     }
 
     #[test]
@@ -135,6 +194,33 @@ mod tests {
         assert!(err.to_string().contains("a.json"), "{err}");
         assert_eq!(fs::read(&p).unwrap(), b"good");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn bare_file_name_writes_in_the_current_dir() {
+        assert_eq!(parent_dir(Path::new("report.html")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("/a/b.txt")), Path::new("/a"));
+    }
+
+    #[test]
+    fn staged_file_replaces_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.parquet");
+        write_bytes_atomic(&p, b"old").unwrap();
+        let staged = stage(&p, |f| f.write_all(b"new")).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        drop(staged);
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "dropped temp removed"
+        );
+        stage(&p, |f| f.write_all(b"new"))
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
     }
 
     #[test]

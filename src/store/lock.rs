@@ -116,7 +116,10 @@ mod tests {
         let held = try_lock(dir.path(), WRITE_LOCK).unwrap();
         let err = try_lock(dir.path(), WRITE_LOCK).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(&format!("process {}", std::process::id())), "{msg}");
+        assert!(
+            msg.contains(&format!("process {}", std::process::id())),
+            "{msg}"
+        );
         assert!(msg.contains("--wait"), "{msg}");
         drop(held);
         try_lock(dir.path(), WRITE_LOCK).unwrap();

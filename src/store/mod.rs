@@ -132,7 +132,12 @@ mod tests {
         ] {
             std::fs::write(p.join(name), b"").unwrap();
         }
-        let dates: Vec<String> = d.dates(Kind::Processed).unwrap().iter().map(|d| d.to_string()).collect();
+        let dates: Vec<String> = d
+            .dates(Kind::Processed)
+            .unwrap()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
         assert_eq!(dates, ["2026-11-24", "2026-11-25"]);
     }
 

@@ -29,7 +29,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use super::atomic::{write_atomic, WriteError};
+use super::atomic::{stage, write_atomic, Staged, WriteError};
 use crate::model::{self, ProcessedJob};
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{job_of_step, split_fields, split_prefix};
@@ -76,9 +76,18 @@ pub struct Meta {
 impl Meta {
     fn key_values(&self, schema_version: &str) -> Vec<KeyValue> {
         vec![
-            KeyValue::new("slurm_usage.schema_version".into(), schema_version.to_string()),
-            KeyValue::new("slurm_usage.tool_version".into(), env!("CARGO_PKG_VERSION").to_string()),
-            KeyValue::new("slurm_usage.sacct_version".into(), self.sacct_version.clone()),
+            KeyValue::new(
+                "slurm_usage.schema_version".into(),
+                schema_version.to_string(),
+            ),
+            KeyValue::new(
+                "slurm_usage.tool_version".into(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+            KeyValue::new(
+                "slurm_usage.sacct_version".into(),
+                self.sacct_version.clone(),
+            ),
             KeyValue::new("slurm_usage.date".into(), self.date.to_string()),
             KeyValue::new("slurm_usage.timezone".into(), self.timezone.clone()),
         ]
@@ -108,7 +117,9 @@ impl<T: Default> Existing<T> {
 
 fn props(meta: &Meta, schema_version: &str) -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("level 3 is valid")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("level 3 is valid"),
+        ))
         .set_max_row_group_row_count(Some(CHUNK))
         .set_key_value_metadata(Some(meta.key_values(schema_version)))
         .build()
@@ -118,9 +129,12 @@ fn props(meta: &Meta, schema_version: &str) -> WriterProperties {
 /// strings cost more to compute than they ever save) and the fastest zstd level.
 fn raw_props(meta: &Meta) -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("level 1 is valid"),
+        ))
         .set_max_row_group_row_count(Some(CHUNK))
         .set_statistics_enabled(EnabledStatistics::None)
+        .set_dictionary_enabled(false)
         .set_key_value_metadata(Some(meta.key_values("1")))
         .build()
 }
@@ -170,7 +184,9 @@ fn read_batches(file: File, projection: Option<&[&str]>) -> Result<Vec<RecordBat
 
 /// Reads a processed partition (ours or the Python tool's).
 pub fn read_processed(path: &Path, zone: &Zone) -> Result<Existing<Vec<ProcessedJob>>, StoreError> {
-    let Some(file) = open(path)? else { return Ok(Existing::Missing) };
+    let Some(file) = open(path)? else {
+        return Ok(Existing::Missing);
+    };
     let batches = match read_batches(file, None) {
         Ok(b) => b,
         Err(e) => return quarantine(path, &e),
@@ -187,23 +203,51 @@ pub fn read_processed(path: &Path, zone: &Zone) -> Result<Existing<Vec<Processed
 
 /// Writes a processed partition, sorted by start time (jobs that never started last, by
 /// submit time), atomically.
-pub fn write_processed(path: &Path, jobs: &mut [ProcessedJob], meta: &Meta) -> Result<(), StoreError> {
+pub fn write_processed(
+    path: &Path,
+    jobs: &mut [ProcessedJob],
+    meta: &Meta,
+) -> Result<(), StoreError> {
+    Ok(stage_processed(path, jobs, meta)?.commit()?)
+}
+
+/// Encodes a processed partition into a synced temp file; [`Staged::commit`] puts it in
+/// place. Lets the collector encode it on one core while the raw partition is written on the
+/// other, and still rename raw first.
+pub fn stage_processed(
+    path: &Path,
+    jobs: &mut [ProcessedJob],
+    meta: &Meta,
+) -> Result<Staged, StoreError> {
     jobs.sort_by(|a, b| {
-        (a.start_time.is_none(), a.start_time, a.submit_time, &a.job_id_raw)
-            .cmp(&(b.start_time.is_none(), b.start_time, b.submit_time, &b.job_id_raw))
+        (
+            a.start_time.is_none(),
+            a.start_time,
+            a.submit_time,
+            &a.job_id_raw,
+        )
+            .cmp(&(
+                b.start_time.is_none(),
+                b.start_time,
+                b.submit_time,
+                &b.job_id_raw,
+            ))
     });
     let batch = model::to_record_batch(jobs).map_err(|source| StoreError::Encode {
         path: path.to_path_buf(),
         source,
     })?;
-    write_atomic(path, |file| {
-        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props(meta, model::SCHEMA_VERSION)))
-            .map_err(io::Error::other)?;
+    Ok(stage(path, |file| {
+        let mut w = ArrowWriter::try_new(
+            file,
+            batch.schema(),
+            Some(props(meta, model::SCHEMA_VERSION)),
+        )
+        .map_err(io::Error::other)?;
         w.write(&batch).map_err(io::Error::other)?;
         w.close().map_err(io::Error::other)?;
         Ok(())
-    })?;
-    Ok(())
+    })?)
 }
 
 /// Fresh raw rows for one date: complete records (split with `layout`) and verbatim lines
@@ -272,7 +316,10 @@ pub fn merge_raw(
                     Ok(all) => {
                         for (batch, mask) in all.iter().zip(&masks) {
                             let kept = arrow_select::filter::filter_record_batch(batch, mask)
-                                .map_err(|source| StoreError::Encode { path: path.to_path_buf(), source })?;
+                                .map_err(|source| StoreError::Encode {
+                                    path: path.to_path_buf(),
+                                    source,
+                                })?;
                             if kept.num_rows() > 0 {
                                 kept_batches.push(kept);
                             }
@@ -297,7 +344,10 @@ pub fn merge_raw(
         }
     }
     let schema: SchemaRef = Arc::new(Schema::new(
-        names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>(),
+        names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
     ));
     let kept_rows: usize = kept_batches.iter().map(|b| b.num_rows()).sum();
     write_atomic(path, |file| {
@@ -326,7 +376,8 @@ pub fn merge_raw(
         }
         if !fresh.malformed.is_empty() {
             let raw_line = layout.len();
-            let mut builders: Vec<StringBuilder> = (0..names.len()).map(|_| StringBuilder::new()).collect();
+            let mut builders: Vec<StringBuilder> =
+                (0..names.len()).map(|_| StringBuilder::new()).collect();
             for line in &fresh.malformed {
                 for (i, b) in builders.iter_mut().enumerate() {
                     if i == raw_line {
@@ -397,7 +448,9 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Arrow
 
 /// Reads a raw partition's rows as text maps, for tests and `job` lookups.
 pub fn read_raw(path: &Path) -> Result<Existing<Vec<RecordBatch>>, StoreError> {
-    let Some(file) = open(path)? else { return Ok(Existing::Missing) };
+    let Some(file) = open(path)? else {
+        return Ok(Existing::Missing);
+    };
     match read_batches(file, None) {
         Ok(b) => Ok(Existing::Found(b)),
         Err(e) => quarantine(path, &e),
@@ -443,10 +496,15 @@ mod tests {
         let batches = read_raw(path).unwrap().into_inner();
         let mut keys = Vec::new();
         for b in batches {
-            let c = arrow_cast::cast(b.column_by_name("JobIDRaw").unwrap(), &DataType::Utf8).unwrap();
+            let c =
+                arrow_cast::cast(b.column_by_name("JobIDRaw").unwrap(), &DataType::Utf8).unwrap();
             let c = c.as_string::<i32>();
             for i in 0..c.len() {
-                keys.push(if c.is_valid(i) { c.value(i).to_string() } else { "<line>".into() });
+                keys.push(if c.is_valid(i) {
+                    c.value(i).to_string()
+                } else {
+                    "<line>".into()
+                });
             }
         }
         keys
@@ -457,9 +515,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("2026-11-25.parquet");
         let mut jobs = vec![
-            ProcessedJob { job_id: "2".into(), job_id_raw: "2".into(), start_time: Some(20), ..Default::default() },
-            ProcessedJob { job_id: "3".into(), job_id_raw: "3".into(), start_time: None, ..Default::default() },
-            ProcessedJob { job_id: "1".into(), job_id_raw: "1".into(), start_time: Some(10), ..Default::default() },
+            ProcessedJob {
+                job_id: "2".into(),
+                job_id_raw: "2".into(),
+                start_time: Some(20),
+                ..Default::default()
+            },
+            ProcessedJob {
+                job_id: "3".into(),
+                job_id_raw: "3".into(),
+                start_time: None,
+                ..Default::default()
+            },
+            ProcessedJob {
+                job_id: "1".into(),
+                job_id_raw: "1".into(),
+                start_time: Some(10),
+                ..Default::default()
+            },
         ];
         write_processed(&path, &mut jobs, &meta()).unwrap();
         let back = read_processed(&path, &Zone::Local).unwrap().into_inner();
@@ -477,7 +550,9 @@ mod tests {
         let path = dir.path().join("2026-11-25.parquet");
         std::fs::write(&path, b"PAR1 this is not parquet").unwrap();
         match read_processed(&path, &Zone::Local).unwrap() {
-            Existing::MovedAside(p) => assert_eq!(std::fs::read(p).unwrap(), b"PAR1 this is not parquet"),
+            Existing::MovedAside(p) => {
+                assert_eq!(std::fs::read(p).unwrap(), b"PAR1 this is not parquet")
+            }
             other => panic!("{other:?}"),
         }
         assert!(!path.exists());
@@ -488,7 +563,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("2026-11-25.parquet");
         let layout = FieldLayout::new(["JobID", "JobIDRaw", "State"], b'|').unwrap();
-        let first = SacctOutput::parse(b"1|1|RUNNING\n1.batch|1.batch|RUNNING\n2|2|COMPLETED\n".to_vec(), &layout);
+        let first = SacctOutput::parse(
+            b"1|1|RUNNING\n1.batch|1.batch|RUNNING\n2|2|COMPLETED\n".to_vec(),
+            &layout,
+        );
         let fresh = FreshRaw {
             layout: &layout,
             records: first.records.iter().map(|r| first.record_text(r)).collect(),
@@ -504,7 +582,11 @@ mod tests {
         );
         let fresh = FreshRaw {
             layout: &layout,
-            records: second.records.iter().map(|r| second.record_text(r)).collect(),
+            records: second
+                .records
+                .iter()
+                .map(|r| second.record_text(r))
+                .collect(),
             malformed: vec![],
         };
         let m = merge_raw(&path, &fresh, &HashSet::new(), &meta()).unwrap();
@@ -514,7 +596,11 @@ mod tests {
         assert_eq!(keys, ["1", "1.0", "1.batch", "2", "<line>"]);
 
         // Job 1 moved to another date: its rows leave this one.
-        let empty = FreshRaw { layout: &layout, records: vec![], malformed: vec![] };
+        let empty = FreshRaw {
+            layout: &layout,
+            records: vec![],
+            malformed: vec![],
+        };
         merge_raw(&path, &empty, &HashSet::from(["1"]), &meta()).unwrap();
         let mut keys = raw_keys(&path);
         keys.sort();
@@ -548,7 +634,11 @@ mod tests {
 
         let layout = FieldLayout::new(["JobID", "JobIDRaw", "State"], b'|').unwrap();
         let out = SacctOutput::parse(b"10|10|COMPLETED\n".to_vec(), &layout);
-        let fresh = FreshRaw { layout: &layout, records: out.records.iter().map(|r| out.record_text(r)).collect(), malformed: vec![] };
+        let fresh = FreshRaw {
+            layout: &layout,
+            records: out.records.iter().map(|r| out.record_text(r)).collect(),
+            malformed: vec![],
+        };
         merge_raw(&path, &fresh, &HashSet::new(), &meta()).unwrap();
         let batches = read_raw(&path).unwrap().into_inner();
         let schema = batches[0].schema();

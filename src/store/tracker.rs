@@ -93,7 +93,9 @@ impl Tracker {
         match serde_json::from_slice::<Tracker>(&bytes) {
             Ok(mut tracker) => {
                 // Keep only well-formed dates; a stray entry must not block collection.
-                tracker.completed_dates.retain(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+                tracker
+                    .completed_dates
+                    .retain(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
                 Ok(Loaded {
                     tracker,
                     moved_aside: None,

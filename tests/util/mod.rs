@@ -49,7 +49,12 @@ impl Env {
             self.data().display(),
             self.path().join("sacct").display()
         );
-        for (key, value) in [("retries", "0"), ("retry_delay", "\"0s\""), ("settle", "\"0s\""), ("sacct_timeout", "\"20s\"")] {
+        for (key, value) in [
+            ("retries", "0"),
+            ("retry_delay", "\"0s\""),
+            ("settle", "\"0s\""),
+            ("sacct_timeout", "\"20s\""),
+        ] {
             if !extra_collect.contains(key) {
                 text.push_str(&format!("{key} = {value}\n"));
             }
@@ -122,7 +127,9 @@ impl Env {
     }
 
     pub fn processed(&self, date: NaiveDate) -> PathBuf {
-        self.data().join("processed").join(format!("{date}.parquet"))
+        self.data()
+            .join("processed")
+            .join(format!("{date}.parquet"))
     }
 
     pub fn raw(&self, date: NaiveDate) -> PathBuf {
@@ -145,7 +152,10 @@ impl Env {
     }
 
     pub fn tracker(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.data().join(".date_completion_tracker.json")).unwrap()).unwrap()
+        serde_json::from_slice(
+            &std::fs::read(self.data().join(".date_completion_tracker.json")).unwrap(),
+        )
+        .unwrap()
     }
 
     pub fn completed(&self) -> Vec<String> {
@@ -162,10 +172,16 @@ impl Env {
 pub fn raw_column(path: &Path, name: &str) -> Vec<Option<String>> {
     use arrow_array::cast::AsArray;
     use arrow_array::Array;
-    let batches = slurm_usage::store::parquet::read_raw(path).unwrap().into_inner();
+    let batches = slurm_usage::store::parquet::read_raw(path)
+        .unwrap()
+        .into_inner();
     let mut out = Vec::new();
     for b in batches {
-        let c = arrow_cast::cast(b.column_by_name(name).unwrap(), &arrow_schema::DataType::Utf8).unwrap();
+        let c = arrow_cast::cast(
+            b.column_by_name(name).unwrap(),
+            &arrow_schema::DataType::Utf8,
+        )
+        .unwrap();
         let c = c.as_string::<i32>();
         for i in 0..c.len() {
             out.push(c.is_valid(i).then(|| c.value(i).to_string()));
@@ -176,7 +192,10 @@ pub fn raw_column(path: &Path, name: &str) -> Vec<Option<String>> {
 
 /// Today in UTC (the tests' configured zone) and `n` days before.
 pub fn day(n: u64) -> NaiveDate {
-    Utc::now().date_naive().checked_sub_days(Days::new(n)).unwrap()
+    Utc::now()
+        .date_naive()
+        .checked_sub_days(Days::new(n))
+        .unwrap()
 }
 
 /// A sacct line in the tool's field order: `fields` overrides, everything else empty.

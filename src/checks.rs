@@ -1,0 +1,534 @@
+//! `slurm-usage test`: is this machine ready to collect? One line per check, a tick, a cross
+//! or a warning sign, and a hint for every cross and warning.
+//!
+//! Checks: sacct found (and its version), sinfo found, accounting enabled (sacct answers for
+//! a one-minute window), the config valid, the data dir writable (a temp file is created and
+//! removed), a dry collection of today (the real sacct call, parser and metrics; nothing is
+//! written), and the purge margin (`sacctmgr show configuration`: PurgeJobAfter and
+//! PurgeStepAfter against `lookback_days` and `max_recollect_days`).
+//!
+//! Exit status: 0 when no check failed (warnings do not fail), 1 otherwise. The purge check
+//! warns rather than fails when sacctmgr cannot be asked, because many sites do not let
+//! ordinary users run it.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::live::{run_tool, tool_path, ToolError, TOOL_TIMEOUT};
+use crate::metrics::{build_jobs, Context};
+use crate::sacct::command::{run_once, sacct_args, SacctProgram};
+use crate::sacct::fields::FieldLayout;
+use crate::sacct::parser::SacctOutput;
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// Works, but something deserves attention; does not fail the run.
+    Warn,
+    Fail,
+}
+
+/// One check's line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: &'static str,
+    pub verdict: Verdict,
+    pub detail: String,
+    /// What to do about it (for Warn and Fail).
+    pub hint: Option<String>,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            verdict: Verdict::Pass,
+            detail: detail.into(),
+            hint: None,
+        }
+    }
+    fn warn(name: &'static str, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+        Check {
+            name,
+            verdict: Verdict::Warn,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+        }
+    }
+    fn fail(name: &'static str, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+        Check {
+            name,
+            verdict: Verdict::Fail,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+        }
+    }
+}
+
+/// Writes the checks, one line each (plus an indented hint), and returns whether all passed.
+pub fn write_checks(checks: &[Check], color: bool, out: &mut impl Write) -> io::Result<bool> {
+    for c in checks {
+        let (mark, code) = match c.verdict {
+            Verdict::Pass => ("✓", "32"),
+            Verdict::Warn => ("!", "33"),
+            Verdict::Fail => ("✗", "31"),
+        };
+        let mark = if color {
+            format!("\x1b[{code}m{mark}\x1b[0m")
+        } else {
+            mark.to_string()
+        };
+        writeln!(out, "{mark} {:<22} {}", c.name, c.detail)?;
+        if let Some(h) = &c.hint {
+            writeln!(out, "  {:<22} hint: {h}", "")?;
+        }
+    }
+    let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
+    let warned = checks.iter().filter(|c| c.verdict == Verdict::Warn).count();
+    writeln!(out)?;
+    if failed == 0 {
+        writeln!(
+            out,
+            "All {} checks passed{}.",
+            checks.len(),
+            if warned > 0 {
+                format!(" ({warned} with a warning)")
+            } else {
+                String::new()
+            }
+        )?;
+    } else {
+        writeln!(out, "{failed} of {} checks failed.", checks.len())?;
+    }
+    Ok(failed == 0)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// A multi-line error (a tool's stderr) on one line: its first and last lines, which say
+/// who failed and why (`sacct exited with 1 ... fatal: Could not establish a configuration
+/// source`).
+fn one_line(msg: &str) -> String {
+    let lines: Vec<&str> = msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match lines.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [first, .., last] => format!("{first} ... {last}"),
+    }
+}
+
+/// `sacct --version` / `sinfo --version`.
+fn version_check(name: &'static str, program: &Path, hint: &str) -> (Check, bool) {
+    match run_tool(program, &["--version"], TOOL_TIMEOUT) {
+        Ok(v) => (Check::pass(name, format!("{} ({})", first_line(&v), program.display())), true),
+        Err(e @ ToolError::NotFound { .. }) => (Check::fail(name, e.to_string(), hint), false),
+        Err(e) => (
+            Check::fail(
+                name,
+                one_line(&e.to_string()),
+                "it is installed but cannot reach Slurm: check SLURM_CONF, /etc/slurm/slurm.conf and munge",
+            ),
+            false,
+        ),
+    }
+}
+
+/// Accounting is on when sacct answers for a one-minute window.
+fn accounting_check(sacct: &Path, scontrol: &Path) -> Check {
+    let now = Utc::now();
+    let fmt = "%Y-%m-%dT%H:%M:%S";
+    let start = (now - chrono::Duration::minutes(1)).format(fmt).to_string();
+    let end = now.format(fmt).to_string();
+    let args = [
+        "--allusers",
+        "--noheader",
+        "--parsable2",
+        "--format=JobID,JobIDRaw",
+        "--starttime",
+        &start,
+        "--endtime",
+        &end,
+    ];
+    match run_tool(sacct, &args, TOOL_TIMEOUT) {
+        Ok(out) => Check::pass(
+            "accounting enabled",
+            format!(
+                "sacct answered ({} rows in the last minute)",
+                out.lines().count()
+            ),
+        ),
+        Err(e) => {
+            let storage = run_tool(scontrol, &["show", "config"], TOOL_TIMEOUT)
+                .ok()
+                .and_then(|c| {
+                    c.lines()
+                        .find(|l| l.trim_start().starts_with("AccountingStorageType"))
+                        .map(|l| l.split('=').nth(1).unwrap_or("").trim().to_string())
+                });
+            let hint = match storage.as_deref() {
+                Some("accounting_storage/none") => "AccountingStorageType is accounting_storage/none: enable slurmdbd accounting in slurm.conf".to_string(),
+                Some(s) => format!("AccountingStorageType = {s}; check that slurmdbd is running and reachable"),
+                None => "check `scontrol show config | grep AccountingStorage` and that slurmdbd is running".to_string(),
+            };
+            Check::fail("accounting enabled", one_line(&e.to_string()), hint)
+        }
+    }
+}
+
+/// Creates and removes a temp file in the data dir (or, when it does not exist yet, in the
+/// nearest existing parent, where the first collection will create it).
+pub fn writable_check(dir: &Path) -> Check {
+    let name = "data dir writable";
+    let (probe_dir, missing) = if dir.is_dir() {
+        (dir.to_path_buf(), false)
+    } else {
+        let mut p = dir.parent().map(Path::to_path_buf);
+        while let Some(d) = &p {
+            if d.as_os_str().is_empty() {
+                p = Some(PathBuf::from("."));
+                break;
+            }
+            if d.is_dir() {
+                break;
+            }
+            p = d.parent().map(Path::to_path_buf);
+        }
+        (p.unwrap_or_else(|| PathBuf::from(".")), true)
+    };
+    let probe = probe_dir.join(format!(".slurm-usage-test.tmp-{}", std::process::id()));
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|mut f| f.write_all(b"test"))
+        .and_then(|()| std::fs::remove_file(&probe));
+    match (result, missing) {
+        (Ok(()), false) => Check::pass(name, dir.display().to_string()),
+        (Ok(()), true) => Check::pass(
+            name,
+            format!(
+                "{} (does not exist yet; the first `collect` creates it in {})",
+                dir.display(),
+                probe_dir.display()
+            ),
+        ),
+        (Err(e), _) => {
+            let _ = std::fs::remove_file(&probe);
+            Check::fail(
+                name,
+                format!("cannot write in {}: {e}", probe_dir.display()),
+                "run as the service user (`sudo -u slurm-usage slurm-usage test`), or fix the directory's owner and mode",
+            )
+        }
+    }
+}
+
+/// Runs today's sacct through the collector's own argv, parser and metrics; writes nothing.
+fn dry_collection(config: &Config) -> Check {
+    let name = "dry collection today";
+    let zone = config.zone();
+    let today = zone.today();
+    let layout = FieldLayout::ours();
+    let args = sacct_args(&layout, zone.day_start(today), zone.day_end(today));
+    let prog = SacctProgram::new(&config.collect.sacct);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return Check::fail(
+                name,
+                format!("cannot start the async runtime: {e}"),
+                "this is a bug",
+            )
+        }
+    };
+    let t0 = Instant::now();
+    let run = rt.block_on(run_once(
+        &prog,
+        &args,
+        config.collect.sacct_timeout.0,
+        &CancellationToken::new(),
+    ));
+    match run {
+        Ok(run) => {
+            let out = SacctOutput::parse(run.stdout, &layout);
+            let ctx = Context {
+                sacct_version: String::new(),
+                processed_date: Utc::now().timestamp_micros(),
+            };
+            let built = build_jobs(&out, &layout, &ctx);
+            let detail = format!(
+                "{today}: {} sacct lines, {} jobs, {} unparsable lines in {:.1}s (nothing written)",
+                out.lines,
+                built.jobs.len(),
+                out.malformed.len(),
+                t0.elapsed().as_secs_f64()
+            );
+            if out.malformed.is_empty() {
+                Check::pass(name, detail)
+            } else {
+                let first = &out.malformed[0];
+                Check::warn(
+                    name,
+                    detail,
+                    format!(
+                        "line {}: {} (such lines are kept verbatim in the raw archive)",
+                        first.line, first.reason
+                    ),
+                )
+            }
+        }
+        Err(e) => Check::fail(
+            name,
+            one_line(&e.to_string()),
+            "fix the checks above first; `sacct_timeout` under [collect] bounds the call",
+        ),
+    }
+}
+
+/// A purge setting (`12months`, `30 days`, `720hours`, `NONE`) in days; `Ok(None)` is never.
+pub fn parse_purge_days(v: &str) -> Result<Option<f64>, String> {
+    let v = v.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("none") || v == "(null)" {
+        return Ok(None);
+    }
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    let n: f64 = digits.parse().map_err(|_| format!("cannot read {v:?}"))?;
+    let unit = v[digits.len()..].trim().to_ascii_lowercase();
+    let days = if unit.starts_with("month") {
+        // The shortest month: the margin is never overstated.
+        n * 28.0
+    } else if unit.starts_with("day") {
+        n
+    } else if unit.starts_with("hour") {
+        n / 24.0
+    } else if unit.starts_with("min") {
+        n / 1440.0
+    } else if unit.is_empty() {
+        // slurmdbd.conf: a bare number is months.
+        n * 28.0
+    } else {
+        return Err(format!("unknown unit in {v:?}"));
+    };
+    Ok(Some(days))
+}
+
+/// Judges `sacctmgr show configuration` output against the collector's settings.
+pub fn purge_check(sacctmgr_output: &str, lookback_days: u32, max_recollect_days: u32) -> Check {
+    let name = "purge margin";
+    let get = |key: &str| {
+        sacctmgr_output.lines().find_map(|l| {
+            let (k, v) = l.split_once('=').or_else(|| l.split_once('|'))?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    };
+    let mut shortest: Option<(f64, &str, String)> = None;
+    let mut seen = Vec::new();
+    for key in ["PurgeJobAfter", "PurgeStepAfter"] {
+        let Some(v) = get(key) else { continue };
+        seen.push(format!("{key}={v}"));
+        match parse_purge_days(&v) {
+            Ok(Some(d)) if shortest.as_ref().is_none_or(|s| d < s.0) => {
+                shortest = Some((d, key, v))
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Check::warn(
+                    name,
+                    e,
+                    "check PurgeJobAfter/PurgeStepAfter in slurmdbd.conf by hand",
+                )
+            }
+        }
+    }
+    if seen.is_empty() {
+        return Check::warn(
+            name,
+            "sacctmgr printed no PurgeJobAfter/PurgeStepAfter",
+            "check the purge settings in slurmdbd.conf by hand",
+        );
+    }
+    let Some((days, key, value)) = shortest else {
+        return Check::pass(name, format!("{}: slurmdbd never purges", seen.join(", ")));
+    };
+    // The daily cycle needs a job's records for `lookback_days + 1` days at least; an
+    // incomplete date is re-queried up to `max_recollect_days` old.
+    let needed = f64::from(lookback_days + 1);
+    let margin = days - needed;
+    let detail = format!("{key}={value} (about {days:.0} days), lookback {lookback_days} days, re-collection up to {max_recollect_days} days");
+    if margin <= 0.0 {
+        Check::fail(
+            name,
+            detail,
+            format!("slurmdbd purges job records before the daily collection has seen them settle; raise {key} well above {needed:.0} days"),
+        )
+    } else if days < f64::from(max_recollect_days) {
+        Check::warn(
+            name,
+            detail,
+            format!("dates older than {days:.0} days cannot be re-collected (sacct no longer has their steps): set max_recollect_days under [collect] to at most {:.0}", days.floor()),
+        )
+    } else if margin < 7.0 {
+        Check::warn(
+            name,
+            detail,
+            format!("a collector outage of more than {margin:.0} days loses job data for good; raise {key} or watch the collector closely"),
+        )
+    } else {
+        Check::pass(name, format!("{detail}: {margin:.0} days to spare"))
+    }
+}
+
+/// Runs every check. `config` is the loaded config or why it could not be loaded (the other
+/// checks then run with the defaults).
+pub fn run_checks(config: Result<&Config, String>, data_dir: &Path) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let defaults = Config::default();
+    let cfg = match &config {
+        Ok(c) => {
+            let src = c.source.as_ref().map_or(
+                "built-in defaults (no config file found)".to_string(),
+                |p| p.display().to_string(),
+            );
+            checks.push(Check::pass("config valid", src));
+            *c
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "config valid",
+                e.clone(),
+                "`slurm-usage config check FILE` shows the line to fix",
+            ));
+            &defaults
+        }
+    };
+    let sacct = cfg.collect.sacct.clone();
+    let sinfo = tool_path(&sacct, "sinfo");
+    let scontrol = tool_path(&sacct, "scontrol");
+    let sacctmgr = tool_path(&sacct, "sacctmgr");
+    let (c, sacct_ok) = version_check(
+        "sacct found",
+        &sacct,
+        "install the Slurm client tools, or set `sacct = \"/path/to/sacct\"` under [collect]",
+    );
+    checks.push(c);
+    let (c, _) = version_check(
+        "sinfo found",
+        &sinfo,
+        "install the Slurm client tools (analyze uses sinfo for node CPU/GPU counts)",
+    );
+    checks.push(c);
+    if sacct_ok {
+        checks.push(accounting_check(&sacct, &scontrol));
+    } else {
+        checks.push(Check::fail(
+            "accounting enabled",
+            "not checked: sacct does not work",
+            "fix `sacct found` first",
+        ));
+    }
+    checks.push(writable_check(data_dir));
+    if sacct_ok {
+        checks.push(dry_collection(cfg));
+    } else {
+        checks.push(Check::fail(
+            "dry collection today",
+            "not run: sacct does not work",
+            "fix `sacct found` first",
+        ));
+    }
+    checks.push(match run_tool(&sacctmgr, &["-n", "-P", "show", "configuration"], TOOL_TIMEOUT) {
+        Ok(out) => purge_check(&out, cfg.collect.lookback_days, cfg.collect.max_recollect_days),
+        Err(e) => Check::warn(
+            "purge margin",
+            format!("cannot ask sacctmgr: {}", one_line(&e.to_string())),
+            "compare PurgeJobAfter/PurgeStepAfter in slurmdbd.conf with lookback_days and max_recollect_days by hand",
+        ),
+    });
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purge_values() {
+        assert_eq!(parse_purge_days("NONE"), Ok(None));
+        assert_eq!(parse_purge_days("12months"), Ok(Some(336.0)));
+        assert_eq!(parse_purge_days("30 days"), Ok(Some(30.0)));
+        assert_eq!(parse_purge_days("720hours"), Ok(Some(30.0)));
+        assert!(parse_purge_days("soon").is_err());
+    }
+
+    #[test]
+    fn real_sacctmgr_capture_never_purges() {
+        let text = include_str!("../tests/fixtures/sacctmgr-configuration.txt");
+        let c = purge_check(text, 2, 60);
+        assert_eq!(c.verdict, Verdict::Pass, "{c:?}");
+        assert!(c.detail.contains("never purges"), "{c:?}");
+    }
+
+    #[test]
+    fn purge_margins() {
+        let conf = |job: &str, step: &str| {
+            format!("PurgeJobAfter          = {job}\nPurgeStepAfter         = {step}\n")
+        };
+        assert_eq!(
+            purge_check(&conf("12months", "NONE"), 2, 60).verdict,
+            Verdict::Pass
+        );
+        // Steps purged after 2 days: the next day's collection is the last chance.
+        assert_eq!(
+            purge_check(&conf("NONE", "2days"), 2, 60).verdict,
+            Verdict::Fail
+        );
+        let c = purge_check(&conf("30days", "30days"), 2, 60);
+        assert_eq!(c.verdict, Verdict::Warn);
+        assert!(c.hint.unwrap().contains("max_recollect_days"));
+        assert_eq!(
+            purge_check(&conf("8days", "8days"), 2, 7).verdict,
+            Verdict::Warn
+        );
+        assert_eq!(purge_check("", 2, 60).verdict, Verdict::Warn);
+    }
+
+    #[test]
+    fn writable_dir_and_missing_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(writable_check(dir.path()).verdict, Verdict::Pass);
+        let c = writable_check(&dir.path().join("a/b"));
+        assert_eq!(c.verdict, Verdict::Pass);
+        assert!(c.detail.contains("does not exist yet"));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "probe removed"
+        );
+    }
+
+    #[test]
+    fn lines_have_marks_and_hints() {
+        let checks = vec![Check::pass("a", "ok"), Check::fail("b", "no", "do x")];
+        let mut out = Vec::new();
+        assert!(!write_checks(&checks, false, &mut out).unwrap());
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("✓ a"), "{text}");
+        assert!(text.contains("✗ b"), "{text}");
+        assert!(text.contains("hint: do x"), "{text}");
+    }
+}

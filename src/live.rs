@@ -1,0 +1,564 @@
+//! What the cluster is doing now: `current` (squeue) and `nodes` (sinfo), plus the node
+//! CPU/GPU inventory that `analyze` uses for utilisation.
+//!
+//! The commands run without a shell, with a short timeout that kills a hung child (a down
+//! slurmctld makes squeue and sinfo wait a long time), and their parsers are pure functions
+//! tested with the real Slurm 22.05 captures in `tests/fixtures/`.
+//!
+//! squeue's format is the newer Python tool's, `squeue -ro '%u/%t/%D/%P/%C/%N/%h'`, and so are
+//! the tables: per user and partition, cores and nodes, by state (`R=4 / PD=2`). A job with
+//! OVER_SUBSCRIBE `NO` or `USER` blocks its whole node, so, like the Python tool, it counts the
+//! node's CPUs once per user and node.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::report::analyze::NodeInventory;
+use crate::report::render::{table, Align, Style};
+use crate::report::thousands;
+
+/// How long `squeue`/`sinfo`/`sacctmgr` may take before they are killed.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a Slurm tool gave no usable output.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("{program} not found (hint: install the Slurm client tools, or put them on PATH)")]
+    NotFound { program: String },
+    #[error("failed to start {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{program} exited with {status}: {stderr}")]
+    Failed {
+        program: String,
+        status: ExitStatus,
+        stderr: String,
+    },
+    #[error("{program} did not answer within {after:?} and was killed (hint: is slurmctld up?)")]
+    Timeout { program: String, after: Duration },
+}
+
+/// Where to find a Slurm tool: next to the configured sacct when that is a path (a site with
+/// Slurm in /opt/slurm/bin), else by name on PATH.
+pub fn tool_path(sacct: &Path, name: &str) -> PathBuf {
+    if sacct.components().count() > 1 {
+        if let Some(dir) = sacct.parent() {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    PathBuf::from(name)
+}
+
+/// Runs `program args` with no shell and no stdin; returns stdout (lossy UTF-8). The child is
+/// killed at `timeout`. Its stderr is kept for the error message.
+pub fn run_tool(program: &Path, args: &[&str], timeout: Duration) -> Result<String, ToolError> {
+    let name = program.display().to_string();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => ToolError::NotFound {
+                program: name.clone(),
+            },
+            _ => ToolError::Spawn {
+                program: name.clone(),
+                source,
+            },
+        })?;
+    // Read both pipes on threads so a chatty child cannot fill a pipe and hang.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ToolError::Timeout {
+                    program: name,
+                    after: timeout,
+                });
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(source) => {
+                return Err(ToolError::Spawn {
+                    program: name,
+                    source,
+                })
+            }
+        }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
+        return Err(ToolError::Failed {
+            program: name,
+            status,
+            stderr: if stderr.is_empty() {
+                "(no stderr)".into()
+            } else {
+                stderr
+            },
+        });
+    }
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
+}
+
+// ---------------------------------------------------------------------------------------
+// sinfo
+
+/// GPUs in a GRES string: `gpu:a100:4(S:0-1)` -> 4, `gpu:2,gpu:v100:1` -> 3, `(null)` -> 0.
+/// Only `gpu` entries count (`shard`, `mps` are not GPUs); a typed entry without a count
+/// (`gpu:a100`) is one GPU.
+pub fn parse_gres_gpus(gres: &str) -> u64 {
+    let mut total = 0;
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = gres.as_bytes();
+    let mut entries = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                entries.push(&gres[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    entries.push(&gres[start..]);
+    for e in entries {
+        let e = e.trim();
+        let e = e.split('(').next().unwrap_or("");
+        let mut parts = e.split(':');
+        if parts.next() != Some("gpu") {
+            continue;
+        }
+        let rest: Vec<&str> = parts.collect();
+        total += match rest.last() {
+            None => 1,
+            Some(last) => last.trim().parse::<u64>().unwrap_or(1),
+        };
+    }
+    total
+}
+
+/// One node from sinfo.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeInfo {
+    pub cpus: u64,
+    pub gpus: u64,
+    /// GRES as sinfo printed it (`(null)` when none).
+    pub gres: String,
+}
+
+/// Parses `sinfo -h -N --format=%N,%c` and `--format=%N,%G` output. With `-N` a node in two
+/// partitions is listed twice; it is counted once.
+pub fn parse_sinfo(cpus: &str, gres: &str) -> BTreeMap<String, NodeInfo> {
+    let mut nodes: BTreeMap<String, NodeInfo> = BTreeMap::new();
+    for line in cpus.lines() {
+        if let Some((node, c)) = line.trim().split_once(',') {
+            if let Ok(c) = c.trim().parse::<u64>() {
+                nodes.entry(node.trim().to_string()).or_default().cpus = c;
+            }
+        }
+    }
+    for line in gres.lines() {
+        if let Some((node, g)) = line.trim().split_once(',') {
+            let info = nodes.entry(node.trim().to_string()).or_default();
+            info.gpus = parse_gres_gpus(g);
+            info.gres = g.trim().to_string();
+        }
+    }
+    nodes
+}
+
+/// Runs sinfo twice (CPUs, GRES) and parses it.
+pub fn sinfo_nodes(sinfo: &Path) -> Result<BTreeMap<String, NodeInfo>, ToolError> {
+    let cpus = run_tool(sinfo, &["-h", "-N", "--format=%N,%c"], TOOL_TIMEOUT)?;
+    let gres = run_tool(sinfo, &["-h", "-N", "--format=%N,%G"], TOOL_TIMEOUT)?;
+    Ok(parse_sinfo(&cpus, &gres))
+}
+
+/// The inventory `analyze` uses, or why there is none.
+pub fn node_inventory(sinfo: &Path) -> NodeInventory {
+    match sinfo_nodes(sinfo) {
+        Ok(nodes) if !nodes.is_empty() => NodeInventory {
+            nodes: nodes
+                .into_iter()
+                .map(|(n, i)| (n, (i.cpus, i.gpus)))
+                .collect(),
+            unavailable: None,
+        },
+        Ok(_) => NodeInventory::unavailable("sinfo listed no nodes"),
+        Err(ToolError::NotFound { .. }) => {
+            NodeInventory::unavailable("sinfo is not installed here")
+        }
+        Err(ToolError::Failed { .. }) => {
+            NodeInventory::unavailable("sinfo failed; is slurmctld reachable from here?")
+        }
+        Err(ToolError::Timeout { .. }) => NodeInventory::unavailable("sinfo timed out"),
+        Err(ToolError::Spawn { .. }) => NodeInventory::unavailable("sinfo could not be started"),
+    }
+}
+
+/// `slurm-usage nodes`: one row per node, then totals.
+pub fn write_nodes(
+    nodes: &BTreeMap<String, NodeInfo>,
+    style: &Style,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    if nodes.is_empty() {
+        return writeln!(out, "sinfo listed no nodes.");
+    }
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|(n, i)| {
+            vec![
+                n.clone(),
+                thousands(i.cpus),
+                if i.gpus > 0 {
+                    thousands(i.gpus)
+                } else {
+                    "-".into()
+                },
+                if i.gres.is_empty() {
+                    "-".into()
+                } else {
+                    i.gres.clone()
+                },
+            ]
+        })
+        .collect();
+    table(
+        out,
+        style,
+        &["Node", "CPUs", "GPUs", "GRES"],
+        &[Align::Left, Align::Right, Align::Right, Align::Left],
+        &rows,
+    )?;
+    let cpus: u64 = nodes.values().map(|i| i.cpus).sum();
+    let gpus: u64 = nodes.values().map(|i| i.gpus).sum();
+    let gpu_nodes = nodes.values().filter(|i| i.gpus > 0).count() as u64;
+    writeln!(out)?;
+    table(
+        out,
+        style,
+        &["Total", "Value"],
+        &[Align::Left, Align::Right],
+        &[
+            vec!["Nodes".into(), thousands(nodes.len() as u64)],
+            vec!["CPUs".into(), thousands(cpus)],
+            vec!["GPUs".into(), thousands(gpus)],
+            vec!["GPU nodes".into(), thousands(gpu_nodes)],
+        ],
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// squeue
+
+/// The squeue arguments (the newer Python tool's format).
+pub const SQUEUE_ARGS: &[&str] = &["-ro", "%u/%t/%D/%P/%C/%N/%h"];
+
+/// One line of `squeue -ro '%u/%t/%D/%P/%C/%N/%h'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueJob {
+    pub user: String,
+    /// Compact state: `R`, `PD`, `CG`, ...
+    pub state: String,
+    pub nodes: u64,
+    pub partition: String,
+    pub cpus: u64,
+    pub node_list: String,
+    /// OVER_SUBSCRIBE: `OK`, `NO`, `USER`, `YES`, `FORCE`, ...
+    pub oversubscribe: String,
+}
+
+/// Parses squeue output; the header line (`USER/ST/...`) and malformed lines are skipped.
+pub fn parse_squeue(text: &str) -> Vec<QueueJob> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.trim().split('/').collect();
+            if f.len() != 7 || f[0] == "USER" {
+                return None;
+            }
+            Some(QueueJob {
+                user: f[0].to_string(),
+                state: f[1].to_string(),
+                nodes: f[2].parse().ok()?,
+                partition: f[3].to_string(),
+                cpus: f[4].parse().ok()?,
+                node_list: f[5].to_string(),
+                oversubscribe: f[6].to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Per user, per partition, per state: a count.
+pub type Usage = BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>;
+
+/// Cores and nodes in use per user, partition and state. `node_cpus` gives whole-node CPU
+/// counts for exclusive jobs (OVER_SUBSCRIBE `NO`/`USER`): such a job counts its node's CPUs
+/// (and one node) once per user and node, as the Python tool does; without a count it falls
+/// back to the job's own `%C`.
+pub fn queue_usage(jobs: &[QueueJob], node_cpus: &BTreeMap<String, u64>) -> (Usage, Usage) {
+    let mut cores: Usage = BTreeMap::new();
+    let mut nodes: Usage = BTreeMap::new();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    for j in jobs {
+        let exclusive =
+            matches!(j.oversubscribe.as_str(), "NO" | "USER") && !j.node_list.is_empty();
+        let (c, n) = if exclusive {
+            if !seen.insert((j.user.clone(), j.node_list.clone())) {
+                continue;
+            }
+            let whole: Option<u64> = crate::sacct::parser::expand_nodelist(&j.node_list)
+                .iter()
+                .map(|n| node_cpus.get(n).copied())
+                .sum();
+            (whole.unwrap_or(j.cpus), j.nodes)
+        } else {
+            (j.cpus, j.nodes)
+        };
+        for (map, v) in [(&mut cores, c), (&mut nodes, n)] {
+            *map.entry(j.user.clone())
+                .or_default()
+                .entry(j.partition.clone())
+                .or_default()
+                .entry(j.state.clone())
+                .or_default() += v;
+        }
+    }
+    (cores, nodes)
+}
+
+/// `R=4 / PD=2`, running first, then pending, then the rest by name.
+fn states_text(m: &BTreeMap<String, u64>) -> String {
+    let rank = |s: &str| match s {
+        "R" => 0,
+        "PD" => 1,
+        _ => 2,
+    };
+    let mut v: Vec<(&String, &u64)> = m.iter().collect();
+    v.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then_with(|| a.0.cmp(b.0)));
+    v.iter()
+        .map(|(s, n)| format!("{s}={n}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// `slurm-usage current`: two tables (cores, nodes), users by partition.
+pub fn write_current(
+    jobs: &[QueueJob],
+    node_cpus: &BTreeMap<String, u64>,
+    me: &str,
+    style: &Style,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    if jobs.is_empty() {
+        return writeln!(out, "The queue is empty.");
+    }
+    let (cores, nodes) = queue_usage(jobs, node_cpus);
+    for (what, usage) in [("cores", &cores), ("nodes", &nodes)] {
+        let partitions: BTreeSet<&String> = usage.values().flat_map(|p| p.keys()).collect();
+        let mut headers: Vec<&str> = vec!["User"];
+        headers.extend(partitions.iter().map(|p| p.as_str()));
+        headers.push("Total");
+        let mut align = vec![Align::Left];
+        align.extend(std::iter::repeat_n(Align::Right, partitions.len() + 1));
+        let mut per_partition: BTreeMap<&String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut all: BTreeMap<String, u64> = BTreeMap::new();
+        let mut rows = Vec::new();
+        for (user, parts) in usage {
+            let mut total: BTreeMap<String, u64> = BTreeMap::new();
+            let mut row = vec![if user == me {
+                format!("{user} *")
+            } else {
+                user.clone()
+            }];
+            for p in &partitions {
+                match parts.get(*p) {
+                    Some(st) => {
+                        for (s, n) in st {
+                            *total.entry(s.clone()).or_default() += n;
+                            *per_partition
+                                .entry(p)
+                                .or_default()
+                                .entry(s.clone())
+                                .or_default() += n;
+                            *all.entry(s.clone()).or_default() += n;
+                        }
+                        row.push(states_text(st));
+                    }
+                    None => row.push("-".into()),
+                }
+            }
+            row.push(states_text(&total));
+            rows.push(row);
+        }
+        let mut footer = vec![format!("{} users", usage.len())];
+        footer.extend(
+            partitions
+                .iter()
+                .map(|p| per_partition.get(p).map_or("-".into(), states_text)),
+        );
+        footer.push(states_text(&all));
+        rows.push(footer);
+        writeln!(
+            out,
+            "{}",
+            if style.color {
+                format!("\x1b[1mSlurm queue: {what}\x1b[0m")
+            } else {
+                format!("Slurm queue: {what}")
+            }
+        )?;
+        table(out, style, &headers, &align, &rows)?;
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "R = running, PD = pending; * = you. Exclusive jobs count their whole node's CPUs."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn gres_forms() {
+        assert_eq!(parse_gres_gpus("(null)"), 0);
+        assert_eq!(parse_gres_gpus("gpu:4"), 4);
+        assert_eq!(parse_gres_gpus("gpu:a100:4(S:0-1)"), 4);
+        assert_eq!(parse_gres_gpus("gpu:tesla:2(S:0),gpu:k80:1(S:1)"), 3);
+        assert_eq!(parse_gres_gpus("gpu:a100:4(S:0-1),shard:8"), 4);
+        assert_eq!(parse_gres_gpus("mps:100,gpu:2"), 2);
+        assert_eq!(parse_gres_gpus("gpu:a100"), 1);
+        assert_eq!(parse_gres_gpus("gpu:a100:8(IDX:0-7)"), 8);
+    }
+
+    #[test]
+    fn real_sinfo_capture() {
+        let nodes = parse_sinfo(&fixture("sinfo-cpus.txt"), &fixture("sinfo-gpus.txt"));
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(
+            nodes["vm"],
+            NodeInfo {
+                cpus: 2,
+                gpus: 0,
+                gres: "(null)".into()
+            }
+        );
+        let twice = parse_sinfo("a,8\na,8\nb,4\n", "a,gpu:a100:4(S:0-1)\nb,(null)\n");
+        assert_eq!(twice.len(), 2);
+        assert_eq!((twice["a"].cpus, twice["a"].gpus), (8, 4));
+    }
+
+    #[test]
+    fn real_squeue_capture() {
+        let jobs = parse_squeue(&fixture("squeue.txt"));
+        assert_eq!(jobs.len(), 2, "header skipped");
+        assert_eq!(jobs[0].user, "root");
+        assert_eq!(jobs[0].state, "PD");
+        assert_eq!(jobs[1].node_list, "vm");
+        let (cores, nodes) = queue_usage(&jobs, &BTreeMap::new());
+        assert_eq!(cores["alice"]["debug"]["R"], 1);
+        assert_eq!(nodes["root"]["debug"]["PD"], 1);
+    }
+
+    #[test]
+    fn exclusive_jobs_count_the_whole_node_once() {
+        let text = "USER/ST/NODES/PARTITION/CPUS/NODELIST/OVER_SUBSCRIBE\n\
+                    bob/R/1/cpu/2/n1/USER\nbob/R/1/cpu/2/n1/USER\nann/R/1/cpu/3/n2/OK\n";
+        let jobs = parse_squeue(text);
+        let cpus = BTreeMap::from([("n1".to_string(), 16u64)]);
+        let (cores, nodes) = queue_usage(&jobs, &cpus);
+        assert_eq!(cores["bob"]["cpu"]["R"], 16);
+        assert_eq!(nodes["bob"]["cpu"]["R"], 1);
+        assert_eq!(cores["ann"]["cpu"]["R"], 3);
+    }
+
+    #[test]
+    fn current_table_text() {
+        let jobs = parse_squeue(&fixture("squeue.txt"));
+        let mut out = Vec::new();
+        let style = Style {
+            color: false,
+            width: 100,
+            top: 15,
+        };
+        write_current(&jobs, &BTreeMap::new(), "alice", &style, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("alice *"), "{text}");
+        assert!(text.contains("R=1 / PD=1"), "{text}");
+        assert!(text.contains("2 users"), "{text}");
+    }
+
+    #[test]
+    fn tool_errors_are_clear() {
+        let err =
+            run_tool(Path::new("/nonexistent/sinfo"), &[], Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(err, ToolError::NotFound { .. }), "{err}");
+        let err = run_tool(
+            Path::new("/bin/sh"),
+            &["-c", "echo boom >&2; exit 3"],
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("boom"), "{err}");
+        let t0 = Instant::now();
+        let err = run_tool(
+            Path::new("/bin/sh"),
+            &["-c", "exec sleep 30"],
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ToolError::Timeout { .. }));
+        assert!(t0.elapsed() < Duration::from_secs(10));
+    }
+}

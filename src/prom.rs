@@ -1,0 +1,333 @@
+//! The Prometheus textfile: what the daemon's cycles did, for node_exporter's textfile
+//! collector (`--collector.textfile.directory`).
+//!
+//! The file is rewritten atomically after every cycle (temp file + rename in the same
+//! directory; the temp name starts with `.` and does not end in `.prom`, so the collector
+//! never reads a half-written file). Counters (`*_total`) count since the daemon started, as
+//! Prometheus expects of counters; gauges describe the last cycle.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::collect::{CycleReport, DateOutcome};
+use crate::store::atomic::{write_bytes_atomic, WriteError};
+
+/// What the daemon has done since it started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    /// End of the last cycle in which every sacct call succeeded.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Wall time of the last cycle.
+    pub last_cycle_seconds: f64,
+    /// Cycles that collected every date they planned.
+    pub cycles_ok: u64,
+    /// Cycles that failed as a whole (lock, data dir, tracker) or for some dates.
+    pub cycles_failed: u64,
+    /// Failed cycles in a row (0 after a success).
+    pub consecutive_failures: u64,
+    /// Jobs in the partitions written by the last cycle.
+    pub jobs_written: u64,
+    /// Raw sacct rows written by the last cycle.
+    pub raw_rows_written: u64,
+    /// Dates of the last cycle that are not final yet (incl. failed ones).
+    pub incomplete_dates: u64,
+    pub sacct_calls: u64,
+    pub sacct_failures: u64,
+    pub sacct_timeouts: u64,
+    pub sacct_seconds: f64,
+    /// Unparsable sacct lines (kept verbatim in the raw archive).
+    pub parse_errors: u64,
+}
+
+/// Jobs in the partitions a cycle actually wrote (dates that were complete before the cycle
+/// cost no sacct call and are not counted).
+pub fn jobs_written(r: &CycleReport) -> u64 {
+    r.dates
+        .iter()
+        .filter(|d| matches!(d.outcome, DateOutcome::Complete | DateOutcome::Incomplete))
+        .map(|d| d.jobs as u64)
+        .sum()
+}
+
+impl Metrics {
+    /// Counts a cycle that ran to its end; `ok` is false when some date failed.
+    pub fn record_cycle(&mut self, r: &CycleReport, ok: bool, now: DateTime<Utc>) {
+        self.last_cycle_seconds = r.duration.as_secs_f64();
+        self.record_result(ok);
+        if ok {
+            self.last_success = Some(now);
+        }
+        self.jobs_written = jobs_written(r);
+        self.raw_rows_written = r.raw_rows() as u64;
+        self.incomplete_dates = r.incomplete() as u64;
+        self.sacct_calls += u64::from(r.sacct_calls);
+        self.sacct_failures += u64::from(r.sacct_failures);
+        self.sacct_timeouts += u64::from(r.sacct_timeouts);
+        self.sacct_seconds += r.sacct_seconds;
+        self.parse_errors += r.parse_errors() as u64;
+    }
+
+    /// Counts a cycle that failed before collecting anything (lock, data dir, tracker).
+    pub fn record_error(&mut self, seconds: f64) {
+        self.last_cycle_seconds = seconds;
+        self.jobs_written = 0;
+        self.raw_rows_written = 0;
+        self.record_result(false);
+    }
+
+    fn record_result(&mut self, ok: bool) {
+        if ok {
+            self.cycles_ok += 1;
+            self.consecutive_failures = 0;
+        } else {
+            self.cycles_failed += 1;
+            self.consecutive_failures += 1;
+        }
+    }
+
+    /// The node_exporter textfile text.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, String)]| {
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let plain = |v: String| [("", v)];
+        metric(
+            "slurm_usage_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the end of the last cycle in which every sacct call succeeded (0: none since the data dir was created).",
+            &plain(self.last_success.map_or(0, |t| t.timestamp()).to_string()),
+        );
+        metric(
+            "slurm_usage_last_cycle_duration_seconds",
+            "gauge",
+            "Wall time of the last collection cycle.",
+            &plain(float(self.last_cycle_seconds)),
+        );
+        metric(
+            "slurm_usage_cycles_total",
+            "counter",
+            "Collection cycles since the daemon started, by result.",
+            &[
+                ("{result=\"ok\"}", self.cycles_ok.to_string()),
+                ("{result=\"failed\"}", self.cycles_failed.to_string()),
+            ],
+        );
+        metric(
+            "slurm_usage_consecutive_failed_cycles",
+            "gauge",
+            "Failed cycles in a row (0 after a successful one).",
+            &plain(self.consecutive_failures.to_string()),
+        );
+        metric(
+            "slurm_usage_jobs_written",
+            "gauge",
+            "Jobs in the daily partitions written by the last cycle.",
+            &plain(self.jobs_written.to_string()),
+        );
+        metric(
+            "slurm_usage_raw_rows_written",
+            "gauge",
+            "Raw sacct rows written by the last cycle.",
+            &plain(self.raw_rows_written.to_string()),
+        );
+        metric(
+            "slurm_usage_incomplete_dates",
+            "gauge",
+            "Dates of the last cycle that are not final yet (running or pending jobs, settle margin, or a failed sacct).",
+            &plain(self.incomplete_dates.to_string()),
+        );
+        metric(
+            "slurm_usage_sacct_calls_total",
+            "counter",
+            "sacct processes started (retries included).",
+            &plain(self.sacct_calls.to_string()),
+        );
+        metric(
+            "slurm_usage_sacct_failures_total",
+            "counter",
+            "sacct calls that failed (non-zero exit, missing program, timeout).",
+            &plain(self.sacct_failures.to_string()),
+        );
+        metric(
+            "slurm_usage_sacct_timeouts_total",
+            "counter",
+            "sacct calls killed at [collect] sacct_timeout.",
+            &plain(self.sacct_timeouts.to_string()),
+        );
+        metric(
+            "slurm_usage_sacct_seconds_total",
+            "counter",
+            "Time spent waiting for sacct.",
+            &plain(float(self.sacct_seconds)),
+        );
+        metric(
+            "slurm_usage_parse_errors_total",
+            "counter",
+            "sacct output lines that could not be parsed (kept verbatim in the raw archive).",
+            &plain(self.parse_errors.to_string()),
+        );
+        out
+    }
+}
+
+/// A float the way Prometheus' text format reads it (no exponent needed, millisecond-ish
+/// precision is plenty for durations).
+fn float(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:.3}", v.max(0.0))
+    } else {
+        "0".to_string()
+    }
+}
+
+/// Writes the textfile atomically.
+pub fn write_textfile(path: &Path, metrics: &Metrics) -> Result<(), WriteError> {
+    write_bytes_atomic(path, metrics.render().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::collect::DateReport;
+
+    fn date_report(day: u32, outcome: DateOutcome, jobs: usize) -> DateReport {
+        // Dates complete before the cycle wrote nothing.
+        let raw_rows = if outcome == DateOutcome::AlreadyComplete {
+            0
+        } else {
+            jobs * 3
+        };
+        DateReport {
+            date: NaiveDate::from_ymd_opt(2026, 11, day).unwrap(),
+            outcome,
+            jobs,
+            incomplete_jobs: 0,
+            moved_out: 0,
+            parse_errors: 2,
+            raw_rows,
+            sacct_seconds: 0.5,
+        }
+    }
+
+    fn report() -> CycleReport {
+        CycleReport {
+            duration: Duration::from_millis(1500),
+            dates: vec![
+                date_report(22, DateOutcome::AlreadyComplete, 900),
+                date_report(23, DateOutcome::Complete, 100),
+                date_report(24, DateOutcome::Incomplete, 20),
+                date_report(25, DateOutcome::Failed("boom".into()), 0),
+            ],
+            sacct_calls: 5,
+            sacct_failures: 2,
+            sacct_timeouts: 1,
+            sacct_seconds: 2.25,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn renders_every_metric_with_help_and_type() {
+        let mut m = Metrics::default();
+        let now = DateTime::from_timestamp(1_764_040_503, 0).unwrap();
+        m.record_cycle(&report(), false, now);
+        m.record_cycle(&report(), true, now);
+        let text = m.render();
+        let expected = [
+            "slurm_usage_last_success_timestamp_seconds 1764040503",
+            "slurm_usage_last_cycle_duration_seconds 1.500",
+            "slurm_usage_cycles_total{result=\"ok\"} 1",
+            "slurm_usage_cycles_total{result=\"failed\"} 1",
+            "slurm_usage_consecutive_failed_cycles 0",
+            "slurm_usage_jobs_written 120",
+            "slurm_usage_raw_rows_written 360",
+            "slurm_usage_incomplete_dates 2",
+            "slurm_usage_sacct_calls_total 10",
+            "slurm_usage_sacct_failures_total 4",
+            "slurm_usage_sacct_timeouts_total 2",
+            "slurm_usage_sacct_seconds_total 4.500",
+            "slurm_usage_parse_errors_total 16",
+        ];
+        for line in expected {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // Every sample has its HELP and TYPE, in that order, right before it.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.starts_with('#') {
+                continue;
+            }
+            let name = l.split(['{', ' ']).next().unwrap();
+            let header = lines[..i]
+                .iter()
+                .rev()
+                .find(|h| h.starts_with("# HELP"))
+                .unwrap();
+            assert!(header.starts_with(&format!("# HELP {name} ")), "{l}");
+            assert!(lines.contains(
+                &format!(
+                    "# TYPE {name} {}",
+                    if name.ends_with("_total") {
+                        "counter"
+                    } else {
+                        "gauge"
+                    }
+                )
+                .as_str()
+            ));
+        }
+        assert_eq!(text.matches("# TYPE").count(), 12);
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn never_succeeded_is_zero_and_errors_count_as_failed() {
+        let mut m = Metrics::default();
+        m.record_error(0.25);
+        m.record_error(0.25);
+        let text = m.render();
+        assert!(
+            text.contains("\nslurm_usage_last_success_timestamp_seconds 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("slurm_usage_cycles_total{result=\"failed\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("slurm_usage_consecutive_failed_cycles 2\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn textfile_is_replaced_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("slurm_usage.prom");
+        write_textfile(&p, &Metrics::default()).unwrap();
+        let mut m = Metrics::default();
+        m.record_error(1.0);
+        write_textfile(&p, &m).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), m.render());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+}
