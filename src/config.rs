@@ -191,9 +191,11 @@ impl HumanDuration {
                 'm' => 60,
                 'h' => 3600,
                 'd' => 86_400,
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "invalid duration {s:?}: unknown unit {c:?} (use s, m, h or d, e.g. \"10m\")"
-                )),
+                ))
+                }
             };
             let n: u64 = digits
                 .parse()
