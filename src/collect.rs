@@ -300,6 +300,7 @@ pub async fn run_cycle(
     report.sacct_version = match version(
         &c.sacct,
         cfg.collect.sacct_timeout.0.min(Duration::from_secs(60)),
+        cancel,
     )
     .await
     {

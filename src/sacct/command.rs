@@ -121,6 +121,10 @@ pub async fn run_once(
         .args(args)
         .env("TZ", "UTC")
         .env_remove("SLURM_TIME_FORMAT")
+        // The daemon's systemd handles are not sacct's business.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -242,14 +246,12 @@ pub fn backoff(delay: Duration, attempt: u32) -> Duration {
 }
 
 /// `sacct --version` (e.g. `slurm-wlm 22.05.8`), or the error.
-pub async fn version(prog: &SacctProgram, timeout: Duration) -> Result<String, SacctError> {
-    let run = run_once(
-        prog,
-        &["--version".into()],
-        timeout,
-        &CancellationToken::new(),
-    )
-    .await?;
+pub async fn version(
+    prog: &SacctProgram,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<String, SacctError> {
+    let run = run_once(prog, &["--version".into()], timeout, cancel).await?;
     Ok(String::from_utf8_lossy(&run.stdout).trim().to_string())
 }
 

@@ -21,7 +21,7 @@ pub const DAEMON_LOCK: &str = ".slurm-usage.daemon.lock";
 /// Why a lock could not be taken. `Busy` maps to exit code 75.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("data dir {dir} is busy: {holder} holds {file} (hint: wait for it, or pass --wait)")]
+    #[error("data dir {dir} is busy: {holder} holds {file} (hint: {})", hint(file))]
     Busy {
         dir: PathBuf,
         file: &'static str,
@@ -33,6 +33,15 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What the loser of a lock can do about it.
+fn hint(file: &str) -> &'static str {
+    if file == DAEMON_LOCK {
+        "another slurm-usage daemon runs on this data dir; stop it first (systemctl stop slurm-usage)"
+    } else {
+        "wait for it, or pass --wait"
+    }
 }
 
 /// A held lock; released on drop.
@@ -123,6 +132,17 @@ mod tests {
         assert!(msg.contains("--wait"), "{msg}");
         drop(held);
         try_lock(dir.path(), WRITE_LOCK).unwrap();
+    }
+
+    #[test]
+    fn a_second_daemon_is_told_to_stop_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let _d = try_lock(dir.path(), DAEMON_LOCK).unwrap();
+        let msg = try_lock(dir.path(), DAEMON_LOCK).unwrap_err().to_string();
+        assert!(
+            msg.contains("another slurm-usage daemon") && !msg.contains("--wait"),
+            "{msg}"
+        );
     }
 
     #[test]
