@@ -33,7 +33,7 @@ pub fn run(mut config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<
         crate::collect::Collector::new(std::sync::Arc::new(config.clone()))
     } else {
         println!(
-            "No working sacct found: collecting from the built-in synthetic sacct ({} jobs/day) into {}",
+            "No sacct that answers here: collecting from the built-in synthetic sacct ({} jobs/day) into {}",
             args.jobs_per_day,
             config.data_dir.display()
         );
@@ -75,13 +75,38 @@ pub fn run(mut config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<
     Ok(code)
 }
 
+/// Whether sacct is installed *and* answers a query: on a machine with the SLURM client but no
+/// reachable slurmdbd the demo uses the synthetic sacct instead of showing only failures.
 fn real_sacct_works(config: &Config) -> bool {
-    std::process::Command::new(&config.collect.sacct)
-        .arg("--version")
+    let child = std::process::Command::new(&config.collect.sacct)
+        .args([
+            "--noheader",
+            "--allusers",
+            "--starttime",
+            "now",
+            "--endtime",
+            "now",
+            "--format=JobID",
+        ])
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
 }
 
 /// The synthetic sacct: understands `--version`, `--starttime/-S`, `--endtime/-E`,

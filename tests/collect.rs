@@ -529,3 +529,27 @@ fn job_eligible_after_midnight_moves_out_of_its_submit_date() {
         "no stale pending copy keeps it open"
     );
 }
+
+/// The README's first command: the demo collects from the built-in synthetic sacct (here
+/// forced) through the real collection path, a child process per date.
+#[test]
+fn demo_collects_from_the_synthetic_sacct() {
+    let env = Env::new("");
+    let out = env.run(&[
+        "--data-dir",
+        env.data().to_str().unwrap(),
+        "demo",
+        "--synthetic",
+        "--days",
+        "1",
+        "--jobs-per-day",
+        "200",
+    ]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("synthetic sacct (200 jobs/day)"), "{text}");
+    assert!(text.contains("0 failed"), "{text}");
+    let jobs = env.jobs(day(1));
+    assert!(jobs.len() >= 150, "{} jobs", jobs.len());
+    assert!(jobs.iter().any(|j| j.cpu_efficiency > 0.0));
+}
