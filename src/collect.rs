@@ -210,7 +210,8 @@ pub fn attribution(job: &ProcessedJob, zone: &Zone) -> Option<NaiveDate> {
 }
 
 /// Whether `date` is final: its day ended `settle` ago, the sacct that produced `jobs` ran
-/// after that, and every job is in a final state.
+/// after that, and every job is in a final state. (The caller also requires that the output
+/// had no unparsable line.)
 pub fn is_date_complete(
     date: NaiveDate,
     zone: &Zone,
@@ -737,7 +738,9 @@ impl Writer {
             .insert(date, merged.iter().map(|j| j.job_id.clone()).collect());
 
         let incomplete_jobs = merged.iter().filter(|j| !j.is_complete).count();
-        let complete = is_date_complete(date, &self.zone, self.settle, ran_at, &merged);
+        // A line that could not be parsed may hide a job: such a date is never final.
+        let complete = out.malformed.is_empty()
+            && is_date_complete(date, &self.zone, self.settle, ran_at, &merged);
         self.tracker.dates.insert(
             date.to_string(),
             DateInfo {

@@ -440,9 +440,13 @@ pub fn expand_nodelist(s: &str) -> Vec<String> {
     out
 }
 
+/// At most this many names from one host list: nested ranges multiply (`a[0-99999]b[0-99999]`
+/// would be 10^10 names), and no cluster has more nodes.
+const MAX_NODES: usize = 200_000;
+
 fn expand_one(item: &str, out: &mut Vec<String>) {
     let item = item.trim();
-    if item.is_empty() {
+    if item.is_empty() || out.len() >= MAX_NODES {
         return;
     }
     let Some(open) = item.find('[') else {
@@ -466,6 +470,9 @@ fn expand_one(item: &str, out: &mut Vec<String>) {
                 let width = lo.len();
                 for n in a..=b {
                     for t in &tails {
+                        if out.len() >= MAX_NODES {
+                            return;
+                        }
                         out.push(format!("{prefix}{n:0width$}{t}"));
                     }
                 }
@@ -632,6 +639,11 @@ mod tests {
             ["rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2"]
         );
         assert!(expand_nodelist("None assigned").is_empty());
+        assert_eq!(
+            expand_nodelist("a[0-99999]b[0-99999]").len(),
+            MAX_NODES,
+            "bounded"
+        );
         assert!(expand_nodelist("").is_empty());
     }
 

@@ -26,7 +26,11 @@ pub struct WriteError {
 }
 
 fn describe(e: &io::Error) -> String {
-    if e.raw_os_error() == Some(28) {
+    // ENOSPC may arrive wrapped (the Parquet writer boxes the io::Error it got).
+    let wrapped = e
+        .get_ref()
+        .is_some_and(|inner| inner.to_string().contains("(os error 28)"));
+    if e.raw_os_error() == Some(28) || wrapped {
         "no space left on device (the disk is full; the previous file is unchanged)".to_string()
     } else {
         e.to_string()
@@ -221,6 +225,13 @@ mod tests {
             .commit()
             .unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"new");
+    }
+
+    #[test]
+    fn wrapped_disk_full_is_still_said_plainly() {
+        let inner = io::Error::from_raw_os_error(28);
+        let wrapped = io::Error::other(format!("External: {inner}"));
+        assert!(describe(&wrapped).contains("the disk is full"));
     }
 
     #[test]

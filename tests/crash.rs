@@ -1,0 +1,363 @@
+//! Crash safety: `collect --days 3` against a large synthetic sacct, killed with SIGKILL (and
+//! SIGTERM) at many points of its run. After every kill the data dir must be consistent: every
+//! partition loads, no temp file counts as data, no job archived before the kill is gone, and
+//! a final collect completes the data.
+//!
+//! Fast mode (plain `cargo test`): `SLURM_USAGE_CRASH_KILLS` (default 60) kills at
+//! `SLURM_USAGE_CRASH_JOBS` (default 300) jobs a day. `tests/crash.sh` runs the full 250.
+
+mod util;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use slurm_usage::store::parquet::{read_processed, read_raw, Existing};
+use slurm_usage::store::tracker::Tracker;
+use slurm_usage::store::{DataDir, Kind};
+use slurm_usage::zone::Zone;
+
+const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A scratch data dir whose sacct is this binary's `fake-sacct`.
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// `settle = "1000d"`: no date becomes complete, so every run re-reads and merges every
+    /// date (the path where a loss could happen) and all runs take about as long.
+    /// `max_recollect_days = 7`: jobs running across midnight put partitions on older dates,
+    /// which later cycles re-collect, back to this limit (60 by default); 7 bounds the size of
+    /// the data dir, and so the time of the checks after every kill.
+    fn new(jobs_per_day: u64) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Setup { dir };
+        let sacct = s.dir.path().join("sacct");
+        std::fs::write(
+            &sacct,
+            format!(
+                "#!/bin/bash\nexec '{BIN}' fake-sacct --jobs-per-day {jobs_per_day} -- \"$@\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&sacct, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(
+            s.config(),
+            format!(
+                "data_dir = \"{}\"\ntimezone = \"UTC\"\n[collect]\nsacct = \"{}\"\nretries = 0\nretry_delay = \"0s\"\nsettle = \"1000d\"\nsacct_timeout = \"300s\"\nmax_recollect_days = 7\n",
+                s.data().display(),
+                sacct.display()
+            ),
+        )
+        .unwrap();
+        s
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("collect.log")
+    }
+
+    /// Where the last killed run was, from its log: how many dates it had written.
+    fn phase(&self) -> String {
+        let log = std::fs::read_to_string(self.log()).unwrap_or_default();
+        let written = log.matches("date collected").count();
+        if log.contains("collection finished") {
+            "after the last date (final tracker save)".into()
+        } else if !log.contains("collection started") {
+            "before planning (start-up, lock)".into()
+        } else {
+            format!("{written} dates written (sacct, parse, encode, rename or tracker save of the next)")
+        }
+    }
+
+    /// Starts a collect whose log goes to `log`.
+    fn spawn(&self) -> Child {
+        let log = std::fs::File::create(self.log()).unwrap();
+        Command::new(BIN)
+            .arg("--config")
+            .arg(self.config())
+            .args(["-v", "collect", "--days", "3", "--wait"])
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    /// An un-killed collect; panics unless it succeeds.
+    fn collect(&self) {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(self.config())
+            .args(["collect", "--days", "3", "--wait"])
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "collect failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Sends `signal` to `pid` with kill(1) (no unsafe code).
+fn send(signal: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status();
+}
+
+/// What one look at the data dir found.
+#[derive(Default)]
+struct Snapshot {
+    /// job_id -> the dates whose processed partition holds it.
+    processed: HashMap<String, Vec<NaiveDate>>,
+    /// JobIDRaw of every raw row.
+    raw: HashSet<String>,
+    temps: usize,
+}
+
+/// Reads every partition; panics on anything inconsistent.
+fn inspect(data: &Path) -> Snapshot {
+    let zone: Zone = "UTC".parse().unwrap();
+    let dd = DataDir::new(data);
+    let mut snap = Snapshot::default();
+    for kind in [Kind::Processed, Kind::Raw] {
+        let dir = dd.dir(kind);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if slurm_usage::store::atomic::is_temp_name(&name) {
+                snap.temps += 1;
+                continue;
+            }
+            assert!(
+                !name.contains(".corrupt-"),
+                "a partition was moved aside: {}",
+                e.path().display()
+            );
+            assert!(
+                name.ends_with(".parquet") && name.len() == "YYYY-MM-DD.parquet".len(),
+                "unexpected file {}",
+                e.path().display()
+            );
+        }
+        for date in dd.dates(kind).unwrap() {
+            let path = dd.partition(kind, date);
+            match kind {
+                Kind::Processed => match read_processed(&path, &zone).unwrap() {
+                    Existing::Found(jobs) => {
+                        for j in jobs {
+                            snap.processed.entry(j.job_id).or_default().push(date);
+                        }
+                    }
+                    other => panic!("{} does not load: {other:?}", path.display()),
+                },
+                Kind::Raw => match read_raw(&path).unwrap() {
+                    Existing::Found(batches) => {
+                        use arrow_array::cast::AsArray;
+                        use arrow_array::Array;
+                        for b in batches {
+                            let c = arrow_cast::cast(
+                                b.column_by_name("JobIDRaw").unwrap(),
+                                &arrow_schema::DataType::Utf8,
+                            )
+                            .unwrap();
+                            let c = c.as_string::<i32>();
+                            for i in 0..c.len() {
+                                if c.is_valid(i) {
+                                    snap.raw.insert(c.value(i).to_string());
+                                }
+                            }
+                        }
+                    }
+                    other => panic!("{} does not load: {other:?}", path.display()),
+                },
+            }
+        }
+    }
+    if data.join(".date_completion_tracker.json").exists() {
+        Tracker::load(&data.join(".date_completion_tracker.json")).expect("the tracker loads");
+    }
+    snap
+}
+
+/// Everything archived so far, and the checks that it never shrinks.
+#[derive(Default)]
+struct Ledger {
+    /// Every job id ever seen in a processed partition, with the date it was first seen in.
+    jobs: HashMap<String, NaiveDate>,
+    raw: HashSet<String>,
+    /// Jobs no longer in the date they were seen in, but in another (moved to their start).
+    moved: usize,
+    lost: Vec<String>,
+}
+
+impl Ledger {
+    fn check(&mut self, snap: &Snapshot) {
+        for (id, date) in &self.jobs {
+            match snap.processed.get(id) {
+                None => self.lost.push(format!("job {id} (was in {date})")),
+                Some(ds) if !ds.contains(date) => self.moved += 1,
+                Some(_) => {}
+            }
+        }
+        for id in &self.raw {
+            if !snap.raw.contains(id) {
+                self.lost.push(format!("raw row {id}"));
+            }
+        }
+        for (id, ds) in &snap.processed {
+            self.jobs.entry(id.clone()).or_insert(ds[0]);
+        }
+        self.raw.extend(snap.raw.iter().cloned());
+    }
+}
+
+/// The longest of three un-killed collects from an empty data dir (the later ones merge and
+/// reach back to older dates).
+fn measure(jobs_per_day: u64) -> Duration {
+    let s = Setup::new(jobs_per_day);
+    (0..3)
+        .map(|_| {
+            let t0 = Instant::now();
+            s.collect();
+            t0.elapsed()
+        })
+        .max()
+        .unwrap()
+}
+
+/// A fixed permutation of 0..n (no rand dependency), so the delays are spread, not ordered.
+fn spread(n: u64) -> Vec<u64> {
+    let mut v: Vec<u64> = (0..n).collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+fn kill_run(signals: &[&str], kills: u64, jobs_per_day: u64) {
+    let full = measure(jobs_per_day);
+    eprintln!("crash: {jobs_per_day} jobs/day, an un-killed collect takes {full:?}");
+    let s = Setup::new(jobs_per_day);
+    let mut ledger = Ledger::default();
+    let mut killed = 0u64;
+    let mut finished_first = 0u64;
+    let mut max_temps = 0usize;
+    let mut phases: BTreeMap<String, u64> = BTreeMap::new();
+    let t0 = Instant::now();
+    for i in spread(kills) {
+        // Delays from 0 to 95% of a full run, in an order that mixes early and late kills.
+        let delay = full.mul_f64(0.95 * i as f64 / kills.max(1) as f64);
+        let mut child = s.spawn();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            send(signals[i as usize % signals.len()], child.id());
+            killed += 1;
+            child.wait().unwrap();
+            *phases.entry(s.phase()).or_insert(0u64) += 1;
+        } else {
+            finished_first += 1;
+        }
+        child.wait().unwrap();
+        let snap = inspect(&s.data());
+        max_temps = max_temps.max(snap.temps);
+        ledger.check(&snap);
+        assert!(
+            ledger.lost.is_empty(),
+            "lost after a kill: {:?}",
+            ledger.lost
+        );
+    }
+    // An un-killed collect completes the data, each job exactly once.
+    let reference = Setup::new(jobs_per_day);
+    reference.collect();
+    let want = inspect(&reference.data());
+    s.collect();
+    let snap = inspect(&s.data());
+    ledger.check(&snap);
+    assert_eq!(snap.temps, 0, "temp files left after a clean collect");
+    let dups: BTreeMap<&String, &Vec<NaiveDate>> = snap
+        .processed
+        .iter()
+        .filter(|(_, ds)| ds.len() > 1)
+        .collect();
+    assert!(dups.is_empty(), "jobs in more than one partition: {dups:?}");
+    let missing: Vec<&String> = want
+        .processed
+        .keys()
+        .filter(|id| !snap.processed.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "jobs missing after the final collect: {missing:?}"
+    );
+    eprintln!(
+        "crash: signals {signals:?}: {killed} kills ({finished_first} runs finished before their kill) \
+         in {:?}; {} jobs archived, {} moved between dates, {} raw rows; at most {max_temps} temp files \
+         left by a kill; {} lost",
+        t0.elapsed(),
+        snap.processed.len(),
+        ledger.moved,
+        snap.raw.len(),
+        ledger.lost.len()
+    );
+    for (phase, n) in &phases {
+        eprintln!("crash:   {n:4} kills {phase}");
+    }
+    assert!(ledger.lost.is_empty());
+    assert!(
+        killed * 4 >= kills,
+        "too few runs were killed: {killed}/{kills}"
+    );
+}
+
+#[test]
+fn sigkill_at_any_point_loses_nothing() {
+    kill_run(
+        &["-KILL"],
+        env_num("SLURM_USAGE_CRASH_KILLS", 60),
+        env_num("SLURM_USAGE_CRASH_JOBS", 300),
+    );
+}
+
+#[test]
+fn sigterm_or_sigint_mid_write_leaves_a_consistent_data_dir() {
+    // `collect` handles SIGINT (cancels the cycle); SIGTERM takes the default action.
+    kill_run(
+        &["-TERM", "-INT"],
+        env_num("SLURM_USAGE_CRASH_TERMS", 4),
+        env_num("SLURM_USAGE_CRASH_JOBS", 300),
+    );
+}
