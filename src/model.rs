@@ -16,7 +16,7 @@ use arrow_array::builder::{
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::NaiveDateTime;
 
@@ -256,36 +256,8 @@ pub fn from_record_batch(
         let Some(c) = col(name) else {
             return Ok(vec![None; n]);
         };
-        match c.data_type() {
-            DataType::Timestamp(_, Some(_)) => {
-                let c = arrow_cast::cast(c, &ts())?;
-                let c = c.as_primitive::<TimestampMicrosecondType>();
-                Ok((0..n).map(|i| c.is_valid(i).then(|| c.value(i))).collect())
-            }
-            DataType::Timestamp(_, None) | DataType::Date64 | DataType::Date32 => {
-                let c = arrow_cast::cast(c, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-                let c = c.as_primitive::<TimestampMicrosecondType>();
-                Ok((0..n)
-                    .map(|i| {
-                        c.is_valid(i)
-                            .then(|| chrono::DateTime::from_timestamp_micros(c.value(i)))
-                            .flatten()
-                            .map(|t| zone.resolve(t.naive_utc()).timestamp_micros())
-                    })
-                    .collect())
-            }
-            _ => {
-                let c = arrow_cast::cast(c, &DataType::Utf8)?;
-                let c = c.as_string::<i32>();
-                Ok((0..n)
-                    .map(|i| {
-                        c.is_valid(i)
-                            .then(|| parse_loose_time(c.value(i), zone))
-                            .flatten()
-                    })
-                    .collect())
-            }
-        }
+        let a = times_as_utc_micros(c, zone)?;
+        Ok((0..n).map(|i| a.is_valid(i).then(|| a.value(i))).collect())
     };
     let job_id = strings("job_id")?;
     let (user, job_name, partition, state) = (
@@ -389,6 +361,46 @@ pub fn from_record_batch(
     Ok(jobs)
 }
 
+/// Any time column as UTC microseconds. Zone-aware timestamps are exact instants; naive ones
+/// and text are wall clock in `zone` (the Python tool stored sacct's local times).
+pub fn times_as_utc_micros(c: &ArrayRef, zone: &Zone) -> Result<Int64Array, ArrowError> {
+    let micros = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    match c.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            let a = c.as_primitive::<TimestampMicrosecondType>();
+            Ok(Int64Array::new(a.values().clone(), a.nulls().cloned()))
+        }
+        DataType::Timestamp(_, Some(_)) => {
+            let a = arrow_cast::cast(c, &micros)?;
+            let a = a.as_primitive::<TimestampMicrosecondType>();
+            Ok(Int64Array::new(a.values().clone(), a.nulls().cloned()))
+        }
+        DataType::Timestamp(_, None) | DataType::Date32 | DataType::Date64 => {
+            let a = arrow_cast::cast(c, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+            let a = a.as_primitive::<TimestampMicrosecondType>();
+            Ok((0..a.len())
+                .map(|i| {
+                    a.is_valid(i)
+                        .then(|| chrono::DateTime::from_timestamp_micros(a.value(i)))
+                        .flatten()
+                        .map(|t| zone.resolve(t.naive_utc()).timestamp_micros())
+                })
+                .collect())
+        }
+        _ => {
+            let a = arrow_cast::cast(c, &DataType::Utf8)?;
+            let a = a.as_string::<i32>();
+            Ok((0..a.len())
+                .map(|i| {
+                    a.is_valid(i)
+                        .then(|| parse_loose_time(a.value(i), zone))
+                        .flatten()
+                })
+                .collect())
+        }
+    }
+}
+
 /// A timestamp written as text by older tools: RFC 3339 with an offset, or naive ISO wall
 /// clock (`2025-08-19T10:30:00`, `2025-08-19 10:30:00.123`) in `zone`.
 fn parse_loose_time(s: &str, zone: &Zone) -> Option<i64> {
@@ -478,5 +490,19 @@ mod tests {
         assert_eq!(submit.to_rfc3339(), "2025-11-24T15:00:00+00:00");
         assert_eq!(jobs[0].alloc_mem_mb, 2048.0, "falls back to the request");
         assert_eq!(jobs[0].job_id_raw, "7");
+    }
+
+    #[test]
+    fn loose_times() {
+        let utc: Zone = "UTC".parse().unwrap();
+        assert_eq!(
+            parse_loose_time("1970-01-01T00:00:01", &utc),
+            Some(1_000_000)
+        );
+        assert_eq!(
+            parse_loose_time("1970-01-01T01:00:01+01:00", &utc),
+            Some(1_000_000)
+        );
+        assert_eq!(parse_loose_time("nonsense", &utc), None);
     }
 }

@@ -20,12 +20,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{
     Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
-use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
-use chrono::NaiveDateTime;
+use arrow_schema::{ArrowError, DataType, Field, Schema};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
@@ -307,7 +306,7 @@ impl Batch {
         };
         let t = |name: &str| {
             col(name)
-                .map(|c| to_times(c, zone).map_err(wrap(name)))
+                .map(|c| crate::model::times_as_utc_micros(c, zone).map_err(wrap(name)))
                 .transpose()
         };
         Ok(Batch {
@@ -464,61 +463,6 @@ fn to_floats(c: &ArrayRef) -> Result<Float64Array, ArrowError> {
     }
 }
 
-/// Any time column as UTC microseconds. Zone-aware timestamps are exact instants; naive ones
-/// and text are wall clock in `zone` (the Python tool stored sacct's local times).
-fn to_times(c: &ArrayRef, zone: &Zone) -> Result<Int64Array, ArrowError> {
-    let micros = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    match c.data_type() {
-        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
-            let a = c.as_primitive::<TimestampMicrosecondType>();
-            Ok(Int64Array::new(a.values().clone(), a.nulls().cloned()))
-        }
-        DataType::Timestamp(_, Some(_)) => {
-            let a = arrow_cast::cast(c, &micros)?;
-            let a = a.as_primitive::<TimestampMicrosecondType>();
-            Ok(Int64Array::new(a.values().clone(), a.nulls().cloned()))
-        }
-        DataType::Timestamp(_, None) | DataType::Date32 | DataType::Date64 => {
-            let a = arrow_cast::cast(c, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-            let a = a.as_primitive::<TimestampMicrosecondType>();
-            Ok((0..a.len())
-                .map(|i| {
-                    a.is_valid(i)
-                        .then(|| chrono::DateTime::from_timestamp_micros(a.value(i)))
-                        .flatten()
-                        .map(|t| zone.resolve(t.naive_utc()).timestamp_micros())
-                })
-                .collect())
-        }
-        _ => {
-            let a = arrow_cast::cast(c, &DataType::Utf8)?;
-            let a = a.as_string::<i32>();
-            Ok((0..a.len())
-                .map(|i| {
-                    a.is_valid(i)
-                        .then(|| parse_loose_time(a.value(i), zone))
-                        .flatten()
-                })
-                .collect())
-        }
-    }
-}
-
-/// A timestamp written as text by older tools: RFC 3339 with an offset, or naive ISO wall
-/// clock in `zone`. (The same rule as `model.rs`, which keeps its parser private.)
-fn parse_loose_time(s: &str, zone: &Zone) -> Option<i64> {
-    let s = s.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_micros());
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(zone.resolve(n).timestamp_micros());
-        }
-    }
-    None
-}
-
 /// Columns read only for old files: each is skipped when the file has all the columns it
 /// stands in for (our files do; the Python tool's older ones do not).
 pub const FALLBACKS: &[(&str, &[&str])] = &[
@@ -664,19 +608,5 @@ mod tests {
             (m.cpu_hours, m.gpu_hours, m.alloc_mem_mb),
             (4.0, 1.0, 2048.0)
         );
-    }
-
-    #[test]
-    fn loose_times() {
-        let utc: Zone = "UTC".parse().unwrap();
-        assert_eq!(
-            parse_loose_time("1970-01-01T00:00:01", &utc),
-            Some(1_000_000)
-        );
-        assert_eq!(
-            parse_loose_time("1970-01-01T01:00:01+01:00", &utc),
-            Some(1_000_000)
-        );
-        assert_eq!(parse_loose_time("nonsense", &utc), None);
     }
 }
