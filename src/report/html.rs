@@ -474,23 +474,7 @@ fn nodes(h: &mut String, a: &Analysis, o: &HtmlOptions) {
             );
         }
     }
-    let opt = |v: Option<u64>| v.map_or("?".to_string(), thousands);
-    let rows: Vec<Vec<String>> = a
-        .nodes
-        .iter()
-        .map(|n| {
-            vec![
-                n.node.clone(),
-                thousands(n.jobs),
-                num(n.cpu_hours),
-                num(n.gpu_hours),
-                opt(n.cpus),
-                pct(n.cpu_utilization),
-                opt(n.gpus),
-                pct(n.gpu_utilization),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = a.nodes.iter().map(super::render::node_row).collect();
     folded_table(
         h,
         &[

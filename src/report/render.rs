@@ -679,30 +679,28 @@ fn partitions(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<(
     )
 }
 
+/// The cells of a node's row, shared by the terminal and the HTML report.
+pub(crate) fn node_row(n: &crate::report::analyze::NodeUsage) -> Vec<String> {
+    let opt = |v: Option<u64>| v.map_or("?".to_string(), thousands);
+    vec![
+        n.node.clone(),
+        thousands(n.jobs),
+        num(n.cpu_hours),
+        num(n.gpu_hours),
+        opt(n.cpus),
+        pct(n.cpu_utilization),
+        opt(n.gpus),
+        pct(n.gpu_utilization),
+    ]
+}
+
 fn nodes(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Node usage")?;
     if a.nodes.is_empty() {
         writeln!(out, "No job in the window ran on a node yet.")?;
         return Ok(());
     }
-    let opt = |v: Option<u64>| v.map_or("?".to_string(), thousands);
-    let rows: Vec<Vec<String>> = a
-        .nodes
-        .iter()
-        .take(style.top)
-        .map(|n| {
-            vec![
-                n.node.clone(),
-                thousands(n.jobs),
-                num(n.cpu_hours),
-                num(n.gpu_hours),
-                opt(n.cpus),
-                pct(n.cpu_utilization),
-                opt(n.gpus),
-                pct(n.gpu_utilization),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = a.nodes.iter().take(style.top).map(node_row).collect();
     use Align::{Left as L, Right as R};
     table(
         out,
