@@ -174,20 +174,7 @@ fn daily(h: &mut String, a: &Analysis) {
         );
     }
     h.push_str("</div>\n<p class=\"note\">Each job's hours are split over the days it ran.</p>\n");
-    let rows: Vec<Vec<String>> = a
-        .daily
-        .iter()
-        .map(|d| {
-            vec![
-                d.date.to_string(),
-                thousands(d.jobs),
-                thousands(d.users),
-                num(d.cpu_hours),
-                num(d.gpu_hours),
-                num(d.memory_gb_hours),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = a.daily.iter().map(super::render::daily_row).collect();
     folded_table(
         h,
         &[

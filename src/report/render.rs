@@ -424,23 +424,23 @@ fn summary(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> 
 /// At most this many days are listed in the terminal; JSON and CSV hold them all.
 const TERMINAL_DAYS: usize = 31;
 
+/// The cells of a day's row, shared by the terminal and the HTML report.
+pub(crate) fn daily_row(d: &crate::report::analyze::DayUsage) -> Vec<String> {
+    vec![
+        d.date.to_string(),
+        thousands(d.jobs),
+        thousands(d.users),
+        num(d.cpu_hours),
+        num(d.gpu_hours),
+        num(d.memory_gb_hours),
+    ]
+}
+
 fn daily(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Daily usage")?;
     let skip = a.daily.len().saturating_sub(TERMINAL_DAYS);
     let shown = &a.daily[skip..];
-    let rows: Vec<Vec<String>> = shown
-        .iter()
-        .map(|d| {
-            vec![
-                d.date.to_string(),
-                thousands(d.jobs),
-                thousands(d.users),
-                num(d.cpu_hours),
-                num(d.gpu_hours),
-                num(d.memory_gb_hours),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = shown.iter().map(daily_row).collect();
     table(
         out,
         style,
