@@ -295,10 +295,17 @@ fn instance_lock(config: &Config) -> Result<DirLock> {
 }
 
 /// The tracker's last successful cycle, read without side effects (a corrupt tracker is
-/// the next cycle's business, under the write lock): unreadable means "never".
+/// the next cycle's business, under the write lock): unreadable means "never", with a
+/// warning. [`Tracker::load_read_only`] checks the file type first: a FIFO there must not
+/// hang the start before READY.
 fn read_last_success(data: &DataDir) -> Option<DateTime<Utc>> {
-    let bytes = std::fs::read(data.tracker()).ok()?;
-    serde_json::from_slice::<Tracker>(&bytes).ok()?.last_success
+    match Tracker::load_read_only(&data.tracker()) {
+        Ok(tracker) => tracker.last_success,
+        Err(e) => {
+            warn!("{e}; taking the last success as never");
+            None
+        }
+    }
 }
 
 /// SIGHUP: `RELOADING=1` + `MONOTONIC_USEC`, re-read and validate, apply or keep the old

@@ -210,12 +210,21 @@ pub fn to_record_batch(jobs: &[ProcessedJob]) -> Result<RecordBatch, ArrowError>
 /// Reads jobs back from a batch of any processed schema we know: ours, an older one, or
 /// the Python tool's. Missing columns get defaults; naive or string timestamps are wall
 /// clock in `zone` (the Python tool stored sacct's local times).
+///
+/// A batch without a `job_id` column is an error, not jobs with empty ids: every processed
+/// schema we know has one, so such a file is someone else's, and the collector must move it
+/// aside rather than rewrite it as job records (which would destroy it).
 pub fn from_record_batch(
     batch: &RecordBatch,
     zone: &Zone,
 ) -> Result<Vec<ProcessedJob>, ArrowError> {
     let n = batch.num_rows();
     let col = |name: &str| batch.column_by_name(name);
+    if col("job_id").is_none() {
+        return Err(ArrowError::SchemaError(
+            "no `job_id` column: not a processed partition".into(),
+        ));
+    }
     let strings = |name: &str| -> Result<Vec<Option<String>>, ArrowError> {
         let Some(c) = col(name) else {
             return Ok(vec![None; n]);
@@ -490,6 +499,19 @@ mod tests {
         assert_eq!(submit.to_rfc3339(), "2025-11-24T15:00:00+00:00");
         assert_eq!(jobs[0].alloc_mem_mb, 2048.0, "falls back to the request");
         assert_eq!(jobs[0].job_id_raw, "7");
+    }
+
+    #[test]
+    fn batch_without_job_id_is_not_read_as_jobs() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "measurement",
+            DataType::Int64,
+            false,
+        )]));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))]).unwrap();
+        let err = from_record_batch(&batch, &Zone::Local).unwrap_err();
+        assert!(err.to_string().contains("no `job_id` column"), "{err}");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! group, the min and max of `job_id` (and of `array_job_id`); only row groups whose range can
 //! hold the id are read, first the id columns alone, then the full rows that match. Ids
 //! compare as byte strings there, which is how Parquet orders them, so the check is exact
-//! even though `"10" < "9"`. Files without statistics (some older writers) are searched by
-//! their id column. When several records of the job exist, the newest `processed_date` wins.
+//! even though `"10" < "9"`. Files without statistics (some older writers) or with integer
+//! ids (another tool's) are searched by their id column. When several records of the job
+//! exist, the newest `processed_date` wins. A file without a `job_id` column, or that is not
+//! a regular file, is listed as unreadable, never opened as a partition.
 //!
 //! The raw archive of the same date adds the job's steps (`.batch`, `.extern`, `.0`, ...)
 //! when it is there. Nothing is written, nothing is moved.
@@ -20,8 +22,10 @@ use arrow_schema::DataType;
 use chrono::DateTime;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::basic::Type as PhysicalType;
 use parquet::file::metadata::ParquetMetaData;
 
+use super::scan::not_a_file;
 use crate::model::{self, ProcessedJob};
 use crate::store::{DataDir, Kind};
 use crate::zone::Zone;
@@ -71,8 +75,23 @@ pub struct Step {
 }
 
 /// Whether a column's statistics in `rg` allow `id` (true when there are none).
+///
+/// Only a text column's statistics compare with the id's bytes: those of a column another
+/// tool wrote as integers (`job_id` = 500) are the number's little-endian bytes, which say
+/// nothing about `"500"`, so such a column is always read.
 fn may_hold(meta: &ParquetMetaData, rg: usize, col: Option<usize>, id: &[u8]) -> bool {
     let Some(col) = col else { return false };
+    let physical = meta
+        .file_metadata()
+        .schema_descr()
+        .column(col)
+        .physical_type();
+    if !matches!(
+        physical,
+        PhysicalType::BYTE_ARRAY | PhysicalType::FIXED_LEN_BYTE_ARRAY
+    ) {
+        return true;
+    }
     let group = meta.row_group(rg);
     let Some(stats) = group.column(col).statistics() else {
         return true;
@@ -109,11 +128,24 @@ type SearchResult = (Vec<ProcessedJob>, Vec<ProcessedJob>, bool);
 
 /// Searches one file; returns (exact records, array tasks, whether column data was read).
 fn search_file(path: &Path, id: &str, zone: &Zone) -> Result<SearchResult, String> {
+    if let Some(kind) = not_a_file(path) {
+        return Err(format!(
+            "{}: not a regular file but a {kind}",
+            path.display()
+        ));
+    }
     let open = || File::open(path).map_err(|e| format!("{}: {e}", path.display()));
     let builder = ParquetRecordBatchReaderBuilder::try_new(open()?)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let meta = builder.metadata().clone();
     let id_col = column_index(&meta, "job_id");
+    if id_col.is_none() {
+        // Not silently: a file in processed/ that holds no jobs deserves a look.
+        return Err(format!(
+            "{}: not a processed partition (no `job_id` column)",
+            path.display()
+        ));
+    }
     let array_col = column_index(&meta, "array_job_id");
     // An array's base id never contains `_`; `123_4` is a task and only matches exactly.
     let want_tasks = !id.contains('_');
@@ -229,6 +261,10 @@ pub fn raw_steps(data: &DataDir, processed: &Path, job_id: &str) -> Vec<Step> {
         return Vec::new();
     };
     let raw = data.dir(Kind::Raw).join(name);
+    // A FIFO would block the open forever; a directory cannot be read anyway.
+    if not_a_file(&raw).is_some() {
+        return Vec::new();
+    }
     let Ok(file) = File::open(&raw) else {
         return Vec::new();
     };

@@ -13,7 +13,9 @@
 //! once per batch into one canonical type, so the per-row code has a single path.
 //!
 //! Reading never modifies the data dir: an unreadable file is reported to the caller, not moved
-//! aside (that is the collector's job, under its write lock).
+//! aside (that is the collector's job, under its write lock). So is a file that is not a
+//! processed partition at all (no `job_id` column) and anything that is not a regular file
+//! (a FIFO would block the reader forever).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -72,12 +74,21 @@ pub enum ScanError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read {path} as Parquet: {source} (hint: `slurm-usage collect` moves unreadable files aside and re-collects their date)")]
+    #[error("cannot read {path} as Parquet: {source} (hint: `slurm-usage collect` moves an unreadable file aside and re-collects its date unless the date is complete; for a complete date, take it out of `completed_dates` in .date_completion_tracker.json first)")]
     Parquet {
         path: PathBuf,
         #[source]
         source: ParquetError,
     },
+    /// A Parquet file without a `job_id` column (every processed file, ours or the Python
+    /// tool's, has one): read as it is, each of its rows would count as a job without id or
+    /// user, so it is skipped instead.
+    #[error("{path} is not a processed partition: it has no `job_id` column (hint: move it out of {})", parent(.path))]
+    NotProcessed { path: PathBuf },
+    /// A directory, FIFO, socket or device where a partition belongs: opening a FIFO would
+    /// block until someone writes to it, so it is never opened.
+    #[error("{path} is not a regular file but a {kind} (hint: move it out of {})", parent(.path))]
+    NotAFile { path: PathBuf, kind: &'static str },
     #[error("{path}: column {column:?} has a type the reports cannot use: {source}")]
     Column {
         path: PathBuf,
@@ -85,6 +96,30 @@ pub enum ScanError {
         #[source]
         source: ArrowError,
     },
+}
+
+/// The directory of a partition, for hints.
+fn parent(path: &Path) -> String {
+    path.parent()
+        .map_or_else(|| ".".to_string(), |p| p.display().to_string())
+}
+
+/// What a non-regular file is, for [`ScanError::NotAFile`]; `None` for a regular file.
+/// Symlinks are followed: a link to a partition elsewhere is read like the partition.
+pub fn not_a_file(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path).ok()?.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("directory")
+    } else if t.is_fifo() {
+        Some("FIFO")
+    } else if t.is_socket() {
+        Some("socket")
+    } else {
+        Some("device")
+    }
 }
 
 /// The numbers of one job. Usage missing from a file is 0, times are `None`, as in
@@ -485,12 +520,23 @@ pub fn open_projected(
         path: path.to_path_buf(),
         source,
     };
+    if let Some(kind) = not_a_file(path) {
+        return Err(ScanError::NotAFile {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
     let file = File::open(path).map_err(|source| ScanError::Open {
         path: path.to_path_buf(),
         source,
     })?;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(perr)?;
     let schema = meta.schema();
+    if schema.field_with_name("job_id").is_err() {
+        return Err(ScanError::NotProcessed {
+            path: path.to_path_buf(),
+        });
+    }
     let hinted: Vec<Field> = schema
         .fields()
         .iter()

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use chrono::{Days, NaiveDate, Utc};
 
 use super::{human_age, human_bytes, thousands};
-use crate::store::tracker::Tracker;
+use crate::store::tracker::{PeekError, Tracker};
 use crate::store::{DataDir, Kind};
 use crate::zone::Zone;
 
@@ -18,15 +18,25 @@ pub struct Status {
     pub first: Option<NaiveDate>,
     pub last: Option<NaiveDate>,
     pub tracker: Tracker,
-    /// Moved-aside corrupt files found.
+    /// Why the tracker could not be used; `tracker` is then empty, and its "0 complete
+    /// dates, last success never" would mislead unless this is said.
+    pub tracker_problem: Option<PeekError>,
+    /// Moved-aside corrupt files found (in `raw/`, `processed/` and, for the tracker, the root).
     pub corrupt_files: Vec<String>,
+}
+
+/// Whether `path` is a regular file (or a symlink to one). A directory or FIFO named like a
+/// partition is not data: it neither counts as a file nor makes its date "covered".
+fn is_regular(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// Reads the data dir's status. Never writes (a corrupt tracker is reported, not moved).
 pub fn read_status(data: &DataDir) -> io::Result<Status> {
     let mut s = Status::default();
     for kind in [Kind::Processed, Kind::Raw] {
-        let dates = data.dates(kind)?;
+        let mut dates = data.dates(kind)?;
+        dates.retain(|&d| is_regular(&data.partition(kind, d)));
         match kind {
             Kind::Processed => {
                 s.processed_files = dates.len();
@@ -42,12 +52,27 @@ pub fn read_status(data: &DataDir) -> io::Result<Status> {
                     s.corrupt_files
                         .push(format!("{}/{name}", data.dir(kind).display()));
                 }
-                s.bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                // A directory's own size is not data.
+                s.bytes += e
+                    .metadata()
+                    .map_or(0, |m| if m.is_file() { m.len() } else { 0 });
             }
         }
     }
-    if let Ok(bytes) = std::fs::read(data.tracker()) {
-        s.tracker = serde_json::from_slice(&bytes).unwrap_or_default();
+    // A moved-aside tracker lands in the root, beside the tracker.
+    if let Ok(entries) = std::fs::read_dir(&data.root) {
+        let mut root: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains(".corrupt-"))
+            .map(|name| data.root.join(name).display().to_string())
+            .collect();
+        root.sort();
+        s.corrupt_files.extend(root);
+    }
+    match Tracker::load_read_only(&data.tracker()) {
+        Ok(t) => s.tracker = t,
+        Err(e) => s.tracker_problem = Some(e),
     }
     Ok(s)
 }
@@ -91,6 +116,9 @@ pub fn write_status(
     for c in &s.corrupt_files {
         writeln!(out, "Moved aside:     {c}")?;
     }
+    if let Some(e) = &s.tracker_problem {
+        writeln!(out, "\nwarning: {e}")?;
+    }
     let today = zone.today();
     writeln!(out)?;
     writeln!(
@@ -104,7 +132,7 @@ pub fn write_status(
         };
         let key = date.to_string();
         let info = s.tracker.dates.get(&key);
-        let has_file = data.partition(Kind::Processed, date).exists();
+        let has_file = is_regular(&data.partition(Kind::Processed, date));
         let state = if s.tracker.completed_dates.contains(&key) {
             "complete"
         } else if has_file {
@@ -133,7 +161,10 @@ pub fn write_status(
         .filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         .max();
     let expected = today.checked_sub_days(Days::new(2));
-    if let (Some(expected), true) = (expected, s.processed_files > 0) {
+    // Without a usable tracker no date is known complete; the warning above says why, and
+    // "is the collector running?" would point the wrong way.
+    let tracked = s.tracker_problem.is_none();
+    if let (Some(expected), true) = (expected, s.processed_files > 0 && tracked) {
         if newest_complete.is_none_or(|n| n < expected) {
             writeln!(
                 out,
@@ -142,4 +173,46 @@ pub fn write_status(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_count_and_root_copies_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        data.create().unwrap();
+        let p = data.dir(Kind::Processed);
+        std::fs::write(p.join("2026-01-02.parquet"), b"data").unwrap();
+        std::fs::create_dir(p.join("2026-01-01.parquet")).unwrap();
+        std::fs::write(p.join("2026-01-01.parquet").join("part-0.parquet"), b"x").unwrap();
+        let copy = dir
+            .path()
+            .join(".date_completion_tracker.json.corrupt-20260101T000000.000Z");
+        std::fs::write(&copy, b"{}").unwrap();
+        std::fs::write(data.tracker(), b"{not json").unwrap();
+
+        let s = read_status(&data).unwrap();
+        assert_eq!(s.processed_files, 1);
+        assert_eq!(s.first, NaiveDate::from_ymd_opt(2026, 1, 2));
+        assert_eq!(s.bytes, 4, "the directory's size is not data");
+        assert_eq!(s.corrupt_files, [copy.display().to_string()]);
+        let problem = s.tracker_problem.as_ref().unwrap().to_string();
+        assert!(
+            problem.contains(&data.tracker().display().to_string()),
+            "{problem}"
+        );
+
+        let mut out = Vec::new();
+        write_status(&data, &Zone::Local, &s, 0, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains(&format!("Moved aside:     {}", copy.display())),
+            "{out}"
+        );
+        assert!(out.contains("warning: completion tracker"), "{out}");
+        assert!(!out.contains("is the collector running"), "{out}");
+    }
 }

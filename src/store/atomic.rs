@@ -37,9 +37,15 @@ fn describe(e: &io::Error) -> String {
     }
 }
 
-/// Whether a file name is one of our temp files.
+/// Whether a file name is one of our temp files: exactly the shape [`stage`] makes,
+/// `.<name>.tmp-<pid>-<counter>`. Anything looser would let [`remove_stale_temps`] delete
+/// other people's dot-files (`.bashrc.tmp-old`, `.notes.tmp-keep`), which are not ours.
 pub fn is_temp_name(name: &str) -> bool {
-    name.starts_with('.') && name.contains(".tmp-")
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.strip_prefix('.')
+        .and_then(|rest| rest.rsplit_once(".tmp-"))
+        .and_then(|(target, suffix)| Some((target, suffix.split_once('-')?)))
+        .is_some_and(|(target, (pid, n))| !target.is_empty() && digits(pid) && digits(n))
 }
 
 /// Writes `path` atomically; `fill` writes the content into the temp file.
@@ -243,5 +249,30 @@ mod tests {
         fs::write(dir.path().join("2026-01-01.parquet"), b"").unwrap();
         assert_eq!(remove_stale_temps(dir.path()).unwrap(), 1);
         assert!(dir.path().join("2026-01-01.parquet").exists());
+    }
+
+    #[test]
+    fn only_our_exact_temp_shape_is_a_temp_name() {
+        for ours in [
+            ".2026-11-25.parquet.tmp-12-0",
+            ".date_completion_tracker.json.tmp-999999-2",
+            ".a.tmp-b.tmp-1-2",
+        ] {
+            assert!(is_temp_name(ours), "{ours}");
+        }
+        for theirs in [
+            ".bashrc.tmp-old",
+            ".notes.tmp-keep",
+            ".2026-11-01.parquet.tmp-backup",
+            ".x.tmp-12",
+            ".x.tmp-12-",
+            ".x.tmp--3",
+            ".x.tmp-1-2-3",
+            ".x.tmp-1-2.bak",
+            "..tmp-1-2",
+            "x.tmp-1-2",
+        ] {
+            assert!(!is_temp_name(theirs), "{theirs}");
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! The Python tool wrote `{"completed_dates": [...], "last_updated": "..."}`; we keep those
 //! two keys (so either tool can read the file) and add ours: a format version, the last
 //! successful collection, and per-date facts for `status`. Unknown keys written by someone
-//! else are kept as they are. A file that is not JSON is moved aside, never deleted.
+//! else are kept as they are. A file that is not JSON (or not of this shape, or not a regular
+//! file at all) is moved aside, never deleted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -63,6 +64,20 @@ pub enum TrackerError {
     Write(#[from] WriteError),
 }
 
+/// Why [`Tracker::load_read_only`] found no usable tracker. Nothing was changed: the next
+/// collection (which holds the write lock) moves an unusable file aside.
+#[derive(Debug, thiserror::Error)]
+pub enum PeekError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("completion tracker {path} is unusable ({why}) (hint: the next `slurm-usage collect` moves it aside and collects its dates again; no data is lost)")]
+    Unusable { path: PathBuf, why: Unusable },
+}
+
 /// What loading found.
 #[derive(Debug)]
 pub struct Loaded {
@@ -72,51 +87,105 @@ pub struct Loaded {
     pub moved_aside: Option<PathBuf>,
 }
 
+/// Why a file where the tracker belongs cannot be used; [`Tracker::load`] then moves it aside.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    /// A directory cannot be read and a FIFO would block the read (and with it the collector,
+    /// which holds the write lock) forever; failing every cycle instead would stop collection.
+    #[error("not a regular file but a {0}")]
+    NotAFile(&'static str),
+    /// Not JSON, or JSON of another shape.
+    #[error("{problem}: {source}", problem = json_problem(.0), source = .0)]
+    Json(serde_json::Error),
+}
+
+fn json_problem(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Eof => "not valid JSON (empty or cut short)",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "JSON of another shape",
+        serde_json::error::Category::Io => "unreadable",
+    }
+}
+
+/// What a non-regular file is.
+fn kind_of(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "device"
+    }
+}
+
 impl Tracker {
-    /// Loads the tracker; a missing file is an empty tracker, a corrupt one is moved aside.
+    /// Loads the tracker; a missing file is an empty tracker. One that cannot be used (not
+    /// JSON, JSON of another shape, empty, or not a regular file at all) is moved aside.
+    /// Call only while holding the write lock.
     pub fn load(path: &Path) -> Result<Loaded, TrackerError> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Loaded {
-                    tracker: Tracker::default(),
-                    moved_aside: None,
-                })
-            }
-            Err(source) => {
-                return Err(TrackerError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        match serde_json::from_slice::<Tracker>(&bytes) {
-            Ok(mut tracker) => {
-                // Keep only well-formed dates; a stray entry must not block collection.
-                tracker
-                    .completed_dates
-                    .retain(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
-                Ok(Loaded {
-                    tracker,
-                    moved_aside: None,
-                })
-            }
-            Err(err) => {
-                let aside = super::move_aside(path).map_err(|source| TrackerError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                tracing::error!(
-                    path = %path.display(),
-                    moved_to = %aside.display(),
-                    "completion tracker is not valid JSON ({err}); moved aside, dates will be re-collected"
-                );
-                Ok(Loaded {
-                    tracker: Tracker::default(),
-                    moved_aside: Some(aside),
-                })
-            }
+        match Self::load_read_only(path) {
+            Ok(tracker) => Ok(Loaded {
+                tracker,
+                moved_aside: None,
+            }),
+            Err(PeekError::Unusable { why, .. }) => Self::set_aside(path, &why),
+            Err(PeekError::Read { path, source }) => Err(TrackerError::Read { path, source }),
         }
+    }
+
+    /// Loads the tracker without changing anything, for `status` and the daemon's start
+    /// (which hold no write lock, so moving the file is not theirs to do): a missing file is
+    /// an empty tracker, an unusable one is [`PeekError::Unusable`] for the caller to
+    /// report. The file type is checked before opening, so a FIFO there never blocks.
+    pub fn load_read_only(path: &Path) -> Result<Tracker, PeekError> {
+        let read_error = |source| PeekError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let unusable = |why| PeekError::Unusable {
+            path: path.to_path_buf(),
+            why,
+        };
+        let bytes = match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tracker::default()),
+            Err(source) => return Err(read_error(source)),
+            Ok(m) if !m.is_file() => {
+                return Err(unusable(Unusable::NotAFile(kind_of(m.file_type()))))
+            }
+            Ok(_) => match std::fs::read(path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tracker::default()),
+                Err(source) => return Err(read_error(source)),
+            },
+        };
+        let mut tracker: Tracker =
+            serde_json::from_slice(&bytes).map_err(|e| unusable(Unusable::Json(e)))?;
+        // Keep only well-formed dates; a stray entry must not block collection.
+        tracker
+            .completed_dates
+            .retain(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+        Ok(tracker)
+    }
+
+    /// Moves an unusable tracker aside, says so, and starts from an empty one.
+    fn set_aside(path: &Path, why: &Unusable) -> Result<Loaded, TrackerError> {
+        let aside = super::move_aside(path).map_err(|source| TrackerError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        tracing::error!(
+            path = %path.display(),
+            moved_to = %aside.display(),
+            "completion tracker is unusable ({why}); moved aside, dates will be re-collected"
+        );
+        Ok(Loaded {
+            tracker: Tracker::default(),
+            moved_aside: Some(aside),
+        })
     }
 
     /// Writes the tracker atomically.
@@ -173,6 +242,47 @@ mod tests {
         let aside = loaded.moved_aside.unwrap();
         assert_eq!(std::fs::read(&aside).unwrap(), b"{not json");
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn directory_or_fifo_tracker_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(TRACKER_FILE);
+        std::fs::create_dir(&p).unwrap();
+        let aside = Tracker::load(&p).unwrap().moved_aside.unwrap();
+        assert!(aside.is_dir());
+        assert!(!p.exists());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(TRACKER_FILE);
+        let made = std::process::Command::new("mkfifo").arg(&p).status();
+        if made.is_ok_and(|s| s.success()) {
+            // Would block forever if it were opened.
+            let loaded = Tracker::load(&p).unwrap();
+            assert_eq!(loaded.tracker, Tracker::default());
+            assert!(loaded.moved_aside.is_some());
+            assert!(!p.exists());
+        }
+    }
+
+    #[test]
+    fn read_only_load_reports_and_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(TRACKER_FILE);
+        assert_eq!(Tracker::load_read_only(&p).unwrap(), Tracker::default());
+        std::fs::write(&p, b"{not json").unwrap();
+        let err = Tracker::load_read_only(&p).unwrap_err();
+        assert!(matches!(err, PeekError::Unusable { .. }), "{err:?}");
+        assert!(err.to_string().contains(&p.display().to_string()), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"{not json");
+        std::fs::remove_file(&p).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&p).status();
+        if made.is_ok_and(|s| s.success()) {
+            // Would block forever if it were opened.
+            let err = Tracker::load_read_only(&p).unwrap_err();
+            assert!(err.to_string().contains("FIFO"), "{err}");
+            assert!(p.exists());
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
