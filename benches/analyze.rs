@@ -197,8 +197,7 @@ fn generate(data: &DataDir, last: NaiveDate, days: u64, per_day: u64) {
                         sacct_version: "slurm 22.05.8".into(),
                         timezone: "UTC".into(),
                     };
-                    write_processed(&data.partition(Kind::Processed, date), &mut jobs, &meta)
-                        .unwrap();
+                    write_processed(&data.partition(Kind::Processed, date), &jobs, &meta).unwrap();
                 }
             });
         }

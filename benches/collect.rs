@@ -69,6 +69,13 @@ fn prepare(dir: &Path, jobs_per_day: u32, days: u32) -> (PathBuf, usize, usize) 
 
 /// Child process: one collection cycle of `days` days, then print seconds and peak RSS.
 fn child_collect(dir: &Path, days: u32) {
+    // BENCH_LOG=slurm_usage=debug shows where a cycle's time goes.
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let mut config =
         Config::from_toml("timezone = \"UTC\"\n[collect]\nsettle = \"0s\"\nretries = 0\n").unwrap();
     config.data_dir = dir.join("data");
@@ -131,6 +138,17 @@ fn main() {
     if let Ok(spec) = std::env::var("BENCH_CHILD") {
         let (dir, days) = spec.rsplit_once(':').unwrap();
         child_collect(Path::new(dir), days.parse().unwrap());
+        return;
+    }
+    // BENCH_PREPARE=DIR:DAYS:JOBS writes the inputs of a child run into DIR (for profiling
+    // the child under perf: BENCH_CHILD=DIR:DAYS).
+    if let Ok(spec) = std::env::var("BENCH_PREPARE") {
+        let v: Vec<&str> = spec.rsplitn(3, ':').collect();
+        prepare(
+            Path::new(v[2]),
+            v[0].parse().unwrap(),
+            v[1].parse().unwrap(),
+        );
         return;
     }
     // `cargo bench` passes `--bench`; a filter argument is ignored.

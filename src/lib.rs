@@ -12,6 +12,7 @@ pub mod collect;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod fxhash;
 pub mod live;
 pub mod logging;
 pub mod metrics;

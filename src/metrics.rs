@@ -12,14 +12,14 @@
 //!
 //! Pure: no I/O. Tested with the real captured sacct output of Slurm 22.05.
 
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 
 use crate::model::ProcessedJob;
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{
     array_parts, is_final_state, job_of_step, normalize_state, parse_duration, parse_int,
-    parse_memory_mb, parse_req_mem, parse_time_utc, parse_timelimit_seconds, split_fields,
-    split_prefix, tres_cpu_seconds, tres_gpus, tres_mem_mb, MemPer, SacctOutput,
+    parse_memory_mb, parse_req_mem, parse_time_utc, parse_timelimit_seconds, recycle, split_fields,
+    tres_cpu_seconds, tres_gpus, tres_mem_mb, MemPer, SacctOutput,
 };
 
 /// What every job of one sacct run shares.
@@ -42,28 +42,105 @@ pub struct BuiltJobs {
     pub orphan_records: Vec<u32>,
 }
 
-/// Per-job sums over steps, filled while scanning records once.
+/// Per-job sums over steps, filled while records stream past.
 #[derive(Default)]
 struct Acc {
-    alloc: Option<u32>,
-    records: Vec<u32>,
+    /// The job built from the allocation line, once it was seen.
+    job: Option<usize>,
+    alloc: AllocUsage,
     step_cpu: f64,
     step_tres_cpu: Option<f64>,
     peak_mem_mb: Option<f64>,
 }
 
-/// Groups records into jobs and computes each job's metrics.
-pub fn build_jobs(out: &SacctOutput, layout: &FieldLayout, ctx: &Context) -> BuiltJobs {
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(out.records.len() / 3 + 1);
-    let mut accs: Vec<Acc> = Vec::with_capacity(out.records.len() / 3 + 1);
-    let mut f: Vec<&str> = Vec::with_capacity(layout.len());
-    let mut last: Option<(&str, usize)> = None;
+/// The CPU facts of the allocation line that the steps' sums are weighed against.
+#[derive(Default, Clone, Copy)]
+struct AllocUsage {
+    /// TotalCPU of the allocation line (sacct's sum over finished steps).
+    total_cpu: f64,
+    /// TRESUsageInTot `cpu` of the allocation line.
+    tres_cpu: Option<f64>,
+    /// UserCPU and SystemCPU printed empty (Slurm 25.05.0-25.05.6).
+    user_sys_missing: bool,
+}
 
-    for (ri, rec) in out.records.iter().enumerate() {
-        let text = out.record_text(rec);
-        // Every line is read as a step first (a short prefix); allocation lines are split
-        // in full once, at the end.
-        split_prefix(text, layout, layout.step_prefix, &mut f);
+/// Where [`JobBuilder::push`] put a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// A line of job `n` (an index into the jobs [`JobBuilder::finish`] returns).
+    Job(usize),
+    /// A step whose allocation line has not been seen (yet): group `n`, resolved by
+    /// [`Built::job_of_group`] once the output is over.
+    Pending(usize),
+}
+
+/// Jobs built from one output, and which job each pending group turned out to belong to.
+#[derive(Debug, Default)]
+pub struct Built {
+    pub jobs: Vec<ProcessedJob>,
+    /// For each group of [`Slot::Pending`], its job, or `None` (steps without their job).
+    pub group_jobs: Vec<Option<usize>>,
+}
+
+impl Built {
+    /// The job of a pending group; `None` for steps whose job never appeared.
+    pub fn job_of_group(&self, group: usize) -> Option<usize> {
+        self.group_jobs.get(group).copied().flatten()
+    }
+}
+
+/// Builds jobs from records fed one at a time, in output order, so a day never has to be
+/// held as a whole: the allocation line makes the job (its times, so its date, are known
+/// at once), steps add their usage, and [`JobBuilder::finish`] computes the efficiencies.
+pub struct JobBuilder<'l> {
+    layout: &'l FieldLayout,
+    ctx: Context,
+    /// Base job id -> its accumulator.
+    index: FxHashMap<String, usize>,
+    accs: Vec<Acc>,
+    jobs: Vec<ProcessedJob>,
+    /// The accumulator of the last record: sacct prints a job's lines together.
+    last: Option<usize>,
+    last_base: String,
+    /// Reused by [`JobBuilder::push`] for the fields of one record.
+    scratch: Vec<&'static str>,
+}
+
+impl<'l> JobBuilder<'l> {
+    pub fn new(layout: &'l FieldLayout, ctx: &Context) -> Self {
+        JobBuilder {
+            layout,
+            ctx: ctx.clone(),
+            index: FxHashMap::default(),
+            accs: Vec::new(),
+            jobs: Vec::new(),
+            last: None,
+            last_base: String::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn layout(&self) -> &'l FieldLayout {
+        self.layout
+    }
+
+    /// The jobs built so far (usage not final until [`JobBuilder::finish`]).
+    pub fn job(&self, n: usize) -> &ProcessedJob {
+        &self.jobs[n]
+    }
+
+    /// Feeds one record's text.
+    pub fn push(&mut self, text: &str) -> Slot {
+        let mut f = recycle(std::mem::take(&mut self.scratch));
+        split_fields(text, self.layout, &mut f);
+        let slot = self.push_fields(&f);
+        self.scratch = recycle(f);
+        slot
+    }
+
+    /// Feeds one record already split into all its fields (see [`split_fields`]).
+    pub fn push_fields(&mut self, f: &[&str]) -> Slot {
+        let layout = self.layout;
         let raw = f[layout.job_id_raw].trim();
         let raw = if raw.is_empty() {
             f[layout.job_id].trim()
@@ -71,18 +148,25 @@ pub fn build_jobs(out: &SacctOutput, layout: &FieldLayout, ctx: &Context) -> Bui
             raw
         };
         let base = job_of_step(raw);
-        // sacct prints a job's lines together: look the job up only when it changes.
-        let slot = match last {
-            Some((b, slot)) if b == base => slot,
-            _ => *index.entry(base).or_insert_with(|| {
-                accs.push(Acc::default());
-                accs.len() - 1
-            }),
+        let slot = match self.last {
+            Some(slot) if self.last_base == base => slot,
+            _ => {
+                let slot = match self.index.get(base) {
+                    Some(&slot) => slot,
+                    None => {
+                        self.accs.push(Acc::default());
+                        self.index.insert(base.to_string(), self.accs.len() - 1);
+                        self.accs.len() - 1
+                    }
+                };
+                self.last_base.clear();
+                self.last_base.push_str(base);
+                self.last = Some(slot);
+                slot
+            }
         };
-        last = Some((base, slot));
-        let acc = &mut accs[slot];
-        acc.records.push(ri as u32);
         let is_step = raw.len() != base.len();
+        let acc = &mut self.accs[slot];
         // Memory: TRESUsageInTot mem, else MaxRSS x NTasks. The allocation line normally has
         // neither; when it does, it cannot exceed its steps, so taking the max is safe.
         let get = |i: Option<usize>| i.map_or("", |i| f[i]);
@@ -101,37 +185,89 @@ pub fn build_jobs(out: &SacctOutput, layout: &FieldLayout, ctx: &Context) -> Bui
             if let Some(c) = tres_cpu_seconds(tres) {
                 acc.step_tres_cpu = Some(acc.step_tres_cpu.unwrap_or(0.0) + c);
             }
-        } else {
-            acc.alloc = Some(ri as u32);
+            return match acc.job {
+                Some(j) => Slot::Job(j),
+                None => Slot::Pending(slot),
+            };
+        }
+        let (job, alloc) = compute_alloc(f, layout, &self.ctx);
+        acc.alloc = alloc;
+        // A second allocation line for the same job (never seen from sacct) replaces the
+        // first, as the later line is the newer state.
+        let j = match acc.job {
+            Some(j) => {
+                self.jobs[j] = job;
+                j
+            }
+            None => {
+                self.jobs.push(job);
+                self.jobs.len() - 1
+            }
+        };
+        acc.job = Some(j);
+        Slot::Job(j)
+    }
+
+    /// Ends the output: every job gets its usage and efficiencies.
+    pub fn finish(mut self) -> Built {
+        for acc in &self.accs {
+            if let Some(j) = acc.job {
+                finish_usage(&mut self.jobs[j], acc);
+            }
+        }
+        Built {
+            jobs: self.jobs,
+            group_jobs: self.accs.iter().map(|a| a.job).collect(),
         }
     }
-
-    let mut built = BuiltJobs {
-        jobs: Vec::with_capacity(accs.len()),
-        records: Vec::with_capacity(accs.len()),
-        orphan_records: Vec::new(),
-    };
-    for mut acc in accs {
-        let Some(alloc) = acc.alloc else {
-            built.orphan_records.extend(acc.records);
-            continue;
-        };
-        split_fields(
-            out.record_text(&out.records[alloc as usize]),
-            layout,
-            &mut f,
-        );
-        let job = compute(&f, layout, &acc, ctx);
-        // Allocation line first, then steps in output order.
-        acc.records.retain(|&r| r != alloc);
-        acc.records.insert(0, alloc);
-        built.jobs.push(job);
-        built.records.push(acc.records);
-    }
-    built
 }
 
-fn compute(f: &[&str], l: &FieldLayout, acc: &Acc, ctx: &Context) -> ProcessedJob {
+/// Groups records into jobs and computes each job's metrics.
+pub fn build_jobs(out: &SacctOutput, layout: &FieldLayout, ctx: &Context) -> BuiltJobs {
+    let mut builder = JobBuilder::new(layout, ctx);
+    let mut records: Vec<Vec<u32>> = Vec::new();
+    let mut pending: Vec<Vec<u32>> = Vec::new();
+    for (ri, rec) in out.records.iter().enumerate() {
+        match builder.push(out.record_text(rec)) {
+            Slot::Job(j) => {
+                if records.len() <= j {
+                    records.resize_with(j + 1, Vec::new);
+                }
+                records[j].push(ri as u32);
+            }
+            Slot::Pending(g) => {
+                if pending.len() <= g {
+                    pending.resize_with(g + 1, Vec::new);
+                }
+                pending[g].push(ri as u32);
+            }
+        }
+    }
+    let built = builder.finish();
+    records.resize_with(built.jobs.len(), Vec::new);
+    let mut orphan_records = Vec::new();
+    for (g, rows) in pending.into_iter().enumerate() {
+        match built.job_of_group(g) {
+            Some(j) => {
+                // Steps printed before their allocation line: allocation line first, then
+                // the steps in output order.
+                records[j].extend(rows);
+                records[j][1..].sort_unstable();
+            }
+            None => orphan_records.extend(rows),
+        }
+    }
+    orphan_records.sort_unstable();
+    BuiltJobs {
+        jobs: built.jobs,
+        records,
+        orphan_records,
+    }
+}
+
+/// The job as its allocation line describes it; CPU and memory use come from the steps
+/// later ([`finish_usage`]).
+fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, AllocUsage) {
     let get = |i: Option<usize>| i.map_or("", |i| f[i]);
     let job_id = f[l.job_id].trim().to_string();
     let state = normalize_state(get(l.state)).to_string();
@@ -154,30 +290,16 @@ fn compute(f: &[&str], l: &FieldLayout, acc: &Acc, ctx: &Context) -> ProcessedJo
     let alloc_tres = get(l.alloc_tres);
     let alloc_mem_mb = tres_mem_mb(alloc_tres).unwrap_or(req_mem_mb);
     let alloc_gpus = tres_gpus(alloc_tres);
-
-    // CPU seconds used.
-    let user_sys_missing = l.user_cpu.is_some()
-        && get(l.user_cpu).trim().is_empty()
-        && get(l.system_cpu).trim().is_empty();
-    let alloc_cpu = parse_duration(get(l.total_cpu)).unwrap_or(0.0);
-    let tres_cpu = tres_cpu_seconds(get(l.tres_usage_in_tot)).or(acc.step_tres_cpu);
-    let total_cpu = match (user_sys_missing, tres_cpu) {
-        (true, Some(c)) => c,
-        _ if alloc_cpu > 0.0 => alloc_cpu,
-        _ if acc.step_cpu > 0.0 => acc.step_cpu,
-        _ => tres_cpu.unwrap_or(0.0),
+    let usage = AllocUsage {
+        user_sys_missing: l.user_cpu.is_some()
+            && get(l.user_cpu).trim().is_empty()
+            && get(l.system_cpu).trim().is_empty(),
+        total_cpu: parse_duration(get(l.total_cpu)).unwrap_or(0.0),
+        tres_cpu: tres_cpu_seconds(get(l.tres_usage_in_tot)),
     };
-    let max_rss_mb = acc.peak_mem_mb.unwrap_or(0.0);
 
     let secs = elapsed as f64;
     let cpu_secs_reserved = secs * alloc_cpus as f64;
-    let pct = |num: f64, den: f64| {
-        if den > 0.0 && num.is_finite() {
-            (100.0 * num / den).clamp(0.0, 100.0)
-        } else {
-            0.0
-        }
-    };
     let (array_job_id, array_task_id) = match array_parts(&job_id) {
         Some((base, task)) => (Some(base.to_string()), task),
         None => (None, None),
@@ -195,7 +317,7 @@ fn compute(f: &[&str], l: &FieldLayout, acc: &Acc, ctx: &Context) -> ProcessedJo
     } else {
         user.to_string()
     };
-    ProcessedJob {
+    let job = ProcessedJob {
         is_complete: is_final_state(&state),
         job_id_raw: f[l.job_id_raw].trim().to_string(),
         job_id,
@@ -210,13 +332,13 @@ fn compute(f: &[&str], l: &FieldLayout, acc: &Acc, ctx: &Context) -> ProcessedJo
         elapsed_seconds: elapsed,
         alloc_cpus,
         req_mem_mb,
-        max_rss_mb,
-        total_cpu_seconds: total_cpu,
+        max_rss_mb: 0.0,
+        total_cpu_seconds: 0.0,
         alloc_gpus,
-        cpu_efficiency: pct(total_cpu, cpu_secs_reserved),
-        memory_efficiency: pct(max_rss_mb, alloc_mem_mb),
-        cpu_hours_wasted: (cpu_secs_reserved - total_cpu).max(0.0) / 3600.0,
-        memory_gb_hours_wasted: (alloc_mem_mb - max_rss_mb).max(0.0) * secs / (1024.0 * 3600.0),
+        cpu_efficiency: 0.0,
+        memory_efficiency: 0.0,
+        cpu_hours_wasted: 0.0,
+        memory_gb_hours_wasted: 0.0,
         cpu_hours_reserved: cpu_secs_reserved / 3600.0,
         memory_gb_hours_reserved: alloc_mem_mb / 1024.0 * secs / 3600.0,
         gpu_hours_reserved: alloc_gpus as f64 * secs / 3600.0,
@@ -239,7 +361,37 @@ fn compute(f: &[&str], l: &FieldLayout, acc: &Acc, ctx: &Context) -> ProcessedJo
             _ => None,
         },
         sacct_version: ctx.sacct_version.clone(),
-    }
+    };
+    (job, usage)
+}
+
+/// CPU and memory use from the steps' sums, and the efficiencies that follow.
+fn finish_usage(job: &mut ProcessedJob, acc: &Acc) {
+    let a = acc.alloc;
+    let tres_cpu = a.tres_cpu.or(acc.step_tres_cpu);
+    let total_cpu = match (a.user_sys_missing, tres_cpu) {
+        (true, Some(c)) => c,
+        _ if a.total_cpu > 0.0 => a.total_cpu,
+        _ if acc.step_cpu > 0.0 => acc.step_cpu,
+        _ => tres_cpu.unwrap_or(0.0),
+    };
+    let max_rss_mb = acc.peak_mem_mb.unwrap_or(0.0);
+    let secs = job.elapsed_seconds as f64;
+    let cpu_secs_reserved = secs * job.alloc_cpus as f64;
+    let pct = |num: f64, den: f64| {
+        if den > 0.0 && num.is_finite() {
+            (100.0 * num / den).clamp(0.0, 100.0)
+        } else {
+            0.0
+        }
+    };
+    job.total_cpu_seconds = total_cpu;
+    job.max_rss_mb = max_rss_mb;
+    job.cpu_efficiency = pct(total_cpu, cpu_secs_reserved);
+    job.memory_efficiency = pct(max_rss_mb, job.alloc_mem_mb);
+    job.cpu_hours_wasted = (cpu_secs_reserved - total_cpu).max(0.0) / 3600.0;
+    job.memory_gb_hours_wasted =
+        (job.alloc_mem_mb - max_rss_mb).max(0.0) * secs / (1024.0 * 3600.0);
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ pub fn schema() -> SchemaRef {
 }
 
 /// Builds one record batch in [`schema`] order.
-pub fn to_record_batch(jobs: &[ProcessedJob]) -> Result<RecordBatch, ArrowError> {
+pub fn to_record_batch(jobs: &[&ProcessedJob]) -> Result<RecordBatch, ArrowError> {
     let n = jobs.len();
     let s = |get: &dyn Fn(&ProcessedJob) -> &str| -> ArrayRef {
         let mut b = StringBuilder::with_capacity(n, n * 8);
@@ -450,7 +450,7 @@ mod tests {
     #[test]
     fn round_trip_through_a_batch() {
         let jobs = vec![job("1"), job("4_1")];
-        let batch = to_record_batch(&jobs).unwrap();
+        let batch = to_record_batch(&jobs.iter().collect::<Vec<_>>()).unwrap();
         assert_eq!(batch.schema(), schema());
         let back = from_record_batch(&batch, &Zone::Local).unwrap();
         assert_eq!(back, jobs);

@@ -295,13 +295,13 @@ fn fixture() -> Vec<(&'static str, Vec<ProcessedJob>)> {
 fn write_fixture(dir: &Path) -> DataDir {
     let data = DataDir::new(dir);
     data.create().unwrap();
-    for (d, mut jobs) in fixture() {
+    for (d, jobs) in fixture() {
         let meta = Meta {
             date: date(d),
             sacct_version: "slurm-wlm 22.05.8".into(),
             timezone: ZONE.into(),
         };
-        write_processed(&data.partition(Kind::Processed, date(d)), &mut jobs, &meta).unwrap();
+        write_processed(&data.partition(Kind::Processed, date(d)), &jobs, &meta).unwrap();
     }
     data
 }
@@ -618,7 +618,7 @@ fn node_lists_are_expanded() {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::new(dir.path());
     data.create().unwrap();
-    let mut jobs = vec![
+    let jobs = vec![
         job(
             "1",
             "a",
@@ -675,7 +675,7 @@ fn node_lists_are_expanded() {
     };
     write_processed(
         &data.partition(Kind::Processed, date("2026-11-24")),
-        &mut jobs,
+        &jobs,
         &meta,
     )
     .unwrap();
@@ -1306,7 +1306,7 @@ fn current_nodes_and_utilisation_from_sinfo() {
     let data = dir.path().join("data");
     let d = DataDir::new(&data);
     d.create().unwrap();
-    let mut jobs = vec![job(
+    let jobs = vec![job(
         "1",
         "alice",
         "debug",
@@ -1329,7 +1329,7 @@ fn current_nodes_and_utilisation_from_sinfo() {
     };
     write_processed(
         &d.partition(Kind::Processed, date("2026-11-24")),
-        &mut jobs,
+        &jobs,
         &meta,
     )
     .unwrap();

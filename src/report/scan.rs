@@ -611,7 +611,7 @@ mod tests {
     fn reads_back_what_the_collector_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("2026-11-25.parquet");
-        let mut jobs = vec![ProcessedJob {
+        let jobs = vec![ProcessedJob {
             job_id: "7".into(),
             user: "alice".into(),
             partition: "gpu".into(),
@@ -632,7 +632,7 @@ mod tests {
             sacct_version: "x".into(),
             timezone: "UTC".into(),
         };
-        write_processed(&path, &mut jobs, &meta).unwrap();
+        write_processed(&path, &jobs, &meta).unwrap();
         let mut rows = Vec::new();
         for_each_batch(&path, &Zone::Local, REPORT_COLUMNS, |b| {
             rows.extend((0..b.len()).map(|i| OwnedRow::from_row(&b.row(i))));

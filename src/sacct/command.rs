@@ -12,7 +12,8 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio::process::Command;
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::fields::FieldLayout;
@@ -62,6 +63,8 @@ pub enum SacctError {
     },
     #[error("cancelled")]
     Cancelled,
+    #[error("sacct's output was no longer wanted (its reader stopped)")]
+    Abandoned,
 }
 
 impl SacctError {
@@ -79,6 +82,7 @@ impl SacctError {
             SacctError::Timeout { .. } => "timeout",
             SacctError::Io { .. } => "io",
             SacctError::Cancelled => "cancelled",
+            SacctError::Abandoned => "abandoned",
         }
     }
 }
@@ -108,14 +112,8 @@ pub struct SacctRun {
     pub elapsed: Duration,
 }
 
-/// Runs sacct once with `args`, killing it after `timeout` or on `cancel`.
-pub async fn run_once(
-    prog: &SacctProgram,
-    args: &[OsString],
-    timeout: Duration,
-    cancel: &CancellationToken,
-) -> Result<SacctRun, SacctError> {
-    let started = Instant::now();
+/// Starts sacct with `args` under `TZ=UTC`, stdout and stderr piped.
+fn spawn(prog: &SacctProgram, args: &[OsString]) -> Result<Child, SacctError> {
     let mut cmd = Command::new(&prog.program);
     cmd.args(&prog.prefix_args)
         .args(args)
@@ -129,7 +127,7 @@ pub async fn run_once(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let child = cmd.spawn().map_err(|source| match source.kind() {
+    cmd.spawn().map_err(|source| match source.kind() {
         ErrorKind::NotFound => SacctError::NotFound {
             program: prog.program.clone(),
         },
@@ -137,19 +135,95 @@ pub async fn run_once(
             program: prog.program.clone(),
             source,
         },
-    })?;
-    let output = tokio::select! {
-        r = tokio::time::timeout(timeout, child.wait_with_output()) => match r {
-            Ok(r) => r.map_err(|source| SacctError::Io { program: prog.program.clone(), source })?,
+    })
+}
+
+/// Runs sacct once with `args`, killing it after `timeout` or on `cancel`.
+pub async fn run_once(
+    prog: &SacctProgram,
+    args: &[OsString],
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<SacctRun, SacctError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let collect = async move {
+        let mut stdout = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            stdout.extend_from_slice(&chunk);
+        }
+        stdout
+    };
+    let (run, stdout) = tokio::join!(run_streaming(prog, args, timeout, cancel, tx), collect);
+    let mut run = run?;
+    run.stdout = stdout;
+    Ok(run)
+}
+
+/// Bytes per chunk handed over while sacct prints.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Runs sacct once with `args`, sending its stdout to `out` in chunks as it arrives (so a
+/// day's output is parsed while sacct still prints it, and never held whole). Kills it
+/// after `timeout` or on `cancel`. The returned [`SacctRun`] has an empty `stdout`.
+///
+/// Sending waits while the receiver is behind, which stalls sacct on a full pipe rather
+/// than buffering without bound. When the receiver is gone (its consumer failed), sacct is
+/// killed and [`SacctError::Abandoned`] returned: the consumer holds the real error.
+pub async fn run_streaming(
+    prog: &SacctProgram,
+    args: &[OsString],
+    timeout: Duration,
+    cancel: &CancellationToken,
+    out: tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> Result<SacctRun, SacctError> {
+    let started = Instant::now();
+    let mut child = spawn(prog, args)?;
+    let io_err = |source| SacctError::Io {
+        program: prog.program.clone(),
+        source,
+    };
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let run = async {
+        let read_stderr = async {
+            let mut buf = Vec::new();
+            stderr.read_to_end(&mut buf).await.map(|_| buf)
+        };
+        let read_stdout = async {
+            loop {
+                let mut chunk = Vec::with_capacity(CHUNK_BYTES);
+                while chunk.len() < CHUNK_BYTES {
+                    if stdout.read_buf(&mut chunk).await? == 0 {
+                        break;
+                    }
+                }
+                if chunk.is_empty() {
+                    return Ok(true);
+                }
+                if out.send(chunk).await.is_err() {
+                    return Ok(false);
+                }
+            }
+        };
+        let (wanted, err_bytes) = tokio::try_join!(read_stdout, read_stderr).map_err(io_err)?;
+        if !wanted {
+            return Err(SacctError::Abandoned);
+        }
+        let status = child.wait().await.map_err(io_err)?;
+        Ok((status, err_bytes))
+    };
+    let (status, err_bytes) = tokio::select! {
+        r = tokio::time::timeout(timeout, run) => match r {
+            Ok(r) => r?,
             Err(_) => return Err(SacctError::Timeout { program: prog.program.clone(), after: timeout }),
         },
         _ = cancel.cancelled() => return Err(SacctError::Cancelled),
     };
-    let stderr = tail_text(&output.stderr, 4096);
-    if !output.status.success() {
+    let stderr = tail_text(&err_bytes, 4096);
+    if !status.success() {
         return Err(SacctError::Failed {
             program: prog.program.clone(),
-            status: output.status,
+            status,
             stderr: if stderr.is_empty() {
                 "(no stderr)".into()
             } else {
@@ -158,22 +232,42 @@ pub async fn run_once(
         });
     }
     Ok(SacctRun {
-        stdout: output.stdout,
+        stdout: Vec::new(),
         stderr,
         elapsed: started.elapsed(),
     })
 }
 
+/// What a retried call needs to know about its errors.
+pub trait AttemptError: std::fmt::Display {
+    /// Worth another attempt?
+    fn is_retryable(&self) -> bool;
+    fn is_timeout(&self) -> bool;
+    fn is_cancelled(&self) -> bool;
+}
+
+impl AttemptError for SacctError {
+    fn is_retryable(&self) -> bool {
+        SacctError::is_retryable(self)
+    }
+    fn is_timeout(&self) -> bool {
+        matches!(self, SacctError::Timeout { .. })
+    }
+    fn is_cancelled(&self) -> bool {
+        matches!(self, SacctError::Cancelled)
+    }
+}
+
 /// Attempts made and the outcome of a call with retries.
 #[derive(Debug)]
-pub struct Attempts {
-    pub result: Result<SacctRun, SacctError>,
+pub struct Attempts<T, E = SacctError> {
+    pub result: Result<T, E>,
     /// Calls made (1 + retries used).
     pub calls: u32,
     /// Calls that failed, and of those how many timed out.
     pub failures: u32,
     pub timeouts: u32,
-    /// Time spent inside sacct over all attempts.
+    /// Time spent inside the calls over all attempts.
     pub sacct_time: Duration,
 }
 
@@ -187,9 +281,29 @@ pub async fn run_with_retries(
     delay: Duration,
     cancel: &CancellationToken,
     what: &str,
-) -> Attempts {
+) -> Attempts<SacctRun> {
+    with_retries(retries, delay, cancel, what, || {
+        run_once(prog, args, timeout, cancel)
+    })
+    .await
+}
+
+/// Calls `call` until it succeeds, fails for good, or `retries` retries are used, waiting
+/// `delay x 2^attempt` between attempts (cut short by `cancel`).
+pub async fn with_retries<T, E, F, Fut>(
+    retries: u32,
+    delay: Duration,
+    cancel: &CancellationToken,
+    what: &str,
+    mut call: F,
+) -> Attempts<T, E>
+where
+    E: AttemptError + From<Cancelled>,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let mut attempts = Attempts {
-        result: Err(SacctError::Cancelled),
+        result: Err(E::from(Cancelled)),
         calls: 0,
         failures: 0,
         timeouts: 0,
@@ -198,7 +312,7 @@ pub async fn run_with_retries(
     for attempt in 0..=retries {
         attempts.calls += 1;
         let t0 = Instant::now();
-        let result = run_once(prog, args, timeout, cancel).await;
+        let result = call().await;
         attempts.sacct_time += t0.elapsed();
         match result {
             Ok(run) => {
@@ -206,10 +320,10 @@ pub async fn run_with_retries(
                 return attempts;
             }
             Err(err) => {
-                if !matches!(err, SacctError::Cancelled) {
+                if !err.is_cancelled() {
                     attempts.failures += 1;
                 }
-                if matches!(err, SacctError::Timeout { .. }) {
+                if err.is_timeout() {
                     attempts.timeouts += 1;
                 }
                 let last = attempt == retries || !err.is_retryable();
@@ -228,7 +342,7 @@ pub async fn run_with_retries(
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = cancel.cancelled() => {
-                        attempts.result = Err(SacctError::Cancelled);
+                        attempts.result = Err(E::from(Cancelled));
                         return attempts;
                     }
                 }
@@ -236,6 +350,16 @@ pub async fn run_with_retries(
         }
     }
     attempts
+}
+
+/// A shutdown cut the work short.
+#[derive(Debug, Clone, Copy)]
+pub struct Cancelled;
+
+impl From<Cancelled> for SacctError {
+    fn from(_: Cancelled) -> Self {
+        SacctError::Cancelled
+    }
 }
 
 /// `delay x 2^attempt`, at most five minutes.

@@ -3,3 +3,4 @@
 pub mod command;
 pub mod fields;
 pub mod parser;
+pub mod stream;

@@ -102,34 +102,61 @@ pub fn stage<F>(path: &Path, fill: F) -> Result<Staged, WriteError>
 where
     F: FnOnce(&mut File) -> io::Result<()>,
 {
-    let dir = parent_dir(path);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
+    let (mut file, temp) = TempFile::create(path)?;
+    let filled = fill(&mut file).map_err(|source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    });
+    filled?;
+    temp.sync(file)
+}
+
+/// A temp file beside its target, being written over time (a partition streamed while
+/// sacct prints). Dropped before [`TempFile::sync`], the temp file is removed.
+#[derive(Debug)]
+pub struct TempFile {
+    staged: Staged,
+}
+
+impl TempFile {
+    /// Creates the temp file for `path` (mode 0640, a name no reader takes for data).
+    pub fn create(path: &Path) -> Result<(File, TempFile), WriteError> {
+        let dir = parent_dir(path);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let tmp = dir.join(format!(
+            ".{name}.tmp-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(FILE_MODE)
-            .open(&tmp)?;
-        fill(&mut file)?;
-        file.flush()?;
-        file.sync_all()
-    })();
-    match result {
-        Ok(()) => Ok(Staged {
-            tmp: Some(tmp),
-            path: path.to_path_buf(),
-        }),
-        Err(source) => {
-            let _ = fs::remove_file(&tmp);
-            Err(WriteError {
+            .open(&tmp)
+            .map_err(|source| WriteError {
                 path: path.to_path_buf(),
                 source,
-            })
+            })?;
+        let staged = Staged {
+            tmp: Some(tmp),
+            path: path.to_path_buf(),
+        };
+        Ok((file, TempFile { staged }))
+    }
+
+    /// The file it will replace.
+    pub fn target(&self) -> &Path {
+        &self.staged.path
+    }
+
+    /// Flushes and fsyncs the written file: it is then ready to be committed.
+    pub fn sync(self, mut file: File) -> Result<Staged, WriteError> {
+        match file.flush().and_then(|()| file.sync_all()) {
+            Ok(()) => Ok(self.staged),
+            Err(source) => Err(WriteError {
+                path: self.staged.path.clone(),
+                source,
+            }),
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod lock;
 pub mod parquet;
+pub mod raw;
 pub mod tracker;
 
 use std::io;

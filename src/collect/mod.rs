@@ -14,7 +14,7 @@
 //!
 //! A failed or hung sacct leaves its date's files untouched and the date incomplete.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,16 +25,21 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::metrics::{build_jobs, BuiltJobs, Context};
+use crate::metrics::Context;
 use crate::model::ProcessedJob;
-use crate::sacct::command::{run_with_retries, sacct_args, version, SacctError, SacctProgram};
+use crate::sacct::command::{sacct_args, version, with_retries, SacctError, SacctProgram};
 use crate::sacct::fields::FieldLayout;
-use crate::sacct::parser::{Malformed, SacctOutput};
 use crate::store::lock::{self, DirLock, LockError};
-use crate::store::parquet::{self, Existing, FreshRaw, Meta, StoreError};
-use crate::store::tracker::{DateInfo, Tracker, TrackerError};
+use crate::store::parquet::Meta;
+use crate::store::tracker::{Tracker, TrackerError};
 use crate::store::{DataDir, Kind};
 use crate::zone::Zone;
+
+mod day;
+mod writer;
+
+use day::{Day, DaySpec, FetchError};
+use writer::Writer;
 
 /// Errors that stop a whole cycle (a single date's failure does not).
 #[derive(Debug, thiserror::Error)]
@@ -226,7 +231,7 @@ pub fn is_date_complete(
 /// A date's sacct output, parsed, waiting for the writer.
 struct Fetched {
     date: NaiveDate,
-    result: Result<(SacctOutput, BuiltJobs, DateTime<Utc>), SacctError>,
+    result: Result<(Day, DateTime<Utc>), FetchError>,
     calls: u32,
     failures: u32,
     timeouts: u32,
@@ -329,6 +334,18 @@ pub async fn run_cycle(
             zone.clone(),
             ctx.clone(),
         );
+        let spec = DaySpec {
+            date,
+            zone: zone.clone(),
+            layout: c.layout.clone(),
+            ctx: ctx.clone(),
+            meta: Meta {
+                date,
+                sacct_version: report.sacct_version.clone(),
+                timezone: zone.name(),
+            },
+            raw_path: c.data.partition(Kind::Raw, date),
+        };
         tasks.spawn(async move {
             let Ok(permit) = sem.acquire_owned().await else {
                 return;
@@ -338,39 +355,23 @@ pub async fn run_cycle(
             }
             let args = sacct_args(&layout, zone.day_start(date), zone.day_end(date));
             let label = date.to_string();
-            let a = run_with_retries(
-                &prog,
-                &args,
-                cfg.collect.sacct_timeout.0,
+            let timeout = cfg.collect.sacct_timeout.0;
+            let a = with_retries(
                 cfg.collect.retries,
                 cfg.collect.retry_delay.0,
                 &cancel,
                 &label,
+                || day::fetch(&prog, &args, timeout, &cancel, spec.clone()),
             )
             .await;
-            let result = match a.result {
-                Ok(run) => {
-                    let ran_at =
-                        Utc::now() - chrono::Duration::from_std(run.elapsed).unwrap_or_default();
-                    if !run.stderr.is_empty() {
-                        warn!(date = %date, "sacct succeeded but wrote to stderr: {}", run.stderr);
-                    }
-                    let parsed = tokio::task::spawn_blocking(move || {
-                        let out = SacctOutput::parse(run.stdout, &layout);
-                        let built = build_jobs(&out, &layout, &ctx);
-                        (out, built)
-                    })
-                    .await;
-                    match parsed {
-                        Ok((out, built)) => Ok((out, built, ran_at)),
-                        Err(e) => Err(SacctError::Io {
-                            program: prog.program.clone(),
-                            source: std::io::Error::other(format!("parsing panicked: {e}")),
-                        }),
-                    }
+            let result = a.result.map(|(day, run)| {
+                if !run.stderr.is_empty() {
+                    warn!(date = %date, "sacct succeeded but wrote to stderr: {}", run.stderr);
                 }
-                Err(e) => Err(e),
-            };
+                let ran_at =
+                    Utc::now() - chrono::Duration::from_std(run.elapsed).unwrap_or_default();
+                (day, ran_at)
+            });
             let _ = tx
                 .send(Fetched {
                     date,
@@ -409,7 +410,7 @@ pub async fn run_cycle(
         let date = fetched.date;
         let sacct_seconds = fetched.sacct_time.as_secs_f64();
         let date_report = match fetched.result {
-            Err(SacctError::Cancelled) => {
+            Err(FetchError::Sacct(SacctError::Cancelled)) => {
                 report.cancelled = true;
                 continue;
             }
@@ -417,11 +418,11 @@ pub async fn run_cycle(
                 error!(date = %date, calls = fetched.calls, "sacct failed, date stays incomplete: {e}");
                 failed(date, e.to_string(), sacct_seconds)
             }
-            Ok((out, built, ran_at)) => {
+            Ok((day, ran_at)) => {
                 let w = writer;
                 let (w, r) = tokio::task::spawn_blocking(move || {
                     let mut w = w;
-                    let r = w.apply(date, &out, built, ran_at);
+                    let r = w.apply(date, day, ran_at);
                     (w, r)
                 })
                 .await
@@ -536,408 +537,6 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
-}
-
-/// A job of one date's output that belongs to another date of this cycle, kept until that
-/// date's own output is applied (it normally holds the job too, being what sacct reports for
-/// that day) or, if that date fails, written on its own at the end of the cycle.
-struct Stashed {
-    job: ProcessedJob,
-    raw: Vec<String>,
-}
-
-/// The single writer: applies one date's fresh output to the data dir.
-struct Writer {
-    data: DataDir,
-    zone: Zone,
-    settle: Duration,
-    layout: Arc<FieldLayout>,
-    /// Dates this cycle queries.
-    cycle_dates: HashSet<NaiveDate>,
-    /// Job ids each date of this cycle has written from its own output.
-    written: HashMap<NaiveDate, HashSet<String>>,
-    /// Jobs waiting for their date's output (see [`Stashed`]).
-    stash: BTreeMap<NaiveDate, Vec<Stashed>>,
-    tracker: Tracker,
-    sacct_version: String,
-}
-
-impl Writer {
-    fn meta(&self, date: NaiveDate) -> Meta {
-        Meta {
-            date,
-            sacct_version: self.sacct_version.clone(),
-            timezone: self.zone.name(),
-        }
-    }
-
-    /// Merges date `date`'s fresh output into the archive and updates the tracker.
-    fn apply(
-        &mut self,
-        date: NaiveDate,
-        out: &SacctOutput,
-        built: BuiltJobs,
-        ran_at: DateTime<Utc>,
-    ) -> Result<DateReport, StoreError> {
-        log_malformed(date, &out.malformed);
-        if out.lossy {
-            warn!(date = %date, "sacct output held invalid UTF-8; replaced with U+FFFD");
-        }
-        let BuiltJobs {
-            jobs,
-            records,
-            orphan_records,
-        } = built;
-        if !orphan_records.is_empty() {
-            warn!(date = %date, rows = orphan_records.len(), "step rows without their job line; kept in the raw archive only");
-        }
-        let texts = |i: usize| -> Vec<&str> {
-            records[i]
-                .iter()
-                .map(|&r| out.record_text(&out.records[r as usize]))
-                .collect()
-        };
-        let proc_path = self.data.partition(Kind::Processed, date);
-        let existing = match parquet::read_processed(&proc_path, &self.zone)? {
-            Existing::MovedAside(_) => {
-                // Its completion fact no longer holds.
-                self.tracker.completed_dates.remove(&date.to_string());
-                Vec::new()
-            }
-            e => e.into_inner(),
-        };
-        let existing_ids: HashSet<&str> = existing.iter().map(|j| j.job_id.as_str()).collect();
-
-        // Jobs of this output that belong to another date.
-        let mut now_elsewhere: BTreeMap<NaiveDate, Vec<(&ProcessedJob, Vec<&str>)>> =
-            BTreeMap::new();
-        let mut here: Vec<usize> = Vec::new();
-        let mut moved_ids: HashSet<&str> = HashSet::new();
-        let mut moved_raw: HashSet<&str> = HashSet::new();
-        for (i, job) in jobs.iter().enumerate() {
-            let other = match attribution(job, &self.zone) {
-                Some(d) if d != date => d,
-                _ => {
-                    here.push(i);
-                    continue;
-                }
-            };
-            if existing_ids.contains(job.job_id.as_str()) {
-                // It lived here (e.g. pending) and started on a later date: it moves, and
-                // must be written there before it is removed here.
-                moved_ids.insert(job.job_id.as_str());
-                moved_raw.insert(job.job_id_raw.as_str());
-                now_elsewhere
-                    .entry(other)
-                    .or_default()
-                    .push((job, texts(i)));
-            } else if !self.cycle_dates.contains(&other) {
-                now_elsewhere
-                    .entry(other)
-                    .or_default()
-                    .push((job, texts(i)));
-            } else if let Some(written) = self.written.get(&other) {
-                if !written.contains(&job.job_id) {
-                    now_elsewhere
-                        .entry(other)
-                        .or_default()
-                        .push((job, texts(i)));
-                }
-            } else {
-                self.stash.entry(other).or_default().push(Stashed {
-                    job: job.clone(),
-                    raw: texts(i).into_iter().map(str::to_string).collect(),
-                });
-            }
-        }
-        for (other, items) in &now_elsewhere {
-            self.upsert(*other, items)?;
-        }
-        if !moved_ids.is_empty() {
-            info!(date = %date, jobs = moved_ids.len(), "jobs moved to the date they started on");
-        }
-
-        // Jobs other dates' outputs held for this date and this output lacks.
-        let fresh_ids: HashSet<&str> = here.iter().map(|&i| jobs[i].job_id.as_str()).collect();
-        let stashed: Vec<Stashed> = self
-            .stash
-            .remove(&date)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| !fresh_ids.contains(s.job.job_id.as_str()))
-            .collect();
-
-        // This date: archived jobs not replaced or moved, plus the fresh ones.
-        let mut merged: Vec<ProcessedJob> = existing
-            .into_iter()
-            .filter(|j| {
-                !fresh_ids.contains(j.job_id.as_str())
-                    && !moved_ids.contains(j.job_id.as_str())
-                    && !stashed.iter().any(|s| s.job.job_id == j.job_id)
-            })
-            .collect();
-        let moved_raw: HashSet<String> = moved_raw.into_iter().map(str::to_string).collect();
-        let moved_raw: HashSet<&str> = moved_raw.iter().map(String::as_str).collect();
-        let mut is_here = vec![false; jobs.len()];
-        here.iter().for_each(|&i| is_here[i] = true);
-        let raw_records: Vec<&str> = here
-            .iter()
-            .flat_map(|&i| records[i].iter())
-            .chain(orphan_records.iter())
-            .map(|&r| out.record_text(&out.records[r as usize]))
-            .chain(
-                stashed
-                    .iter()
-                    .flat_map(|s| s.raw.iter().map(String::as_str)),
-            )
-            .collect();
-        let moved_out = moved_ids.len();
-        drop(fresh_ids);
-        drop(moved_ids);
-        let n_existing = merged.len();
-        // Move, not clone: a 100,000-job day is ~100 MB of records.
-        merged.extend(
-            jobs.into_iter()
-                .zip(is_here)
-                .filter_map(|(j, h)| h.then_some(j)),
-        );
-        merged.extend(stashed.iter().map(|s| s.job.clone()));
-
-        let meta = self.meta(date);
-        let fresh = FreshRaw {
-            layout: &self.layout,
-            records: raw_records,
-            malformed: out.malformed.iter().map(|m| m.text.as_str()).collect(),
-        };
-        // A fresh job here that was archived earlier under its submit date (pending then, and
-        // outside that date's own sacct window as it became eligible later) leaves that date
-        // once its new record is safely on disk.
-        let stale = self.stale_copies(date, merged[n_existing..].iter());
-        // Encode both partitions at once (one per core), but rename raw first: a crash in
-        // between leaves raw rows without their processed job (rebuilt by the next
-        // collection), never a processed job without its raw rows.
-        let t0 = Instant::now();
-        let raw_path = self.data.partition(Kind::Raw, date);
-        let (raw, processed) = std::thread::scope(|scope| {
-            let encode = scope.spawn(|| {
-                let staged = parquet::stage_processed(&proc_path, &mut merged, &meta);
-                (staged, t0.elapsed())
-            });
-            let raw = parquet::merge_raw(&raw_path, &fresh, &moved_raw, &meta);
-            let raw_time = t0.elapsed();
-            let (processed, processed_time) =
-                encode.join().expect("encoding a partition does not panic");
-            tracing::debug!(date = %date, raw_seconds = raw_time.as_secs_f64(), processed_seconds = processed_time.as_secs_f64(), "partitions encoded");
-            (raw, processed)
-        });
-        drop(fresh);
-        let raw = raw?;
-        processed?.commit()?;
-        self.remove_stale(date, stale)?;
-        self.written
-            .insert(date, merged.iter().map(|j| j.job_id.clone()).collect());
-
-        let incomplete_jobs = merged.iter().filter(|j| !j.is_complete).count();
-        // A line that could not be parsed may hide a job: such a date is never final.
-        let complete = out.malformed.is_empty()
-            && is_date_complete(date, &self.zone, self.settle, ran_at, &merged);
-        self.tracker.dates.insert(
-            date.to_string(),
-            DateInfo {
-                last_collected: Some(ran_at),
-                jobs: merged.len() as u64,
-                incomplete_jobs: incomplete_jobs as u64,
-                parse_errors: out.malformed.len() as u64,
-            },
-        );
-        if complete {
-            self.tracker.mark_complete(date);
-        }
-        // Save after every date: a crash later in the cycle keeps this date's facts.
-        self.save_tracker()?;
-        info!(
-            date = %date,
-            jobs = merged.len(),
-            incomplete_jobs,
-            parse_errors = out.malformed.len(),
-            raw_rows = raw.fresh,
-            complete,
-            "date collected"
-        );
-        Ok(DateReport {
-            date,
-            outcome: if complete {
-                DateOutcome::Complete
-            } else {
-                DateOutcome::Incomplete
-            },
-            jobs: merged.len(),
-            incomplete_jobs,
-            moved_out,
-            parse_errors: out.malformed.len(),
-            raw_rows: raw.fresh,
-            sacct_seconds: 0.0,
-        })
-    }
-
-    /// Jobs just written to `date` whose submit date is another date: (that date, job id,
-    /// raw id). Only those can have a stale copy elsewhere (a job lives under its submit date
-    /// until it starts).
-    fn stale_copies<'a>(
-        &self,
-        date: NaiveDate,
-        jobs: impl Iterator<Item = &'a ProcessedJob>,
-    ) -> BTreeMap<NaiveDate, Vec<(String, String)>> {
-        let mut out: BTreeMap<NaiveDate, Vec<(String, String)>> = BTreeMap::new();
-        for j in jobs {
-            let submitted = j
-                .submit_time
-                .and_then(DateTime::from_timestamp_micros)
-                .map(|t| self.zone.date_of(t));
-            if let Some(s) = submitted.filter(|s| *s != date) {
-                out.entry(s)
-                    .or_default()
-                    .push((j.job_id.clone(), j.job_id_raw.clone()));
-            }
-        }
-        out
-    }
-
-    /// Removes stale copies of jobs now archived under `now_in` from the other dates'
-    /// partitions (processed and raw). Dates without such a copy are left untouched.
-    fn remove_stale(
-        &mut self,
-        now_in: NaiveDate,
-        stale: BTreeMap<NaiveDate, Vec<(String, String)>>,
-    ) -> Result<(), StoreError> {
-        for (date, ids) in stale {
-            let path = self.data.partition(Kind::Processed, date);
-            if !path.exists() {
-                continue;
-            }
-            let jobs = parquet::read_processed(&path, &self.zone)?.into_inner();
-            let gone: HashSet<&str> = ids
-                .iter()
-                .filter(|(id, _)| jobs.iter().any(|j| &j.job_id == id))
-                .map(|(id, _)| id.as_str())
-                .collect();
-            if gone.is_empty() {
-                continue;
-            }
-            let raw_ids: HashSet<&str> = ids
-                .iter()
-                .filter(|(id, _)| gone.contains(id.as_str()))
-                .map(|(_, raw)| raw.as_str())
-                .collect();
-            let mut kept: Vec<ProcessedJob> = jobs
-                .iter()
-                .filter(|j| !gone.contains(j.job_id.as_str()))
-                .cloned()
-                .collect();
-            let meta = self.meta(date);
-            let none = FreshRaw {
-                layout: &self.layout,
-                records: Vec::new(),
-                malformed: Vec::new(),
-            };
-            parquet::merge_raw(
-                &self.data.partition(Kind::Raw, date),
-                &none,
-                &raw_ids,
-                &meta,
-            )?;
-            parquet::write_processed(&path, &mut kept, &meta)?;
-            info!(from = %date, to = %now_in, jobs = gone.len(), "jobs moved to the date they started on");
-            let info = self.tracker.dates.entry(date.to_string()).or_default();
-            info.jobs = kept.len() as u64;
-            info.incomplete_jobs = kept.iter().filter(|j| !j.is_complete).count() as u64;
-        }
-        Ok(())
-    }
-
-    /// Writes the jobs still stashed for dates whose own output never came (sacct failed).
-    fn flush_stash(&mut self) -> Result<(), StoreError> {
-        let stash = std::mem::take(&mut self.stash);
-        for (date, items) in stash {
-            let items: Vec<(&ProcessedJob, Vec<&str>)> = items
-                .iter()
-                .map(|s| (&s.job, s.raw.iter().map(String::as_str).collect()))
-                .collect();
-            self.upsert(date, &items)?;
-        }
-        self.save_tracker()
-    }
-
-    fn save_tracker(&mut self) -> Result<(), StoreError> {
-        self.tracker
-            .save(&self.data.tracker())
-            .map_err(|e| match e {
-                TrackerError::Write(w) => StoreError::Write(w),
-                TrackerError::Read { path, source } => StoreError::Read { path, source },
-            })
-    }
-
-    /// Writes `items` (jobs with their raw rows) into `date`'s partitions, replacing older
-    /// records of the same jobs; skips the write when nothing changed.
-    fn upsert(
-        &mut self,
-        date: NaiveDate,
-        items: &[(&ProcessedJob, Vec<&str>)],
-    ) -> Result<(), StoreError> {
-        let path = self.data.partition(Kind::Processed, date);
-        let mut existing = parquet::read_processed(&path, &self.zone)?.into_inner();
-        let mut at: HashMap<String, usize> = existing
-            .iter()
-            .enumerate()
-            .map(|(i, j)| (j.job_id.clone(), i))
-            .collect();
-        let mut raw: Vec<&str> = Vec::new();
-        for (job, rows) in items {
-            match at.get(&job.job_id) {
-                Some(&k) if existing[k].same_content(job) => continue,
-                Some(&k) => existing[k] = (*job).clone(),
-                None => {
-                    at.insert(job.job_id.clone(), existing.len());
-                    existing.push((*job).clone());
-                }
-            }
-            raw.extend(rows.iter().copied());
-        }
-        if raw.is_empty() {
-            return Ok(());
-        }
-        let meta = self.meta(date);
-        let fresh = FreshRaw {
-            layout: &self.layout,
-            records: raw,
-            malformed: Vec::new(),
-        };
-        parquet::merge_raw(
-            &self.data.partition(Kind::Raw, date),
-            &fresh,
-            &HashSet::new(),
-            &meta,
-        )?;
-        parquet::write_processed(&path, &mut existing, &meta)?;
-        let stale = self.stale_copies(date, items.iter().map(|(j, _)| *j));
-        self.remove_stale(date, stale)?;
-        // A date that was never collected now has a partition: it is not complete, so it is
-        // re-collected (within max_recollect_days) to fill in its other jobs.
-        let info = self.tracker.dates.entry(date.to_string()).or_default();
-        info.jobs = existing.len() as u64;
-        info.incomplete_jobs = existing.iter().filter(|j| !j.is_complete).count() as u64;
-        Ok(())
-    }
-}
-
-fn log_malformed(date: NaiveDate, malformed: &[Malformed]) {
-    for m in malformed.iter().take(20) {
-        let shown: String = m.text.chars().take(200).collect();
-        warn!(date = %date, line = m.line, "unparsable sacct line kept verbatim in the raw archive: {}: {shown:?}", m.reason);
-    }
-    if malformed.len() > 20 {
-        warn!(date = %date, more = malformed.len() - 20, "more unparsable sacct lines not shown");
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,231 @@
+//! One date's sacct output, turned into jobs and raw rows while sacct prints it.
+//!
+//! The bytes arrive in chunks on a blocking thread. Each record is split once into a job
+//! (metrics) and a raw row: a row of a job attributed to this date goes straight into the
+//! date's staged raw partition (encoded on another core), a row of a job that belongs to
+//! another date is kept aside for the writer. Nothing the size of the day is held: not
+//! the text, not the rows; only the jobs (~1 KB each) and the rows that go elsewhere.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::attribution;
+use crate::fxhash::FxHashMap;
+use crate::metrics::{Context, JobBuilder, Slot};
+use crate::model::ProcessedJob;
+use crate::sacct::command::{
+    run_streaming, AttemptError, Cancelled, SacctError, SacctProgram, SacctRun,
+};
+use crate::sacct::fields::FieldLayout;
+use crate::sacct::parser::{recycle, split_fields, Malformed};
+use crate::sacct::stream::{Event, StreamParser};
+use crate::store::parquet::{Meta, StoreError};
+use crate::store::raw::RawStage;
+use crate::zone::Zone;
+
+/// A date's output, parsed, its own raw rows staged (not yet merged with the archive).
+pub(super) struct Day {
+    pub jobs: Vec<ProcessedJob>,
+    /// Whether each job belongs to this date (else its rows are in `elsewhere`).
+    pub here: Vec<bool>,
+    /// Raw rows of jobs that belong to another date, by job index.
+    pub elsewhere: FxHashMap<usize, Vec<String>>,
+    /// This date's fresh raw rows, staged.
+    pub raw: RawStage,
+    /// Text that is not a record (also staged verbatim in the raw partition).
+    pub malformed: Vec<Malformed>,
+    /// Step rows whose job line was not in the output (staged in the raw partition).
+    pub orphans: usize,
+    pub lossy: bool,
+}
+
+/// Why fetching a date failed: sacct, or writing its staged partition.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FetchError {
+    #[error(transparent)]
+    Sacct(#[from] SacctError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("parsing sacct's output failed: {0}")]
+    Internal(String),
+}
+
+impl From<Cancelled> for FetchError {
+    fn from(c: Cancelled) -> Self {
+        FetchError::Sacct(c.into())
+    }
+}
+
+impl AttemptError for FetchError {
+    /// sacct's failures are retried; a write that failed (a full disk) is not: the date
+    /// fails and the next cycle tries again.
+    fn is_retryable(&self) -> bool {
+        matches!(self, FetchError::Sacct(e) if e.is_retryable())
+    }
+    fn is_timeout(&self) -> bool {
+        matches!(self, FetchError::Sacct(e) if AttemptError::is_timeout(e))
+    }
+    fn is_cancelled(&self) -> bool {
+        matches!(self, FetchError::Sacct(SacctError::Cancelled))
+    }
+}
+
+/// What a fetch needs besides the sacct call.
+#[derive(Clone)]
+pub(super) struct DaySpec {
+    pub date: NaiveDate,
+    pub zone: Zone,
+    pub layout: Arc<FieldLayout>,
+    pub ctx: Context,
+    pub meta: Meta,
+    pub raw_path: std::path::PathBuf,
+}
+
+/// Runs sacct once for the date and builds its [`Day`] while sacct prints.
+pub(super) async fn fetch(
+    prog: &SacctProgram,
+    args: &[std::ffi::OsString],
+    timeout: std::time::Duration,
+    cancel: &CancellationToken,
+    spec: DaySpec,
+) -> Result<(Day, SacctRun), FetchError> {
+    // Two chunks in flight: sacct runs ahead of the parser by at most 2 MB.
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(2);
+    let consumer = tokio::task::spawn_blocking(move || -> Result<Day, StoreError> {
+        let layout = spec.layout.clone();
+        let mut b = DayBuilder::new(&spec, &layout)?;
+        while let Some(chunk) = rx.blocking_recv() {
+            b.feed(&chunk)?;
+        }
+        b.finish()
+    });
+    let run = run_streaming(prog, args, timeout, cancel, tx).await;
+    // The sender is gone either way, so the consumer ends; a partial day is dropped (its
+    // temp file removed) before any retry starts.
+    let built = consumer
+        .await
+        .map_err(|e| FetchError::Internal(e.to_string()));
+    match (run, built) {
+        (Ok(run), Ok(Ok(day))) => Ok((day, run)),
+        (Ok(_) | Err(SacctError::Abandoned), Ok(Err(store))) => Err(store.into()),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), _) => Err(e.into()),
+    }
+}
+
+/// Builds a [`Day`] from chunks of output.
+struct DayBuilder<'l> {
+    parser: StreamParser,
+    sink: Router<'l>,
+}
+
+/// Sends each record to its job and its row to where the job belongs.
+struct Router<'l> {
+    date: NaiveDate,
+    zone: Zone,
+    jobs: JobBuilder<'l>,
+    raw: RawStage,
+    here: Vec<bool>,
+    elsewhere: FxHashMap<usize, Vec<String>>,
+    /// Steps seen before their job line: (group, text).
+    pending: Vec<(usize, String)>,
+    malformed: Vec<Malformed>,
+    /// Reused for the fields of one record.
+    scratch: Vec<&'static str>,
+}
+
+impl Router<'_> {
+    fn event(&mut self, e: Event<'_>) -> Result<(), StoreError> {
+        match e {
+            Event::Record { text, .. } => {
+                // Split once, for both the job and the raw row.
+                let mut f = recycle(std::mem::take(&mut self.scratch));
+                split_fields(text, self.jobs.layout(), &mut f);
+                let r = self.record(text, &f);
+                self.scratch = recycle(f);
+                r
+            }
+            Event::Malformed(m) => {
+                self.raw.push_malformed(&m.text)?;
+                self.malformed.push(m);
+                Ok(())
+            }
+        }
+    }
+
+    fn record(&mut self, text: &str, f: &[&str]) -> Result<(), StoreError> {
+        match self.jobs.push_fields(f) {
+            Slot::Job(j) => {
+                if j == self.here.len() {
+                    // The job line comes first: its times give the job's date at once.
+                    let d = attribution(self.jobs.job(j), &self.zone);
+                    self.here.push(d.is_none_or(|d| d == self.date));
+                }
+                if self.here[j] {
+                    self.raw.push_fields(f)
+                } else {
+                    self.elsewhere.entry(j).or_default().push(text.to_string());
+                    Ok(())
+                }
+            }
+            Slot::Pending(g) => {
+                self.pending.push((g, text.to_string()));
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'l> DayBuilder<'l> {
+    fn new(spec: &DaySpec, layout: &'l Arc<FieldLayout>) -> Result<Self, StoreError> {
+        Ok(DayBuilder {
+            parser: StreamParser::new(layout),
+            sink: Router {
+                date: spec.date,
+                zone: spec.zone.clone(),
+                jobs: JobBuilder::new(layout, &spec.ctx),
+                raw: RawStage::open(&spec.raw_path, layout.clone(), &spec.meta)?,
+                here: Vec::new(),
+                elsewhere: FxHashMap::default(),
+                pending: Vec::new(),
+                malformed: Vec::new(),
+                scratch: Vec::new(),
+            },
+        })
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        let sink = &mut self.sink;
+        self.parser.feed(chunk, &mut |e| sink.event(e))
+    }
+
+    fn finish(mut self) -> Result<Day, StoreError> {
+        let sink = &mut self.sink;
+        self.parser.finish(&mut |e| sink.event(e))?;
+        let mut r = self.sink;
+        let built = r.jobs.finish();
+        let mut orphans = 0;
+        for (g, text) in r.pending {
+            match built.job_of_group(g) {
+                Some(j) if !r.here[j] => r.elsewhere.entry(j).or_default().push(text),
+                Some(_) => r.raw.push(&text)?,
+                None => {
+                    orphans += 1;
+                    r.raw.push(&text)?;
+                }
+            }
+        }
+        Ok(Day {
+            jobs: built.jobs,
+            here: r.here,
+            elsewhere: r.elsewhere,
+            raw: r.raw,
+            malformed: r.malformed,
+            orphans,
+            lossy: self.parser.lossy,
+        })
+    }
+}
