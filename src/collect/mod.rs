@@ -206,6 +206,29 @@ pub fn plan(
     }
 }
 
+/// A complete date costs no sacct call, so its files are never opened. For the dates of the
+/// window (a few footers, some KB each) check that they still decode: a damaged one loses
+/// its completion fact, so this cycle queries the date, moves the file aside and rebuilds it.
+fn recheck_complete(data: &DataDir, tracker: &mut Tracker, today: NaiveDate, days: u32) {
+    let first = today
+        .checked_sub_days(Days::new(days.into()))
+        .unwrap_or(today);
+    let damaged: Vec<NaiveDate> = first
+        .iter_days()
+        .take_while(|d| *d <= today)
+        .filter(|d| tracker.is_complete(*d))
+        .filter(|d| {
+            [Kind::Processed, Kind::Raw]
+                .iter()
+                .any(|k| !crate::store::parquet::footer_ok(&data.partition(*k, *d)))
+        })
+        .collect();
+    for d in damaged {
+        warn!(date = %d, "a partition of a complete date does not decode; collecting the date again");
+        tracker.completed_dates.remove(&d.to_string());
+    }
+}
+
 /// The date a job belongs to: its start, or its submit if it never started, in `zone`.
 pub fn attribution(job: &ProcessedJob, zone: &Zone) -> Option<NaiveDate> {
     job.start_time
@@ -265,9 +288,10 @@ pub async fn run_cycle(
             "removed temp files left by an interrupted write"
         );
     }
-    let tracker = Tracker::load(&c.data.tracker())?.tracker;
+    let mut tracker = Tracker::load(&c.data.tracker())?.tracker;
     let zone = cfg.zone();
     let today = zone.today();
+    recheck_complete(&c.data, &mut tracker, today, opts.days);
     let partitions = c.data.dates(Kind::Processed).unwrap_or_default();
     let plan = plan(
         today,
@@ -399,9 +423,12 @@ pub async fn run_cycle(
         sacct_version: report.sacct_version.clone(),
     };
     loop {
+        // Cancellation first: after SIGTERM only the write in flight is finished, never a
+        // date that happens to be waiting (each could take seconds past the grace period).
         let fetched = tokio::select! {
-            f = rx.recv() => match f { Some(f) => f, None => break },
+            biased;
             _ = cancel.cancelled() => { report.cancelled = true; break }
+            f = rx.recv() => match f { Some(f) => f, None => break },
         };
         report.sacct_calls += fetched.calls;
         report.sacct_failures += fetched.failures;
