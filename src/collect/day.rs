@@ -116,6 +116,40 @@ pub(super) async fn fetch(
     }
 }
 
+/// The date's raw stage, opened when first needed.
+struct LazyStage<'l> {
+    spec: &'l DaySpec,
+    layout: &'l Arc<FieldLayout>,
+    stage: Option<RawStage>,
+}
+
+impl LazyStage<'_> {
+    fn open(&mut self) -> Result<&mut RawStage, StoreError> {
+        if self.stage.is_none() {
+            let s = &self.spec;
+            self.stage = Some(RawStage::open(&s.raw_path, self.layout.clone(), &s.meta)?);
+        }
+        Ok(self.stage.as_mut().expect("opened above"))
+    }
+
+    fn push_fields(&mut self, f: &[&str]) -> Result<(), StoreError> {
+        self.open()?.push_fields(f)
+    }
+
+    fn push(&mut self, text: &str) -> Result<(), StoreError> {
+        self.open()?.push(text)
+    }
+
+    fn push_malformed(&mut self, line: &str) -> Result<(), StoreError> {
+        self.open()?.push_malformed(line)
+    }
+
+    fn get(mut self) -> Result<RawStage, StoreError> {
+        self.open()?;
+        Ok(self.stage.expect("opened above"))
+    }
+}
+
 /// Builds a [`Day`] from chunks of output.
 struct DayBuilder<'l> {
     parser: StreamParser,
@@ -127,7 +161,9 @@ struct Router<'l> {
     date: NaiveDate,
     zone: Zone,
     jobs: JobBuilder<'l>,
-    raw: RawStage,
+    /// Opened at the first row, so a sacct that hangs or fails before printing anything
+    /// leaves nothing in the data dir, not even a temp file.
+    raw: LazyStage<'l>,
     here: Vec<bool>,
     elsewhere: FxHashMap<usize, Vec<String>>,
     /// Steps seen before their job line: (group, text).
@@ -180,14 +216,18 @@ impl Router<'_> {
 }
 
 impl<'l> DayBuilder<'l> {
-    fn new(spec: &DaySpec, layout: &'l Arc<FieldLayout>) -> Result<Self, StoreError> {
+    fn new(spec: &'l DaySpec, layout: &'l Arc<FieldLayout>) -> Result<Self, StoreError> {
         Ok(DayBuilder {
             parser: StreamParser::new(layout),
             sink: Router {
                 date: spec.date,
                 zone: spec.zone.clone(),
                 jobs: JobBuilder::new(layout, &spec.ctx),
-                raw: RawStage::open(&spec.raw_path, layout.clone(), &spec.meta)?,
+                raw: LazyStage {
+                    spec,
+                    layout,
+                    stage: None,
+                },
                 here: Vec::new(),
                 elsewhere: FxHashMap::default(),
                 pending: Vec::new(),
@@ -222,7 +262,7 @@ impl<'l> DayBuilder<'l> {
             jobs: built.jobs,
             here: r.here,
             elsewhere: r.elsewhere,
-            raw: r.raw,
+            raw: r.raw.get()?,
             malformed: r.malformed,
             orphans,
             lossy: self.parser.lossy,

@@ -47,6 +47,12 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    #[error("{path} was written by a newer slurm-usage (processed schema {found}; this version writes {ours}): left untouched, its date is not updated (hint: upgrade slurm-usage)")]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        ours: &'static str,
+    },
     #[error("building the Parquet data for {path} failed: {source}")]
     Encode {
         path: PathBuf,
@@ -116,7 +122,24 @@ fn props(meta: &Meta, schema_version: &str) -> WriterProperties {
 }
 
 /// Opens a Parquet file; `Ok(None)` when it does not exist.
+///
+/// Only a regular file (or a link to one) is opened: a FIFO named like a partition would
+/// block the collector forever, a directory never decodes. Anything else is moved aside
+/// like a corrupt file, so its date is re-collected and nothing is deleted.
 pub(super) fn open(path: &Path) -> Result<Option<File>, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            let what = if m.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file"
+            };
+            quarantine::<()>(path, &what)?;
+            return Ok(None);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
     match File::open(path) {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -124,6 +147,18 @@ pub(super) fn open(path: &Path) -> Result<Option<File>, StoreError> {
             path: path.to_path_buf(),
             source,
         }),
+    }
+}
+
+/// Whether the partition at `path` is missing or a regular file whose Parquet footer
+/// decodes (a cheap check: the footer only). Moves nothing.
+pub fn footer_ok(path: &Path) -> bool {
+    match std::fs::metadata(path) {
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+        Ok(m) if !m.is_file() => false,
+        Ok(_) => File::open(path)
+            .ok()
+            .is_some_and(|f| ParquetRecordBatchReaderBuilder::try_new(f).is_ok()),
     }
 }
 
@@ -164,8 +199,33 @@ pub(super) fn read_batches(
         .collect()
 }
 
-/// Reads a processed partition (ours or the Python tool's).
+/// Reads a processed partition (ours or the Python tool's). A file of a newer schema than
+/// ours is an error, not data to rewrite: its columns we do not know would be lost.
 pub fn read_processed(path: &Path, zone: &Zone) -> Result<Existing<Vec<ProcessedJob>>, StoreError> {
+    let Some(file) = open(path)? else {
+        return Ok(Existing::Missing);
+    };
+    let ours: u32 = model::SCHEMA_VERSION.parse().expect("a number");
+    let found = ParquetRecordBatchReaderBuilder::try_new(file)
+        .ok()
+        .and_then(|b| {
+            b.metadata()
+                .file_metadata()
+                .key_value_metadata()?
+                .iter()
+                .find(|kv| kv.key == "slurm_usage.schema_version")?
+                .value
+                .as_deref()?
+                .parse::<u32>()
+                .ok()
+        });
+    if let Some(found) = found.filter(|v| *v > ours) {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            ours: model::SCHEMA_VERSION,
+        });
+    }
     let Some(file) = open(path)? else {
         return Ok(Existing::Missing);
     };

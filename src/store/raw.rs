@@ -393,7 +393,9 @@ fn new_builders(n: usize, sizes: &[usize]) -> Vec<StringBuilder> {
 /// The columns of the archived file at `path` (none when it is missing or unreadable: an
 /// unreadable file is moved aside when its rows are read).
 fn archived_columns(path: &Path) -> Vec<String> {
-    let Ok(Some(file)) = open(path) else {
+    // Only looks: moving a bad file aside is the writer's business, at merge time.
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    let Some(file) = regular.then(|| std::fs::File::open(path).ok()).flatten() else {
         return Vec::new();
     };
     match ParquetRecordBatchReaderBuilder::try_new(file) {
