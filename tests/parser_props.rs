@@ -7,6 +7,7 @@
 use proptest::prelude::*;
 use slurm_usage::sacct::fields::{FieldLayout, DELIMITER, SACCT_FIELDS};
 use slurm_usage::sacct::parser::*;
+use slurm_usage::sacct::stream::{Event, StreamParser};
 
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
@@ -118,6 +119,38 @@ proptest! {
             out.fields(r, &layout, &mut fields);
             prop_assert_eq!(fields.len(), layout.len());
         }
+    }
+
+    /// The streaming parser, fed the same bytes in any chunking, yields exactly the records
+    /// and malformed entries of the whole-output parser (same text, same line numbers).
+    #[test]
+    fn streamed_output_splits_like_the_whole(bytes in sacctish(DELIMITER), cut in 1usize..300) {
+        let layout = FieldLayout::ours();
+        let whole = SacctOutput::parse(bytes.clone(), &layout);
+        let mut want: Vec<(usize, String, bool)> = whole
+            .records
+            .iter()
+            .map(|r| (r.line, whole.record_text(r).to_string(), true))
+            .chain(whole.malformed.iter().map(|m| (m.line, m.text.clone(), false)))
+            .collect();
+        want.sort();
+        let mut got = Vec::new();
+        let mut p = StreamParser::new(&layout);
+        let mut sink = |e: Event<'_>| -> Result<(), ()> {
+            match e {
+                Event::Record { text, line } => got.push((line, text.to_string(), true)),
+                Event::Malformed(m) => got.push((m.line, m.text, false)),
+            }
+            Ok(())
+        };
+        for chunk in bytes.chunks(cut) {
+            p.feed(chunk, &mut sink).unwrap();
+        }
+        p.finish(&mut sink).unwrap();
+        got.sort();
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(p.lines(), whole.lines);
+        prop_assert_eq!(p.lossy, whole.lossy);
     }
 
     #[test]
