@@ -28,6 +28,7 @@ use crate::zone::Zone;
 /// date's own output is applied (it normally holds the job too, being what sacct reports for
 /// that day) or, if that date fails, written on its own at the end of the cycle.
 /// Where a job of a date's output goes.
+#[derive(Clone, Copy)]
 enum Route {
     /// It belongs to the date being applied.
     Here,
@@ -138,30 +139,37 @@ impl Writer {
             })
             .collect();
         drop(existing_ids);
-        let mut fresh: Vec<ProcessedJob> = Vec::with_capacity(jobs.len());
+        // Jobs that leave for other dates are taken out; the rest stay where they are (a
+        // 100,000-job day is ~70 MB of records, never copied or moved as a whole).
+        let mut fresh = jobs;
         let mut back_here: Vec<String> = Vec::new();
-        let mut upserts: BTreeMap<NaiveDate, Vec<Stashed>> = BTreeMap::new();
-        for (i, (job, route)) in jobs.into_iter().zip(routes).enumerate() {
-            let mut rows = || elsewhere.remove(&i).unwrap_or_default();
-            match route {
-                Route::Here => fresh.push(job),
-                Route::BackHere => {
-                    back_here.extend(rows());
-                    fresh.push(job);
+        let mut leaving: Vec<(usize, Route)> = Vec::new();
+        let mut n = 0;
+        let gone: Vec<ProcessedJob> = fresh
+            .extract_if(.., |_| {
+                let (i, route) = (n, routes[n]);
+                n += 1;
+                let leaves = !matches!(route, Route::Here | Route::BackHere);
+                if leaves {
+                    leaving.push((i, route));
                 }
-                Route::Upsert(d) => upserts
-                    .entry(d)
-                    .or_default()
-                    .push(Stashed { job, raw: rows() }),
-                Route::Stash(d) => self
-                    .stash
-                    .entry(d)
-                    .or_default()
-                    .push(Stashed { job, raw: rows() }),
-                Route::Drop => {}
+                if matches!(route, Route::BackHere) {
+                    back_here.extend(elsewhere.remove(&i).unwrap_or_default());
+                }
+                leaves
+            })
+            .collect();
+        let mut upserts: BTreeMap<NaiveDate, Vec<Stashed>> = BTreeMap::new();
+        for (job, (i, route)) in gone.into_iter().zip(leaving) {
+            let raw = elsewhere.remove(&i).unwrap_or_default();
+            match route {
+                Route::Upsert(d) => upserts.entry(d).or_default().push(Stashed { job, raw }),
+                Route::Stash(d) => self.stash.entry(d).or_default().push(Stashed { job, raw }),
+                Route::Here | Route::BackHere | Route::Drop => {}
             }
         }
         drop(elsewhere);
+        drop(routes);
         if !moved_ids.is_empty() {
             info!(date = %date, jobs = moved_ids.len(), "jobs moved to the date they started on");
         }
@@ -176,9 +184,9 @@ impl Writer {
             .filter(|s| !fresh_ids.contains(s.job.job_id.as_str()))
             .collect();
 
-        // This date: archived jobs not replaced or moved, plus the fresh ones.
+        // This date: the fresh jobs, archived jobs not replaced or moved, stashed jobs.
         let stashed_ids: HashSet<&str> = stashed.iter().map(|s| s.job.job_id.as_str()).collect();
-        let mut merged: Vec<ProcessedJob> = existing
+        let kept: Vec<ProcessedJob> = existing
             .into_iter()
             .filter(|j| {
                 !fresh_ids.contains(j.job_id.as_str())
@@ -199,16 +207,15 @@ impl Writer {
             )
             .collect();
         let moved_out = moved_ids.len();
-        let n_existing = merged.len();
-        // Move, not clone: a 100,000-job day is ~100 MB of records.
-        merged.append(&mut fresh);
-        merged.extend(stashed.iter().map(|s| s.job.clone()));
-
-        let meta = self.meta(date);
         // A fresh job here that was archived earlier under its submit date (pending then, and
         // outside that date's own sacct window as it became eligible later) leaves that date
         // once its new record is safely on disk.
-        let stale = self.stale_copies(date, merged[n_existing..].iter());
+        let stale = self.stale_copies(date, fresh.iter().chain(stashed.iter().map(|s| &s.job)));
+        let mut merged = fresh;
+        merged.extend(kept);
+        merged.extend(stashed.iter().map(|s| s.job.clone()));
+
+        let meta = self.meta(date);
         let routed = started.elapsed();
         // Encode this date's partitions (one thread each) while jobs that belong to other
         // dates are written there. Commit only when all of it succeeded: jobs moving away
