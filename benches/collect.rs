@@ -114,9 +114,26 @@ fn child_collect(dir: &Path, days: u32) {
     );
 }
 
-fn run_child(dir: &Path, days: u32) -> (f64, f64, usize, usize) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("BENCH_CHILD", format!("{}:{days}", dir.display()))
+/// The allocator settings of systemd/slurm-usage.service: one arena, early trimming.
+const UNIT_MALLOC: [(&str, &str); 3] = [
+    ("MALLOC_ARENA_MAX", "1"),
+    ("MALLOC_MMAP_THRESHOLD_", "65536"),
+    ("MALLOC_TRIM_THRESHOLD_", "65536"),
+];
+
+/// Runs one collection in a fresh process, with glibc's default allocator settings or the
+/// unit's (`unit`).
+fn run_child(dir: &Path, days: u32, unit: bool) -> (f64, f64, usize, usize) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.env("BENCH_CHILD", format!("{}:{days}", dir.display()));
+    for (k, v) in UNIT_MALLOC {
+        if unit {
+            cmd.env(k, v);
+        } else {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
         .output()
         .unwrap();
     assert!(
@@ -215,7 +232,7 @@ fn main() {
     // 2. A whole day collected from a file: sacct (cat) + parse + metrics + Parquet + rename.
     let dir = tempfile::tempdir().unwrap();
     let (_, lines, size) = prepare(dir.path(), jobs_per_day, 1);
-    let (secs, rss, jobs, rows) = run_child(dir.path(), 1);
+    let (secs, rss, jobs, rows) = run_child(dir.path(), 1, false);
     println!(
         "collect one day from a file: {lines} lines ({:.0} MB), {jobs} jobs, {rows} raw rows",
         size as f64 / 1e6
@@ -224,6 +241,10 @@ fn main() {
         "  {secs:.2} s wall ({:.2} us per line), peak RSS {rss:.0} MB",
         secs * 1e6 / lines as f64
     );
+    let again = tempfile::tempdir().unwrap();
+    prepare(again.path(), jobs_per_day, 1);
+    let (secs, rss, _, _) = run_child(again.path(), 1, true);
+    println!("  with the unit's allocator settings: {secs:.2} s wall, peak RSS {rss:.0} MB");
     let data = dir.path().join("data");
     let size_of = |sub: &str| -> u64 {
         std::fs::read_dir(data.join(sub))
@@ -238,7 +259,7 @@ fn main() {
         size_of("processed") as f64 / jobs as f64
     );
     // Re-collecting the same day merges with what is archived.
-    let (secs, rss, _, _) = run_child(dir.path(), 1);
+    let (secs, rss, _, _) = run_child(dir.path(), 1, false);
     println!(
         "  re-collect the same day (merge with the archive): {secs:.2} s, peak RSS {rss:.0} MB"
     );
@@ -249,9 +270,11 @@ fn main() {
     for days in [1u32, 4, 8, 16] {
         let dir = tempfile::tempdir().unwrap();
         prepare(dir.path(), per_day, days);
-        let (secs, rss, jobs, _) = run_child(dir.path(), days);
+        let (secs, rss, jobs, _) = run_child(dir.path(), days, false);
+        std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+        let (_, unit_rss, _, _) = run_child(dir.path(), days, true);
         row.push_str(&format!(
-            "  {days:>2} days: {jobs:>8} jobs, {secs:6.2} s, peak RSS {rss:5.0} MB\n"
+            "  {days:>2} days: {jobs:>8} jobs, {secs:6.2} s, peak RSS {rss:5.0} MB ({unit_rss:.0} MB with the unit's allocator settings)\n"
         ));
     }
     println!("memory against days collected ({per_day} jobs/day):\n{row}");
