@@ -133,9 +133,7 @@ fn run_child(dir: &Path, days: u32, unit: bool) -> (f64, f64, usize, usize) {
             cmd.env_remove(k);
         }
     }
-    let out = cmd
-        .output()
-        .unwrap();
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",

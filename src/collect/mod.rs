@@ -3,9 +3,10 @@
 //! 1. Take the data dir's write lock; remove temp files a crash left behind.
 //! 2. Plan: today and the lookback days, plus older dates that have a partition but are not
 //!    complete (up to `max_recollect_days`), minus dates the tracker holds as complete.
-//! 3. One sacct per date, at most `max_concurrent_sacct` at once; each is parsed on a
-//!    blocking thread as soon as it returns. A date's semaphore permit is held until its
-//!    files are written, so at most that many days of output are in memory at once.
+//! 3. One sacct per date, at most `max_concurrent_sacct` at once; its output is parsed on a
+//!    blocking thread while sacct prints it ([`day`]): jobs are built and the date's raw
+//!    rows staged as they arrive. A date's semaphore permit is held until its files are
+//!    written, so at most that many days are in memory at once.
 //! 4. One writer applies the dates one after another: jobs are attributed to the date of
 //!    their start (or submit, if never started); a job that moved to another date is written
 //!    there before it is removed here (a crash leaves a duplicate, never a loss).
