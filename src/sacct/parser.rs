@@ -435,7 +435,7 @@ pub fn tres_gpus(s: &str) -> i64 {
         if kind.is_empty() {
             untyped = Some(n);
         } else if kind.starts_with(':') {
-            typed += n;
+            typed = typed.saturating_add(n);
         }
     }
     untyped.unwrap_or(typed)
@@ -530,7 +530,7 @@ pub fn array_parts(job_id: &str) -> Option<(&str, Option<i64>)> {
 pub fn parse_timelimit_seconds(raw_minutes: Option<&str>, formatted: Option<&str>) -> Option<i64> {
     if let Some(m) = raw_minutes.and_then(parse_int) {
         // Slurm prints INFINITE as 4294967295 in some versions.
-        return (m < u32::MAX as i64).then_some(m * 60);
+        return (m < u32::MAX as i64).then(|| m * 60);
     }
     formatted.and_then(parse_duration).map(|s| s as i64)
 }
@@ -612,6 +612,18 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzzer: huge values must not overflow (a panic in debug builds).
+    #[test]
+    fn huge_counts_saturate_or_are_rejected() {
+        let max = i64::MAX.to_string();
+        assert_eq!(
+            tres_gpus(&format!("gres/gpu:a={max},gres/gpu:b={max}")),
+            i64::MAX
+        );
+        assert_eq!(parse_timelimit_seconds(Some(&max), None), None);
+        assert_eq!(parse_timelimit_seconds(Some("90"), None), Some(5400));
+    }
 
     /// The SWAR split agrees with a plain `splitn` on every length and delimiter position.
     #[test]
