@@ -333,13 +333,10 @@ pub fn parse_duration(s: &str) -> Option<f64> {
     let mut parts = [0f64; 3];
     let mut count = 0;
     for p in rest.split(':') {
-        if count == 3 || p.is_empty() {
+        if count == 3 {
             return None;
         }
-        parts[count] = p
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)?;
+        parts[count] = plain_number(p)?;
         count += 1;
     }
     let secs = match count {
@@ -373,10 +370,21 @@ pub fn parse_memory_mb(s: &str) -> Option<f64> {
         b'P' | b'p' => (&s[..s.len() - 1], 1024.0 * 1024.0 * 1024.0),
         _ => (s, 1.0 / (1024.0 * 1024.0)),
     };
-    num.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
+    plain_number(num)
         .map(|v| v * mult)
+        .filter(|v| v.is_finite())
+}
+
+/// A number as sacct prints one: digits with at most one decimal point. `f64`'s own parser
+/// also takes `1e308`, `inf` and `NaN`, which made infinite CPU times and memory (found by
+/// the fuzzer).
+fn plain_number(s: &str) -> Option<f64> {
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    let ok =
+        digits > 0 && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && digits + 1 >= s.len();
+    ok.then(|| s.parse::<f64>().ok())
+        .flatten()
+        .filter(|v| v.is_finite())
 }
 
 /// Parses ReqMem: `32G`, `2.50G`, `4000M` (whole job, Slurm >= 21.08), or `4000Mc` / `4000Mn`
@@ -623,6 +631,13 @@ mod tests {
         );
         assert_eq!(parse_timelimit_seconds(Some(&max), None), None);
         assert_eq!(parse_timelimit_seconds(Some("90"), None), Some(5400));
+        assert_eq!(parse_duration("1e308:00:00"), None);
+        assert_eq!(parse_duration("1-inf:00:00"), None);
+        assert_eq!(parse_duration("01:02:03.5"), Some(3723.5));
+        assert_eq!(parse_memory_mb("1e308P"), None);
+        assert_eq!(parse_memory_mb("NaNM"), None);
+        assert_eq!(parse_memory_mb("1.5G"), Some(1536.0));
+        assert_eq!(parse_memory_mb("1..5G"), None);
     }
 
     /// The SWAR split agrees with a plain `splitn` on every length and delimiter position.
