@@ -4,7 +4,7 @@
 //! 2. Plan: today and the lookback days, plus older dates that have a partition but are not
 //!    complete (up to `max_recollect_days`), minus dates the tracker holds as complete.
 //! 3. One sacct per date, at most `max_concurrent_sacct` at once; its output is parsed on a
-//!    blocking thread while sacct prints it ([`day`]): jobs are built and the date's raw
+//!    blocking thread while sacct prints it (`day.rs`): jobs are built and the date's raw
 //!    rows staged as they arrive. A date's semaphore permit is held until its files are
 //!    written, so at most that many days are in memory at once.
 //! 4. One writer applies the dates one after another: jobs are attributed to the date of
