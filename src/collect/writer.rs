@@ -96,7 +96,8 @@ impl Writer {
         } = day;
         let started = Instant::now();
         let proc_path = self.data.partition(Kind::Processed, date);
-        let existing = match parquet::read_processed(&proc_path, &self.zone)? {
+        // The archived ids only: the archived jobs this output replaces are never built.
+        let archived = match parquet::read_processed_ids(&proc_path)? {
             Existing::MovedAside(_) => {
                 // Its completion fact no longer holds.
                 self.tracker.completed_dates.remove(&date.to_string());
@@ -106,7 +107,7 @@ impl Writer {
         };
 
         // Where each job of this output goes.
-        let existing_ids: FxHashSet<&str> = existing.iter().map(|j| j.job_id.as_str()).collect();
+        let existing_ids: FxHashSet<&str> = archived.iter().map(String::as_str).collect();
         let mut moved_ids: HashSet<String> = HashSet::new();
         let mut moved_raw: HashSet<String> = HashSet::new();
         let routes: Vec<Route> = jobs
@@ -186,14 +187,21 @@ impl Writer {
 
         // This date: the fresh jobs, archived jobs not replaced or moved, stashed jobs.
         let stashed_ids: HashSet<&str> = stashed.iter().map(|s| s.job.job_id.as_str()).collect();
-        let kept: Vec<ProcessedJob> = existing
-            .into_iter()
-            .filter(|j| {
-                !fresh_ids.contains(j.job_id.as_str())
-                    && !moved_ids.contains(&j.job_id)
-                    && !stashed_ids.contains(j.job_id.as_str())
-            })
-            .collect();
+        let stays = |id: &str| {
+            !fresh_ids.contains(id) && !moved_ids.contains(id) && !stashed_ids.contains(id)
+        };
+        let kept: Vec<ProcessedJob> = if archived.iter().any(|id| stays(id)) {
+            match parquet::read_processed_where(&proc_path, &self.zone, &stays)? {
+                Existing::MovedAside(_) => {
+                    self.tracker.completed_dates.remove(&date.to_string());
+                    Vec::new()
+                }
+                e => e.into_inner(),
+            }
+        } else {
+            Vec::new()
+        };
+        drop(archived);
         drop(fresh_ids);
         drop(stashed_ids);
         let moved_raw: HashSet<&str> = moved_raw.iter().map(String::as_str).collect();

@@ -12,6 +12,8 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use arrow_array::cast::AsArray;
+use arrow_array::Array;
 use arrow_array::RecordBatch;
 use arrow_schema::ArrowError;
 use chrono::NaiveDate;
@@ -202,23 +204,113 @@ pub(super) fn read_batches(
 /// Reads a processed partition (ours or the Python tool's). A file of a newer schema than
 /// ours is an error, not data to rewrite: its columns we do not know would be lost.
 pub fn read_processed(path: &Path, zone: &Zone) -> Result<Existing<Vec<ProcessedJob>>, StoreError> {
+    read_processed_where(path, zone, &|_| true)
+}
+
+/// Reads the jobs of a processed partition whose `job_id` passes `keep`, a batch at a time:
+/// re-collecting a 100,000-job day replaces nearly every archived job, and building them
+/// all only to drop them cost ~100 MB and a third of a second.
+pub fn read_processed_where(
+    path: &Path,
+    zone: &Zone,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Existing<Vec<ProcessedJob>>, StoreError> {
+    let reader = match processed_reader(path, None)? {
+        Existing::Found(r) => r,
+        Existing::Missing => return Ok(Existing::Missing),
+        Existing::MovedAside(p) => return Ok(Existing::MovedAside(p)),
+    };
+    let mut jobs = Vec::new();
+    for batch in reader {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return quarantine(path, &e),
+        };
+        let kept = job_id_mask(&batch, keep)
+            .and_then(|mask| arrow_select::filter::filter_record_batch(&batch, &mask));
+        let jobs_of = kept.and_then(|b| model::from_record_batch(&b, zone));
+        match jobs_of {
+            Ok(mut j) => jobs.append(&mut j),
+            Err(e) => return quarantine(path, &format!("columns of an unknown type: {e}")),
+        }
+    }
+    Ok(Existing::Found(jobs))
+}
+
+/// The `job_id`s of a processed partition (that column only).
+pub fn read_processed_ids(path: &Path) -> Result<Existing<Vec<String>>, StoreError> {
+    let reader = match processed_reader(path, Some("job_id"))? {
+        Existing::Found(r) => r,
+        Existing::Missing => return Ok(Existing::Missing),
+        Existing::MovedAside(p) => return Ok(Existing::MovedAside(p)),
+    };
+    let mut ids = Vec::new();
+    for batch in reader {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return quarantine(path, &e),
+        };
+        let Some(col) = batch.column_by_name("job_id") else {
+            return quarantine(path, &"no `job_id` column: not a processed partition");
+        };
+        match arrow_cast::cast(col, &arrow_schema::DataType::Utf8) {
+            Ok(c) => {
+                let c = c.as_string::<i32>();
+                ids.extend((0..c.len()).map(|i| {
+                    if c.is_valid(i) {
+                        c.value(i).to_string()
+                    } else {
+                        String::new()
+                    }
+                }));
+            }
+            Err(e) => return quarantine(path, &format!("columns of an unknown type: {e}")),
+        }
+    }
+    Ok(Existing::Found(ids))
+}
+
+/// Which rows of a processed batch have a `job_id` that passes `keep` (a missing id reads
+/// as empty, as [`model::from_record_batch`] reads it).
+fn job_id_mask(
+    batch: &RecordBatch,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<arrow_array::BooleanArray, ArrowError> {
+    let Some(col) = batch.column_by_name("job_id") else {
+        // from_record_batch rejects such a batch with the reason.
+        return Ok(arrow_array::BooleanArray::from(vec![
+            true;
+            batch.num_rows()
+        ]));
+    };
+    let c = arrow_cast::cast(col, &arrow_schema::DataType::Utf8)?;
+    let c = c.as_string::<i32>();
+    Ok((0..c.len())
+        .map(|i| Some(keep(if c.is_valid(i) { c.value(i) } else { "" })))
+        .collect())
+}
+
+/// A batch reader over a processed partition (all columns, or one), after refusing a file
+/// of a newer schema than ours.
+fn processed_reader(
+    path: &Path,
+    column: Option<&str>,
+) -> Result<Existing<parquet::arrow::arrow_reader::ParquetRecordBatchReader>, StoreError> {
     let Some(file) = open(path)? else {
+        // Missing, or not a regular file (then moved aside by `open`).
         return Ok(Existing::Missing);
     };
+    let builder = match ParquetRecordBatchReaderBuilder::try_new(file) {
+        Ok(b) => b.with_batch_size(CHUNK),
+        Err(e) => return quarantine(path, &e),
+    };
     let ours: u32 = model::SCHEMA_VERSION.parse().expect("a number");
-    let found = ParquetRecordBatchReaderBuilder::try_new(file)
-        .ok()
-        .and_then(|b| {
-            b.metadata()
-                .file_metadata()
-                .key_value_metadata()?
-                .iter()
-                .find(|kv| kv.key == "slurm_usage.schema_version")?
-                .value
-                .as_deref()?
-                .parse::<u32>()
-                .ok()
-        });
+    let found = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kvs| kvs.iter().find(|kv| kv.key == "slurm_usage.schema_version"))
+        .and_then(|kv| kv.value.as_deref()?.parse::<u32>().ok());
     if let Some(found) = found.filter(|v| *v > ours) {
         return Err(StoreError::NewerSchema {
             path: path.to_path_buf(),
@@ -226,21 +318,21 @@ pub fn read_processed(path: &Path, zone: &Zone) -> Result<Existing<Vec<Processed
             ours: model::SCHEMA_VERSION,
         });
     }
-    let Some(file) = open(path)? else {
-        return Ok(Existing::Missing);
-    };
-    let batches = match read_batches(file, None) {
-        Ok(b) => b,
-        Err(e) => return quarantine(path, &e),
-    };
-    let mut jobs = Vec::new();
-    for batch in &batches {
-        match model::from_record_batch(batch, zone) {
-            Ok(mut j) => jobs.append(&mut j),
-            Err(e) => return quarantine(path, &format!("columns of an unknown type: {e}")),
+    let builder = match column {
+        Some(name) => {
+            let schema = builder.parquet_schema();
+            let indices: Vec<usize> = (0..schema.num_columns())
+                .filter(|&i| schema.column(i).name() == name)
+                .collect();
+            let mask = ProjectionMask::leaves(schema, indices);
+            builder.with_projection(mask)
         }
+        None => builder,
+    };
+    match builder.build() {
+        Ok(r) => Ok(Existing::Found(r)),
+        Err(e) => quarantine(path, &e),
     }
-    Ok(Existing::Found(jobs))
 }
 
 /// Writes a processed partition, sorted by start time (jobs that never started last, by
@@ -368,6 +460,34 @@ mod tests {
         let md = read_metadata(&path).unwrap();
         assert!(md.contains(&("slurm_usage.schema_version".into(), "1".into())));
         assert!(md.contains(&("slurm_usage.sacct_version".into(), "slurm 22.05.8".into())));
+    }
+
+    #[test]
+    fn ids_alone_and_only_the_jobs_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2026-11-25.parquet");
+        let jobs: Vec<ProcessedJob> = ["1", "2", "3"]
+            .iter()
+            .map(|id| ProcessedJob {
+                job_id: id.to_string(),
+                job_id_raw: id.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        write_processed(&path, &jobs, &meta()).unwrap();
+        let mut ids = read_processed_ids(&path).unwrap().into_inner();
+        ids.sort();
+        assert_eq!(ids, ["1", "2", "3"]);
+        let kept = read_processed_where(&path, &Zone::Local, &|id| id != "2")
+            .unwrap()
+            .into_inner();
+        let mut kept: Vec<&str> = kept.iter().map(|j| j.job_id.as_str()).collect();
+        kept.sort();
+        assert_eq!(kept, ["1", "3"]);
+        assert!(matches!(
+            read_processed_ids(&dir.path().join("missing.parquet")).unwrap(),
+            Existing::Missing
+        ));
     }
 
     #[test]
