@@ -19,7 +19,7 @@ use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{
     array_parts, is_final_state, job_of_step, normalize_state, parse_duration, parse_int,
     parse_memory_mb, parse_req_mem, parse_time_utc, parse_timelimit_seconds, recycle, split_fields,
-    tres_cpu_seconds, tres_gpus, tres_mem_mb, MemPer, SacctOutput,
+    split_prefix, tres_cpu_seconds, tres_gpus, tres_mem_mb, MemPer, SacctOutput,
 };
 
 /// What every job of one sacct run shares.
@@ -131,8 +131,18 @@ impl<'l> JobBuilder<'l> {
 
     /// Feeds one record's text.
     pub fn push(&mut self, text: &str) -> Slot {
+        let layout = self.layout;
         let mut f = recycle(std::mem::take(&mut self.scratch));
-        split_fields(text, self.layout, &mut f);
+        // A step line is read only up to the last field the metrics use there; only an
+        // allocation line is split in full.
+        split_prefix(text, layout, layout.step_prefix, &mut f);
+        let id = match f[layout.job_id_raw].trim() {
+            "" => f[layout.job_id].trim(),
+            raw => raw,
+        };
+        if job_of_step(id).len() == id.len() {
+            split_fields(text, layout, &mut f);
+        }
         let slot = self.push_fields(&f);
         self.scratch = recycle(f);
         slot
