@@ -36,6 +36,7 @@ use slurm_usage::store::parquet::{read_processed, read_raw, Existing};
 use slurm_usage::store::tracker::Tracker;
 use slurm_usage::store::{DataDir, Kind};
 use slurm_usage::zone::Zone;
+use util::{free_bytes, is_root, many_jobs, skip, snapshot_bytes};
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 const SHORT: Duration = Duration::from_secs(15);
@@ -759,78 +760,6 @@ impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// Skips a test that cannot run here, unless `CI=true`: there it must run, so it fails.
-fn skip(reason: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{reason}; CI=true, so this test must run, not be skipped");
-    }
-    eprintln!("SKIPPED: {reason}");
-}
-
-fn free_bytes(dir: &Path) -> u64 {
-    let out = Command::new("df")
-        .args(["--output=avail", "-B1"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// Every file under `dir` with its bytes, sorted by path.
-fn snapshot_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// `n` finished jobs on `date` with incompressible job names (so the Parquet files are big).
-fn many_jobs(date: NaiveDate, first: u64, n: u64) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut x: u64 = first.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    for i in first..first + n {
-        let mut name = String::new();
-        for _ in 0..4 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            name.push_str(&format!("{x:016x}"));
-        }
-        let mut job = util::finished_job(
-            &i.to_string(),
-            "alice",
-            &util::at(date, "00:10"),
-            "COMPLETED",
-        );
-        job[0] = job[0].replace("\u{1f}work\u{1f}", &format!("\u{1f}{name}\u{1f}"));
-        lines.extend(job);
-    }
-    lines
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod util;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use util::*;
@@ -17,65 +17,6 @@ impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn free_bytes(dir: &Path) -> u64 {
-    let out = Command::new("df")
-        .args(["--output=avail", "-B1"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// Every file under `dir` with its bytes, sorted by path.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// `n` finished jobs on `date` with incompressible job names (so the Parquet files are big).
-fn many_jobs(date: chrono::NaiveDate, first: u64, n: u64) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut x: u64 = first.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    for i in first..first + n {
-        let mut name = String::new();
-        for _ in 0..4 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            name.push_str(&format!("{x:016x}"));
-        }
-        let mut job = finished_job(&i.to_string(), "alice", &at(date, "10:00"), "COMPLETED");
-        job[0] = job[0].replace("\u{1f}work\u{1f}", &format!("\u{1f}{name}\u{1f}"));
-        lines.extend(job);
-    }
-    lines
 }
 
 #[test]
@@ -101,7 +42,7 @@ fn full_disk_keeps_previous_files_and_says_which_file() {
     env.set_output(d, &many_jobs(d, 1000, 200));
     assert!(env.run(&["collect", "--days", "1"]).status.success());
     assert_eq!(env.jobs(d).len(), 200);
-    let before = snapshot(&env.data());
+    let before = snapshot_bytes(&env.data());
 
     // Fill the disk but for ~64 KB, then collect an output that needs more.
     let filler = env.data().join("filler");
@@ -124,7 +65,7 @@ fn full_disk_keeps_previous_files_and_says_which_file() {
         all.contains(&format!("{d}.parquet")) || all.contains("date_completion_tracker"),
         "the error names the file: {all}"
     );
-    let after: Vec<(PathBuf, Vec<u8>)> = snapshot(&env.data())
+    let after: Vec<(PathBuf, Vec<u8>)> = snapshot_bytes(&env.data())
         .into_iter()
         .filter(|(p, _)| p != &filler)
         .collect();

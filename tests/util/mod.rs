@@ -325,3 +325,72 @@ if [[ -e "$dir/fail/$d" ]]; then echo "sacct: error: Problem talking to the data
 if [[ -e "$dir/out/$d" ]]; then cat "$dir/out/$d"; fi
 exit 0
 "#;
+
+// ---- shared by the disk-full tests (tests/disk_full.rs, tests/daemon_faults.rs) ----
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Skips a test that cannot run here, unless `CI=true`: there it must run, so it fails.
+pub fn skip(reason: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason}; CI=true, so this test must run, not be skipped");
+    }
+    eprintln!("SKIPPED: {reason}");
+}
+
+pub fn free_bytes(dir: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+pub fn snapshot_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `n` finished jobs on `date` with incompressible job names (so the Parquet files are big).
+pub fn many_jobs(date: NaiveDate, first: u64, n: u64) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut x: u64 = first.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for i in first..first + n {
+        let mut name = String::new();
+        for _ in 0..4 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            name.push_str(&format!("{x:016x}"));
+        }
+        let mut job = finished_job(&i.to_string(), "alice", &at(date, "00:10"), "COMPLETED");
+        job[0] = job[0].replace("\u{1f}work\u{1f}", &format!("\u{1f}{name}\u{1f}"));
+        lines.extend(job);
+    }
+    lines
+}
