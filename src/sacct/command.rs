@@ -126,6 +126,9 @@ fn spawn(prog: &SacctProgram, args: &[OsString]) -> Result<Child, SacctError> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so a timeout can end whatever it started too (see
+        // [`GroupKill`]).
+        .process_group(0)
         .kill_on_drop(true);
     cmd.spawn().map_err(|source| match source.kind() {
         ErrorKind::NotFound => SacctError::NotFound {
@@ -178,6 +181,7 @@ pub async fn run_streaming(
 ) -> Result<SacctRun, SacctError> {
     let started = Instant::now();
     let mut child = spawn(prog, args)?;
+    let mut group = GroupKill(child.id());
     let io_err = |source| SacctError::Io {
         program: prog.program.clone(),
         source,
@@ -219,6 +223,8 @@ pub async fn run_streaming(
         },
         _ = cancel.cancelled() => return Err(SacctError::Cancelled),
     };
+    // It exited by itself: its process group is its own business.
+    group.0 = None;
     let stderr = tail_text(&err_bytes, 4096);
     if !status.success() {
         return Err(SacctError::Failed {
@@ -236,6 +242,25 @@ pub async fn run_streaming(
         stderr,
         elapsed: started.elapsed(),
     })
+}
+
+/// Kills sacct's whole process group when a call ends early (timeout, shutdown, a failed
+/// reader): `kill_on_drop` ends only sacct itself, and a site's wrapper script put in its
+/// place may have started programs that would otherwise outlive it. Disarmed once sacct
+/// exits by itself. Uses `kill(1)`, as this crate has no unsafe code to call kill(2).
+struct GroupKill(Option<u32>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{pgid}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// What a retried call needs to know about its errors.
@@ -478,6 +503,47 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, SacctError::Timeout { .. }), "{err}");
         assert!(t0.elapsed() < Duration::from_secs(10));
+    }
+
+    /// Processes with `marker` in their command line.
+    fn running_with(marker: &str) -> usize {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .filter(|c| String::from_utf8_lossy(c).contains(marker))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_timeout_also_ends_what_a_wrapper_script_started() {
+        // A wrapper that starts a child and waits for it, as a site's sacct script might.
+        let marker = format!(
+            "{}.{}",
+            3000 + std::process::id() % 1000,
+            std::process::id()
+        );
+        let prog = SacctProgram {
+            program: "/bin/sh".into(),
+            prefix_args: vec!["-c".into(), format!("sleep {marker} & wait").into()],
+        };
+        let err = run_once(
+            &prog,
+            &[],
+            Duration::from_millis(300),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, SacctError::Timeout { .. }), "{err}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while running_with(&format!("sleep\0{marker}")) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the wrapper's child outlived the timeout"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]
