@@ -96,7 +96,7 @@ pub(super) async fn fetch(
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(2);
     let consumer = tokio::task::spawn_blocking(move || -> Result<Day, StoreError> {
         let layout = spec.layout.clone();
-        let mut b = DayBuilder::new(&spec, &layout)?;
+        let mut b = DayBuilder::new(&spec, &layout);
         while let Some(chunk) = rx.blocking_recv() {
             b.feed(&chunk)?;
         }
@@ -216,8 +216,8 @@ impl Router<'_> {
 }
 
 impl<'l> DayBuilder<'l> {
-    fn new(spec: &'l DaySpec, layout: &'l Arc<FieldLayout>) -> Result<Self, StoreError> {
-        Ok(DayBuilder {
+    fn new(spec: &'l DaySpec, layout: &'l Arc<FieldLayout>) -> Self {
+        DayBuilder {
             parser: StreamParser::new(layout),
             sink: Router {
                 date: spec.date,
@@ -234,7 +234,7 @@ impl<'l> DayBuilder<'l> {
                 malformed: Vec::new(),
                 scratch: Vec::new(),
             },
-        })
+        }
     }
 
     fn feed(&mut self, chunk: &[u8]) -> Result<(), StoreError> {

@@ -97,14 +97,7 @@ impl Writer {
         let started = Instant::now();
         let proc_path = self.data.partition(Kind::Processed, date);
         // The archived ids only: the archived jobs this output replaces are never built.
-        let archived = match parquet::read_processed_ids(&proc_path)? {
-            Existing::MovedAside(_) => {
-                // Its completion fact no longer holds.
-                self.tracker.completed_dates.remove(&date.to_string());
-                Vec::new()
-            }
-            e => e.into_inner(),
-        };
+        let archived = self.unless_moved_aside(date, parquet::read_processed_ids(&proc_path)?);
 
         // Where each job of this output goes.
         let existing_ids: FxHashSet<&str> = archived.iter().map(String::as_str).collect();
@@ -191,13 +184,8 @@ impl Writer {
             !fresh_ids.contains(id) && !moved_ids.contains(id) && !stashed_ids.contains(id)
         };
         let kept: Vec<ProcessedJob> = if archived.iter().any(|id| stays(id)) {
-            match parquet::read_processed_where(&proc_path, &self.zone, &stays)? {
-                Existing::MovedAside(_) => {
-                    self.tracker.completed_dates.remove(&date.to_string());
-                    Vec::new()
-                }
-                e => e.into_inner(),
-            }
+            let kept = parquet::read_processed_where(&proc_path, &self.zone, &stays)?;
+            self.unless_moved_aside(date, kept)
         } else {
             Vec::new()
         };
@@ -311,6 +299,15 @@ impl Writer {
             raw_rows: raw.fresh,
             sacct_seconds: 0.0,
         })
+    }
+
+    /// What a read of `date`'s processed partition found; a file moved aside as unreadable
+    /// reads as empty and the date loses its completion fact.
+    fn unless_moved_aside<T: Default>(&mut self, date: NaiveDate, found: Existing<T>) -> T {
+        if let Existing::MovedAside(_) = found {
+            self.tracker.completed_dates.remove(&date.to_string());
+        }
+        found.into_inner()
     }
 
     /// Jobs just written to `date` whose submit date is another date: (that date, job id,

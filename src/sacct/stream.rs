@@ -36,8 +36,6 @@ pub struct StreamParser {
     pieces: Vec<Piece>,
     /// Whether invalid UTF-8 was replaced.
     pub lossy: bool,
-    /// Bytes fed so far.
-    pub bytes: usize,
 }
 
 impl StreamParser {
@@ -48,7 +46,6 @@ impl StreamParser {
             scan: 0,
             pieces: Vec::new(),
             lossy: false,
-            bytes: 0,
         }
     }
 
@@ -64,7 +61,6 @@ impl StreamParser {
         chunk: &[u8],
         sink: &mut impl FnMut(Event<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.bytes += chunk.len();
         self.buf.extend_from_slice(chunk);
         while let Some(i) = memchr(b'\n', &self.buf[self.scan..]) {
             let end = self.scan + i;

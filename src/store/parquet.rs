@@ -103,6 +103,17 @@ pub enum Existing<T> {
     MovedAside(PathBuf),
 }
 
+impl<T> Existing<T> {
+    /// The same finding with the content turned into something else.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Existing<U> {
+        match self {
+            Existing::Found(t) => Existing::Found(f(t)),
+            Existing::Missing => Existing::Missing,
+            Existing::MovedAside(p) => Existing::MovedAside(p),
+        }
+    }
+}
+
 impl<T: Default> Existing<T> {
     /// The content, or empty.
     pub fn into_inner(self) -> T {
@@ -157,11 +168,16 @@ pub(super) fn open(path: &Path) -> Result<Option<File>, StoreError> {
 pub fn footer_ok(path: &Path) -> bool {
     match std::fs::metadata(path) {
         Err(e) => e.kind() == io::ErrorKind::NotFound,
-        Ok(m) if !m.is_file() => false,
-        Ok(_) => File::open(path)
-            .ok()
-            .is_some_and(|f| ParquetRecordBatchReaderBuilder::try_new(f).is_ok()),
+        Ok(_) => peek(path).is_some(),
     }
+}
+
+/// The decoded footer of a regular file at `path`, or `None` (missing, not a regular file,
+/// not Parquet). Only looks: moving a bad file aside is the writer's business.
+pub(super) fn peek(path: &Path) -> Option<ParquetRecordBatchReaderBuilder<File>> {
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    let file = regular.then(|| File::open(path).ok()).flatten()?;
+    ParquetRecordBatchReaderBuilder::try_new(file).ok()
 }
 
 /// A file we cannot decode: move it aside and say so loudly.
@@ -217,8 +233,7 @@ pub fn read_processed_where(
 ) -> Result<Existing<Vec<ProcessedJob>>, StoreError> {
     let reader = match processed_reader(path, None)? {
         Existing::Found(r) => r,
-        Existing::Missing => return Ok(Existing::Missing),
-        Existing::MovedAside(p) => return Ok(Existing::MovedAside(p)),
+        other => return Ok(other.map(|_| Vec::new())),
     };
     let mut jobs = Vec::new();
     for batch in reader {
@@ -241,8 +256,7 @@ pub fn read_processed_where(
 pub fn read_processed_ids(path: &Path) -> Result<Existing<Vec<String>>, StoreError> {
     let reader = match processed_reader(path, Some("job_id"))? {
         Existing::Found(r) => r,
-        Existing::Missing => return Ok(Existing::Missing),
-        Existing::MovedAside(p) => return Ok(Existing::MovedAside(p)),
+        other => return Ok(other.map(|_| Vec::new())),
     };
     let mut ids = Vec::new();
     for batch in reader {

@@ -28,7 +28,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::atomic::{Staged, TempFile, WriteError};
-use super::parquet::{open, quarantine, read_batches, Meta, StoreError, CHUNK};
+use super::parquet::{open, peek, quarantine, read_batches, Meta, StoreError, CHUNK};
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{job_of_step, recycle, split_fields, split_prefix};
 
@@ -393,20 +393,13 @@ fn new_builders(n: usize, sizes: &[usize]) -> Vec<StringBuilder> {
 /// The columns of the archived file at `path` (none when it is missing or unreadable: an
 /// unreadable file is moved aside when its rows are read).
 fn archived_columns(path: &Path) -> Vec<String> {
-    // Only looks: moving a bad file aside is the writer's business, at merge time.
-    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-    let Some(file) = regular.then(|| std::fs::File::open(path).ok()).flatten() else {
-        return Vec::new();
-    };
-    match ParquetRecordBatchReaderBuilder::try_new(file) {
-        Ok(b) => b
-            .schema()
+    peek(path).map_or_else(Vec::new, |b| {
+        b.schema()
             .fields()
             .iter()
             .map(|f| f.name().clone())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+            .collect()
+    })
 }
 
 fn finish_batch(
