@@ -10,15 +10,12 @@ mod util;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use slurm_usage::store::parquet::{read_processed, read_raw, Existing};
-use slurm_usage::store::tracker::Tracker;
-use slurm_usage::store::{DataDir, Kind};
-use slurm_usage::zone::Zone;
+use util::{inspect, Snapshot};
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 
@@ -129,83 +126,6 @@ fn send(signal: &str, pid: u32) {
     let _ = Command::new("kill")
         .args([signal, &pid.to_string()])
         .status();
-}
-
-/// What one look at the data dir found.
-#[derive(Default)]
-struct Snapshot {
-    /// job_id -> the dates whose processed partition holds it.
-    processed: HashMap<String, Vec<NaiveDate>>,
-    /// JobIDRaw of every raw row.
-    raw: HashSet<String>,
-    temps: usize,
-}
-
-/// Reads every partition; panics on anything inconsistent.
-fn inspect(data: &Path) -> Snapshot {
-    let zone: Zone = "UTC".parse().unwrap();
-    let dd = DataDir::new(data);
-    let mut snap = Snapshot::default();
-    for kind in [Kind::Processed, Kind::Raw] {
-        let dir = dd.dir(kind);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if slurm_usage::store::atomic::is_temp_name(&name) {
-                snap.temps += 1;
-                continue;
-            }
-            assert!(
-                !name.contains(".corrupt-"),
-                "a partition was moved aside: {}",
-                e.path().display()
-            );
-            assert!(
-                name.ends_with(".parquet") && name.len() == "YYYY-MM-DD.parquet".len(),
-                "unexpected file {}",
-                e.path().display()
-            );
-        }
-        for date in dd.dates(kind).unwrap() {
-            let path = dd.partition(kind, date);
-            match kind {
-                Kind::Processed => match read_processed(&path, &zone).unwrap() {
-                    Existing::Found(jobs) => {
-                        for j in jobs {
-                            snap.processed.entry(j.job_id).or_default().push(date);
-                        }
-                    }
-                    other => panic!("{} does not load: {other:?}", path.display()),
-                },
-                Kind::Raw => match read_raw(&path).unwrap() {
-                    Existing::Found(batches) => {
-                        use arrow_array::cast::AsArray;
-                        use arrow_array::Array;
-                        for b in batches {
-                            let c = arrow_cast::cast(
-                                b.column_by_name("JobIDRaw").unwrap(),
-                                &arrow_schema::DataType::Utf8,
-                            )
-                            .unwrap();
-                            let c = c.as_string::<i32>();
-                            for i in 0..c.len() {
-                                if c.is_valid(i) {
-                                    snap.raw.insert(c.value(i).to_string());
-                                }
-                            }
-                        }
-                    }
-                    other => panic!("{} does not load: {other:?}", path.display()),
-                },
-            }
-        }
-    }
-    if data.join(".date_completion_tracker.json").exists() {
-        Tracker::load(&data.join(".date_completion_tracker.json")).expect("the tracker loads");
-    }
-    snap
 }
 
 /// Everything archived so far, and the checks that it never shrinks.

@@ -32,11 +32,8 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use slurm_usage::store::atomic::is_temp_name;
 use slurm_usage::store::lock;
-use slurm_usage::store::parquet::{read_processed, read_raw, Existing};
-use slurm_usage::store::tracker::Tracker;
 use slurm_usage::store::{DataDir, Kind};
-use slurm_usage::zone::Zone;
-use util::{free_bytes, is_root, many_jobs, skip, snapshot_bytes};
+use util::{free_bytes, inspect, is_root, many_jobs, skip, snapshot_bytes, Snapshot};
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 const SHORT: Duration = Duration::from_secs(15);
@@ -411,91 +408,6 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
-}
-
-/// What one look at the data dir found (as in tests/crash.rs).
-#[derive(Default)]
-struct Snapshot {
-    /// job_id -> the dates whose processed partition holds it.
-    processed: HashMap<String, Vec<NaiveDate>>,
-    /// JobIDRaw of every raw row.
-    raw: HashSet<String>,
-    temps: usize,
-}
-
-impl Snapshot {
-    /// Jobs in more than one processed partition.
-    fn duplicates(&self) -> BTreeMap<&String, &Vec<NaiveDate>> {
-        self.processed.iter().filter(|(_, d)| d.len() > 1).collect()
-    }
-}
-
-/// Reads every partition and the tracker; panics on anything inconsistent: a partition that
-/// does not load or was moved aside, a file that is neither a partition nor a temp file.
-fn inspect(data: &Path) -> Snapshot {
-    let zone: Zone = "UTC".parse().unwrap();
-    let dd = DataDir::new(data);
-    let mut snap = Snapshot::default();
-    for kind in [Kind::Processed, Kind::Raw] {
-        let Ok(entries) = std::fs::read_dir(dd.dir(kind)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if is_temp_name(&name) {
-                snap.temps += 1;
-                continue;
-            }
-            assert!(
-                !name.contains(".corrupt-"),
-                "a partition was moved aside: {}",
-                e.path().display()
-            );
-            assert!(
-                name.ends_with(".parquet") && name.len() == "YYYY-MM-DD.parquet".len(),
-                "unexpected file {}",
-                e.path().display()
-            );
-        }
-        for date in dd.dates(kind).unwrap() {
-            let path = dd.partition(kind, date);
-            match kind {
-                Kind::Processed => match read_processed(&path, &zone).unwrap() {
-                    Existing::Found(jobs) => {
-                        for j in jobs {
-                            snap.processed.entry(j.job_id).or_default().push(date);
-                        }
-                    }
-                    other => panic!("{} does not load: {other:?}", path.display()),
-                },
-                Kind::Raw => match read_raw(&path).unwrap() {
-                    Existing::Found(batches) => {
-                        use arrow_array::cast::AsArray;
-                        use arrow_array::Array;
-                        for b in batches {
-                            let c = arrow_cast::cast(
-                                b.column_by_name("JobIDRaw").unwrap(),
-                                &arrow_schema::DataType::Utf8,
-                            )
-                            .unwrap();
-                            let c = c.as_string::<i32>();
-                            for i in 0..c.len() {
-                                if c.is_valid(i) {
-                                    snap.raw.insert(c.value(i).to_string());
-                                }
-                            }
-                        }
-                    }
-                    other => panic!("{} does not load: {other:?}", path.display()),
-                },
-            }
-        }
-    }
-    let tracker = dd.tracker();
-    if tracker.exists() {
-        Tracker::load(&tracker).expect("the tracker loads");
-    }
-    snap
 }
 
 /// Everything archived so far, and the check that it never shrinks (as in tests/crash.rs).

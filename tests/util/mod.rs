@@ -394,3 +394,95 @@ pub fn many_jobs(date: NaiveDate, first: u64, n: u64) -> Vec<String> {
     }
     lines
 }
+
+/// What one look at the data dir found (the crash and daemon-fault tests).
+#[derive(Default)]
+pub struct Snapshot {
+    /// job_id -> the dates whose processed partition holds it.
+    pub processed: std::collections::HashMap<String, Vec<NaiveDate>>,
+    /// JobIDRaw of every raw row.
+    pub raw: std::collections::HashSet<String>,
+    pub temps: usize,
+}
+
+impl Snapshot {
+    /// Jobs in more than one processed partition.
+    pub fn duplicates(&self) -> BTreeMap<&String, &Vec<NaiveDate>> {
+        self.processed.iter().filter(|(_, d)| d.len() > 1).collect()
+    }
+}
+
+/// Reads every partition and the tracker; panics on anything inconsistent: a partition that
+/// does not load or was moved aside, a file that is neither a partition nor a temp file.
+pub fn inspect(data: &Path) -> Snapshot {
+    let zone: slurm_usage::zone::Zone = "UTC".parse().unwrap();
+    let dd = slurm_usage::store::DataDir::new(data);
+    let mut snap = Snapshot::default();
+    for kind in [
+        slurm_usage::store::Kind::Processed,
+        slurm_usage::store::Kind::Raw,
+    ] {
+        let Ok(entries) = std::fs::read_dir(dd.dir(kind)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if slurm_usage::store::atomic::is_temp_name(&name) {
+                snap.temps += 1;
+                continue;
+            }
+            assert!(
+                !name.contains(".corrupt-"),
+                "a partition was moved aside: {}",
+                e.path().display()
+            );
+            assert!(
+                name.ends_with(".parquet") && name.len() == "YYYY-MM-DD.parquet".len(),
+                "unexpected file {}",
+                e.path().display()
+            );
+        }
+        for date in dd.dates(kind).unwrap() {
+            let path = dd.partition(kind, date);
+            match kind {
+                slurm_usage::store::Kind::Processed => {
+                    match slurm_usage::store::parquet::read_processed(&path, &zone).unwrap() {
+                        slurm_usage::store::parquet::Existing::Found(jobs) => {
+                            for j in jobs {
+                                snap.processed.entry(j.job_id).or_default().push(date);
+                            }
+                        }
+                        other => panic!("{} does not load: {other:?}", path.display()),
+                    }
+                }
+                slurm_usage::store::Kind::Raw => {
+                    match slurm_usage::store::parquet::read_raw(&path).unwrap() {
+                        slurm_usage::store::parquet::Existing::Found(batches) => {
+                            use arrow_array::cast::AsArray;
+                            use arrow_array::Array;
+                            for b in batches {
+                                let c = arrow_cast::cast(
+                                    b.column_by_name("JobIDRaw").unwrap(),
+                                    &arrow_schema::DataType::Utf8,
+                                )
+                                .unwrap();
+                                let c = c.as_string::<i32>();
+                                for i in 0..c.len() {
+                                    if c.is_valid(i) {
+                                        snap.raw.insert(c.value(i).to_string());
+                                    }
+                                }
+                            }
+                        }
+                        other => panic!("{} does not load: {other:?}", path.display()),
+                    }
+                }
+            }
+        }
+    }
+    let tracker = dd.tracker();
+    if tracker.exists() {
+        slurm_usage::store::tracker::Tracker::load(&tracker).expect("the tracker loads");
+    }
+    snap
+}
