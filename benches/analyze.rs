@@ -118,10 +118,10 @@ fn job(rng: &mut Rng, id: u64, day_start: i64, processed: i64) -> ProcessedJob {
     };
     let reserved = cpus as f64 * hours;
     ProcessedJob {
-        job_id: id.to_string(),
-        job_id_raw: id.to_string(),
-        user: user.clone(),
-        job_name: format!("run-{}", rng.below(1000)),
+        job_id: id.to_string().into(),
+        job_id_raw: id.to_string().into(),
+        user: user.clone().into(),
+        job_name: format!("run-{}", rng.below(1000)).into(),
         partition: partition.into(),
         state: state.into(),
         submit_time: Some(submit),
@@ -129,7 +129,7 @@ fn job(rng: &mut Rng, id: u64, day_start: i64, processed: i64) -> ProcessedJob {
         end_time: start
             .filter(|_| !matches!(state, "RUNNING"))
             .map(|s| s + elapsed * 1_000_000),
-        node_list,
+        node_list: node_list.into(),
         elapsed_seconds: elapsed,
         alloc_cpus: cpus,
         req_mem_mb: mem,
@@ -148,7 +148,7 @@ fn job(rng: &mut Rng, id: u64, day_start: i64, processed: i64) -> ProcessedJob {
         account: "research".into(),
         qos: "normal".into(),
         cluster: "bench".into(),
-        group: user,
+        group: user.into(),
         exit_code: "0:0".into(),
         timelimit_seconds: Some(86_400 * 3),
         alloc_nodes: nodes as i64,

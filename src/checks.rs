@@ -267,7 +267,7 @@ fn dry_collection(config: &Config) -> Check {
         Ok(run) => {
             let out = SacctOutput::parse(run.stdout, &layout);
             let ctx = Context {
-                sacct_version: String::new(),
+                sacct_version: Default::default(),
                 processed_date: Utc::now().timestamp_micros(),
             };
             let built = build_jobs(&out, &layout, &ctx);

@@ -14,7 +14,7 @@
 
 use crate::fxhash::FxHashMap;
 
-use crate::model::ProcessedJob;
+use crate::model::{ProcessedJob, Text};
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{
     array_parts, is_final_state, job_of_step, normalize_state, parse_duration, parse_int,
@@ -26,7 +26,7 @@ use crate::sacct::parser::{
 #[derive(Debug, Clone)]
 pub struct Context {
     /// `slurm-wlm 22.05.8` as `sacct --version` printed it.
-    pub sacct_version: String,
+    pub sacct_version: Text,
     /// When the records were computed (UTC microseconds).
     pub processed_date: i64,
 }
@@ -95,8 +95,8 @@ impl Built {
 pub struct JobBuilder<'l> {
     layout: &'l FieldLayout,
     ctx: Context,
-    /// Base job id -> its accumulator.
-    index: FxHashMap<String, usize>,
+    /// Base job id (inline, no allocation per job) -> its accumulator.
+    index: FxHashMap<Text, usize>,
     accs: Vec<Acc>,
     jobs: Vec<ProcessedJob>,
     /// The accumulator of the last record: sacct prints a job's lines together.
@@ -165,7 +165,7 @@ impl<'l> JobBuilder<'l> {
                     Some(&slot) => slot,
                     None => {
                         self.accs.push(Acc::default());
-                        self.index.insert(base.to_string(), self.accs.len() - 1);
+                        self.index.insert(Text::from(base), self.accs.len() - 1);
                         self.accs.len() - 1
                     }
                 };
@@ -279,8 +279,8 @@ pub fn build_jobs(out: &SacctOutput, layout: &FieldLayout, ctx: &Context) -> Bui
 /// later ([`finish_usage`]).
 fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, AllocUsage) {
     let get = |i: Option<usize>| i.map_or("", |i| f[i]);
-    let job_id = f[l.job_id].trim().to_string();
-    let state = normalize_state(get(l.state)).to_string();
+    let job_id = Text::from(f[l.job_id].trim());
+    let state = Text::from(normalize_state(get(l.state)));
     let submit = parse_time_utc(get(l.submit));
     let start = parse_time_utc(get(l.start));
     let end = parse_time_utc(get(l.end));
@@ -311,7 +311,7 @@ fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, A
     let secs = elapsed as f64;
     let cpu_secs_reserved = secs * alloc_cpus as f64;
     let (array_job_id, array_task_id) = match array_parts(&job_id) {
-        Some((base, task)) => (Some(base.to_string()), task),
+        Some((base, task)) => (Some(Text::from(base)), task),
         None => (None, None),
     };
     let node_list = get(l.node_list).trim();
@@ -323,22 +323,22 @@ fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, A
     let user = get(l.user).trim();
     let user = if user.is_empty() {
         // sacct prints no name for a UID it cannot resolve; keep the UID, never lose the job.
-        format!("uid_{}", get(l.uid).trim())
+        compact_str::format_compact!("uid_{}", get(l.uid).trim())
     } else {
-        user.to_string()
+        Text::from(user)
     };
     let job = ProcessedJob {
         is_complete: is_final_state(&state),
-        job_id_raw: f[l.job_id_raw].trim().to_string(),
+        job_id_raw: f[l.job_id_raw].trim().into(),
         job_id,
         user,
-        job_name: get(l.job_name).to_string(),
-        partition: get(l.partition).trim().to_string(),
+        job_name: get(l.job_name).into(),
+        partition: get(l.partition).trim().into(),
         state,
         submit_time: submit.map(|t| t.timestamp_micros()),
         start_time: start.map(|t| t.timestamp_micros()),
         end_time: end.map(|t| t.timestamp_micros()),
-        node_list: node_list.to_string(),
+        node_list: node_list.into(),
         elapsed_seconds: elapsed,
         alloc_cpus,
         req_mem_mb,
@@ -353,11 +353,11 @@ fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, A
         memory_gb_hours_reserved: alloc_mem_mb / 1024.0 * secs / 3600.0,
         gpu_hours_reserved: alloc_gpus as f64 * secs / 3600.0,
         processed_date: ctx.processed_date,
-        account: get(l.account).trim().to_string(),
-        qos: get(l.qos).trim().to_string(),
-        cluster: get(l.cluster).trim().to_string(),
-        group: get(l.group).trim().to_string(),
-        exit_code: get(l.exit_code).trim().to_string(),
+        account: get(l.account).trim().into(),
+        qos: get(l.qos).trim().into(),
+        cluster: get(l.cluster).trim().into(),
+        group: get(l.group).trim().into(),
+        exit_code: get(l.exit_code).trim().into(),
         timelimit_seconds: parse_timelimit_seconds(
             l.timelimit_raw.map(|i| f[i]),
             l.timelimit.map(|i| f[i]),

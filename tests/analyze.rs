@@ -79,7 +79,7 @@ fn job(
         job_id: id.into(),
         job_id_raw: id.into(),
         user: user.into(),
-        job_name: format!("job-{id}"),
+        job_name: format!("job-{id}").into(),
         partition: partition.into(),
         state: state.into(),
         submit_time: Some(start.unwrap_or(utc("2026-11-25 09:00")) - wait.unwrap_or(0) * 1_000_000),
@@ -440,10 +440,10 @@ fn numbers_match_an_independent_computation() {
             continue;
         }
         for j in list {
-            match jobs.get(&j.job_id) {
+            match jobs.get(j.job_id.as_str()) {
                 Some(old) if old.processed_date >= j.processed_date => {}
                 _ => {
-                    jobs.insert(j.job_id.clone(), j);
+                    jobs.insert(j.job_id.to_string(), j);
                 }
             }
         }

@@ -41,7 +41,7 @@ fn archived(env: &Env, d: chrono::NaiveDate, ids: &[&str]) -> (Vec<u8>, Vec<u8>)
 }
 
 fn job_ids(env: &Env, d: chrono::NaiveDate) -> BTreeSet<String> {
-    env.jobs(d).into_iter().map(|j| j.job_id).collect()
+    env.jobs(d).into_iter().map(|j| j.job_id.into()).collect()
 }
 
 #[test]

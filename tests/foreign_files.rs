@@ -138,7 +138,7 @@ fn line_with<'a>(log: &'a str, words: &[&str]) -> Option<&'a str> {
 }
 
 fn ids(jobs: &[ProcessedJob]) -> Vec<String> {
-    let mut v: Vec<String> = jobs.iter().map(|j| j.job_id.clone()).collect();
+    let mut v: Vec<String> = jobs.iter().map(|j| j.job_id.to_string()).collect();
     v.sort();
     v
 }

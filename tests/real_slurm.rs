@@ -1547,8 +1547,8 @@ fn check_records_against_sacct(p: &Phase, c: &mut Check) {
         c.eq(
             &id,
             "array_job_id",
-            r.array_job_id.clone(),
-            e.array_job_id.clone(),
+            r.array_job_id.as_deref(),
+            e.array_job_id.as_deref(),
         );
         c.eq(&id, "array_task_id", r.array_task_id, e.array_task_id);
         c.close(&id, "req_mem_mb", r.req_mem_mb, e.req_mem_mb);
@@ -2332,7 +2332,7 @@ fn job_view_shows_the_archived_records() {
         c.that(out.ok(), || format!("job {}: {}", j.id, out.describe()));
         for want in [
             j.id.clone(),
-            r.state.clone(),
+            r.state.to_string(),
             format!("{:.2}%", r.cpu_efficiency),
             format!("{:.2}%", r.memory_efficiency),
         ] {

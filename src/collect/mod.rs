@@ -344,7 +344,7 @@ pub async fn run_cycle(
 
     let progress = opts.progress.then(|| progress_bar(plan.query.len()));
     let ctx = Context {
-        sacct_version: report.sacct_version.clone(),
+        sacct_version: report.sacct_version.as_str().into(),
         processed_date: started.timestamp_micros(),
     };
     let (tx, mut rx) = mpsc::channel::<Fetched>(plan.query.len());

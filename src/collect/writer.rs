@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::day::Day;
 use super::{attribution, is_date_complete, DateOutcome, DateReport};
 use crate::fxhash::FxHashSet;
-use crate::model::ProcessedJob;
+use crate::model::{ProcessedJob, Text};
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::Malformed;
 use crate::store::parquet::{self, Existing, Meta, StoreError};
@@ -56,7 +56,7 @@ pub(super) struct Writer {
     /// Dates this cycle queries.
     pub(super) cycle_dates: HashSet<NaiveDate>,
     /// Job ids each date of this cycle has written from its own output.
-    pub(super) written: HashMap<NaiveDate, FxHashSet<String>>,
+    pub(super) written: HashMap<NaiveDate, FxHashSet<Text>>,
     /// Jobs waiting for their date's output (see [`Stashed`]).
     pub(super) stash: BTreeMap<NaiveDate, Vec<Stashed>>,
     pub(super) tracker: Tracker,
@@ -101,8 +101,8 @@ impl Writer {
 
         // Where each job of this output goes.
         let existing_ids: FxHashSet<&str> = archived.iter().map(String::as_str).collect();
-        let mut moved_ids: HashSet<String> = HashSet::new();
-        let mut moved_raw: HashSet<String> = HashSet::new();
+        let mut moved_ids: HashSet<Text> = HashSet::new();
+        let mut moved_raw: HashSet<Text> = HashSet::new();
         let routes: Vec<Route> = jobs
             .iter()
             .enumerate()
@@ -192,7 +192,7 @@ impl Writer {
         drop(archived);
         drop(fresh_ids);
         drop(stashed_ids);
-        let moved_raw: HashSet<&str> = moved_raw.iter().map(String::as_str).collect();
+        let moved_raw: HashSet<&str> = moved_raw.iter().map(Text::as_str).collect();
         let extra_rows: Vec<&str> = back_here
             .iter()
             .map(String::as_str)
@@ -317,8 +317,8 @@ impl Writer {
         &self,
         date: NaiveDate,
         jobs: impl Iterator<Item = &'a ProcessedJob>,
-    ) -> BTreeMap<NaiveDate, Vec<(String, String)>> {
-        let mut out: BTreeMap<NaiveDate, Vec<(String, String)>> = BTreeMap::new();
+    ) -> BTreeMap<NaiveDate, Vec<(Text, Text)>> {
+        let mut out: BTreeMap<NaiveDate, Vec<(Text, Text)>> = BTreeMap::new();
         for j in jobs {
             let submitted = j
                 .submit_time
@@ -338,7 +338,7 @@ impl Writer {
     fn remove_stale(
         &mut self,
         now_in: NaiveDate,
-        stale: BTreeMap<NaiveDate, Vec<(String, String)>>,
+        stale: BTreeMap<NaiveDate, Vec<(Text, Text)>>,
     ) -> Result<(), StoreError> {
         for (date, ids) in stale {
             let path = self.data.partition(Kind::Processed, date);
@@ -414,7 +414,7 @@ impl Writer {
     ) -> Result<(), StoreError> {
         let path = self.data.partition(Kind::Processed, date);
         let mut existing = parquet::read_processed(&path, &self.zone)?.into_inner();
-        let mut at: HashMap<String, usize> = existing
+        let mut at: HashMap<Text, usize> = existing
             .iter()
             .enumerate()
             .map(|(i, j)| (j.job_id.clone(), i))

@@ -478,8 +478,8 @@ mod tests {
         let jobs: Vec<ProcessedJob> = ["1", "2", "3"]
             .iter()
             .map(|id| ProcessedJob {
-                job_id: id.to_string(),
-                job_id_raw: id.to_string(),
+                job_id: id.to_string().into(),
+                job_id_raw: id.to_string().into(),
                 ..Default::default()
             })
             .collect();

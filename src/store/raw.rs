@@ -531,7 +531,10 @@ mod tests {
     fn dictionary_fields_are_fields_we_ask_sacct_for() {
         let ours = FieldLayout::ours();
         for name in DICTIONARY_FIELDS {
-            assert!(ours.names.iter().any(|n| n == name), "{name} is not a field");
+            assert!(
+                ours.names.iter().any(|n| n == name),
+                "{name} is not a field"
+            );
         }
         let props = raw_props(&meta());
         assert!(props.dictionary_enabled(&ColumnPath::from("User")));

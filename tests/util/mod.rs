@@ -449,7 +449,10 @@ pub fn inspect(data: &Path) -> Snapshot {
                     match slurm_usage::store::parquet::read_processed(&path, &zone).unwrap() {
                         slurm_usage::store::parquet::Existing::Found(jobs) => {
                             for j in jobs {
-                                snap.processed.entry(j.job_id).or_default().push(date);
+                                snap.processed
+                                    .entry(j.job_id.into())
+                                    .or_default()
+                                    .push(date);
                             }
                         }
                         other => panic!("{} does not load: {other:?}", path.display()),
