@@ -23,6 +23,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::atomic::{stage, Staged, WriteError};
 use crate::model::{self, ProcessedJob};
@@ -124,12 +125,27 @@ impl<T: Default> Existing<T> {
     }
 }
 
+/// Processed columns whose values rarely repeat (ids, times, per-job metrics): plain
+/// pages, as a dictionary of 100,000 distinct values costs a hash per value and saves
+/// nothing. Texts like user, partition and state keep their dictionaries.
+#[rustfmt::skip]
+const PLAIN_COLUMNS: &[&str] = &[
+    "job_id", "job_id_raw", "submit_time", "start_time", "end_time", "elapsed_seconds",
+    "max_rss_mb", "total_cpu_seconds", "cpu_efficiency", "memory_efficiency",
+    "cpu_hours_wasted", "memory_gb_hours_wasted", "cpu_hours_reserved",
+    "memory_gb_hours_reserved", "gpu_hours_reserved", "wait_seconds", "array_task_id",
+];
+
 fn props(meta: &Meta, schema_version: &str) -> WriterProperties {
-    WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("level 1 is valid"),
         ))
-        .set_max_row_group_row_count(Some(CHUNK))
+        .set_max_row_group_row_count(Some(CHUNK));
+    for name in PLAIN_COLUMNS {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(*name), false);
+    }
+    props
         .set_key_value_metadata(Some(meta.key_values(schema_version)))
         .build()
 }
@@ -434,6 +450,20 @@ mod tests {
             sacct_version: "slurm 22.05.8".into(),
             timezone: "UTC".into(),
         }
+    }
+
+    #[test]
+    fn plain_columns_are_processed_columns() {
+        let schema = model::schema();
+        for name in PLAIN_COLUMNS {
+            assert!(
+                schema.field_with_name(name).is_ok(),
+                "{name} is not a column"
+            );
+        }
+        let props = props(&meta(), model::SCHEMA_VERSION);
+        assert!(!props.dictionary_enabled(&ColumnPath::from("job_id")));
+        assert!(props.dictionary_enabled(&ColumnPath::from("user")));
     }
 
     #[test]
