@@ -107,11 +107,14 @@ impl Writer {
             .iter()
             .enumerate()
             .map(|(i, job)| {
+                // A job found to be this date's while streaming stays: no second look.
+                if is_here[i] {
+                    return Route::Here;
+                }
                 let other = match attribution(job, &self.zone) {
-                    Some(d) if d != date && !is_here[i] => d,
+                    Some(d) if d != date => d,
                     // Rows routed away while streaming whose job stays (never expected).
-                    _ if !is_here[i] => return Route::BackHere,
-                    _ => return Route::Here,
+                    _ => return Route::BackHere,
                 };
                 if existing_ids.contains(job.job_id.as_str()) {
                     // It lived here (e.g. pending) and started on a later date: it moves,
@@ -319,7 +322,15 @@ impl Writer {
         jobs: impl Iterator<Item = &'a ProcessedJob>,
     ) -> BTreeMap<NaiveDate, Vec<(Text, Text)>> {
         let mut out: BTreeMap<NaiveDate, Vec<(Text, Text)>> = BTreeMap::new();
+        // Most jobs were submitted on `date` itself: a range check, no time zone lookup.
+        let (first, end) = (
+            self.zone.day_start(date).timestamp_micros(),
+            self.zone.day_end(date).timestamp_micros(),
+        );
         for j in jobs {
+            if j.submit_time.is_some_and(|t| (first..end).contains(&t)) {
+                continue;
+            }
             let submitted = j
                 .submit_time
                 .and_then(DateTime::from_timestamp_micros)
