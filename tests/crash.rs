@@ -8,14 +8,14 @@
 
 mod util;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use util::{inspect, Snapshot};
+use util::{inspect, Ledger};
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 
@@ -126,38 +126,6 @@ fn send(signal: &str, pid: u32) {
     let _ = Command::new("kill")
         .args([signal, &pid.to_string()])
         .status();
-}
-
-/// Everything archived so far, and the checks that it never shrinks.
-#[derive(Default)]
-struct Ledger {
-    /// Every job id ever seen in a processed partition, with the date it was first seen in.
-    jobs: HashMap<String, NaiveDate>,
-    raw: HashSet<String>,
-    /// Jobs no longer in the date they were seen in, but in another (moved to their start).
-    moved: usize,
-    lost: Vec<String>,
-}
-
-impl Ledger {
-    fn check(&mut self, snap: &Snapshot) {
-        for (id, date) in &self.jobs {
-            match snap.processed.get(id) {
-                None => self.lost.push(format!("job {id} (was in {date})")),
-                Some(ds) if !ds.contains(date) => self.moved += 1,
-                Some(_) => {}
-            }
-        }
-        for id in &self.raw {
-            if !snap.raw.contains(id) {
-                self.lost.push(format!("raw row {id}"));
-            }
-        }
-        for (id, ds) in &snap.processed {
-            self.jobs.entry(id.clone()).or_insert(ds[0]);
-        }
-        self.raw.extend(snap.raw.iter().cloned());
-    }
 }
 
 /// The longest of three un-killed collects from an empty data dir (the later ones merge and

@@ -29,11 +29,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use slurm_usage::store::atomic::is_temp_name;
 use slurm_usage::store::lock;
 use slurm_usage::store::{DataDir, Kind};
-use util::{free_bytes, inspect, is_root, many_jobs, skip, snapshot_bytes, Snapshot};
+use util::{free_bytes, inspect, is_root, many_jobs, skip, snapshot_bytes, Ledger};
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 const SHORT: Duration = Duration::from_secs(15);
@@ -408,38 +407,6 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
-}
-
-/// Everything archived so far, and the check that it never shrinks (as in tests/crash.rs).
-#[derive(Default)]
-struct Ledger {
-    /// Every job id ever seen in a processed partition, with the date it was first seen in.
-    jobs: HashMap<String, NaiveDate>,
-    raw: HashSet<String>,
-    /// Jobs no longer in the date they were seen in, but in another (moved to their start).
-    moved: usize,
-    lost: Vec<String>,
-}
-
-impl Ledger {
-    fn check(&mut self, snap: &Snapshot) {
-        for (id, date) in &self.jobs {
-            match snap.processed.get(id) {
-                None => self.lost.push(format!("job {id} (was in {date})")),
-                Some(ds) if !ds.contains(date) => self.moved += 1,
-                Some(_) => {}
-            }
-        }
-        for id in &self.raw {
-            if !snap.raw.contains(id) {
-                self.lost.push(format!("raw row {id}"));
-            }
-        }
-        for (id, ds) in &snap.processed {
-            self.jobs.entry(id.clone()).or_insert(ds[0]);
-        }
-        self.raw.extend(snap.raw.iter().cloned());
-    }
 }
 
 /// A fixed permutation of 0..n (no rand dependency), so the delays are spread, not ordered.

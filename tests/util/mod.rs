@@ -489,3 +489,37 @@ pub fn inspect(data: &Path) -> Snapshot {
     }
     snap
 }
+
+/// Everything archived so far, and the check that it never shrinks: fed one [`Snapshot`]
+/// after another (after every kill), it lists every job or raw row that was archived once
+/// and is gone.
+#[derive(Default)]
+pub struct Ledger {
+    /// Every job id ever seen in a processed partition, with the date it was first seen in.
+    pub jobs: std::collections::HashMap<String, NaiveDate>,
+    pub raw: std::collections::HashSet<String>,
+    /// Jobs no longer in the date they were seen in, but in another (moved to their start).
+    pub moved: usize,
+    pub lost: Vec<String>,
+}
+
+impl Ledger {
+    pub fn check(&mut self, snap: &Snapshot) {
+        for (id, date) in &self.jobs {
+            match snap.processed.get(id) {
+                None => self.lost.push(format!("job {id} (was in {date})")),
+                Some(ds) if !ds.contains(date) => self.moved += 1,
+                Some(_) => {}
+            }
+        }
+        for id in &self.raw {
+            if !snap.raw.contains(id) {
+                self.lost.push(format!("raw row {id}"));
+            }
+        }
+        for (id, ds) in &snap.processed {
+            self.jobs.entry(id.clone()).or_insert(ds[0]);
+        }
+        self.raw.extend(snap.raw.iter().cloned());
+    }
+}
