@@ -5,10 +5,12 @@
 //! Every daemon runs on a one-second schedule. On a failed assertion the daemon's stderr is
 //! printed (see `Drop for Daemon`).
 
+mod util;
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -107,19 +109,7 @@ impl Setup {
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         let stderr = self.path().join(format!("daemon-{n}.log"));
-        let mut cmd = Command::new(BIN);
-        cmd.arg("daemon")
-            .arg("--config")
-            .arg(self.config())
-            .env("NOTIFY_SOCKET", &sock)
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap());
+        let mut cmd = util::daemon_command(&self.config(), &sock, &stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -237,21 +237,7 @@ impl Daemon {
             }
         });
         let log = dir.join(format!("daemon-{n}.log"));
-        let child = Command::new(BIN)
-            .arg("daemon")
-            .arg("--config")
-            .arg(config)
-            .env("NOTIFY_SOCKET", &sock)
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let child = util::daemon_command(config, &sock, &log).spawn().unwrap();
         Daemon {
             child,
             messages,

@@ -1690,19 +1690,7 @@ impl Daemon {
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         let log = env.path().join("daemon.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_slurm-usage"))
-            .arg("daemon")
-            .arg("--config")
-            .arg(env.config())
-            .env("NOTIFY_SOCKET", &sock)
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
+        let child = util::daemon_command(&env.config(), &sock, &log)
             .spawn()
             .unwrap();
         Daemon {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use chrono::{Days, NaiveDate, Utc};
 use slurm_usage::sacct::fields::{DELIMITER, SACCT_FIELDS};
@@ -522,4 +522,24 @@ impl Ledger {
         }
         self.raw.extend(snap.raw.iter().cloned());
     }
+}
+
+/// `slurm-usage daemon --config CONFIG` as systemd would start it: telling `sock` (a
+/// datagram socket standing in for `NOTIFY_SOCKET`) what it does, with none of the test
+/// runner's own watchdog, journal or log settings, and its stderr in `log`.
+pub fn daemon_command(config: &Path, sock: &Path, log: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_slurm-usage"));
+    cmd.arg("daemon")
+        .arg("--config")
+        .arg(config)
+        .env("NOTIFY_SOCKET", sock)
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    cmd
 }
