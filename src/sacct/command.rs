@@ -415,6 +415,14 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// A "sacct" that is a shell script.
+    fn sh(script: &str) -> SacctProgram {
+        SacctProgram {
+            program: "/bin/sh".into(),
+            prefix_args: vec!["-c".into(), script.into()],
+        }
+    }
+
     #[test]
     fn args_are_utc_window_with_unit_separator() {
         let layout = FieldLayout::ours();
@@ -464,13 +472,7 @@ mod tests {
 
     #[tokio::test]
     async fn failure_keeps_stderr_and_status() {
-        let prog = SacctProgram {
-            program: "/bin/sh".into(),
-            prefix_args: vec![
-                "-c".into(),
-                "echo 'slurmdbd: connection refused' >&2; exit 1".into(),
-            ],
-        };
+        let prog = sh("echo 'slurmdbd: connection refused' >&2; exit 1");
         let err = run_once(
             &prog,
             &[],
@@ -488,10 +490,7 @@ mod tests {
 
     #[tokio::test]
     async fn hanging_child_is_killed_at_the_timeout() {
-        let prog = SacctProgram {
-            program: "/bin/sh".into(),
-            prefix_args: vec!["-c".into(), "exec sleep 30".into()],
-        };
+        let prog = sh("exec sleep 30");
         let t0 = Instant::now();
         let err = run_once(
             &prog,
@@ -523,10 +522,7 @@ mod tests {
             3000 + std::process::id() % 1000,
             std::process::id()
         );
-        let prog = SacctProgram {
-            program: "/bin/sh".into(),
-            prefix_args: vec!["-c".into(), format!("sleep {marker} & wait").into()],
-        };
+        let prog = sh(&format!("sleep {marker} & wait"));
         let err = run_once(
             &prog,
             &[],
@@ -548,10 +544,7 @@ mod tests {
 
     #[tokio::test]
     async fn retries_then_gives_up_with_the_last_error() {
-        let prog = SacctProgram {
-            program: "/bin/sh".into(),
-            prefix_args: vec!["-c".into(), "exit 3".into()],
-        };
+        let prog = sh("exit 3");
         let a = run_with_retries(
             &prog,
             &[],

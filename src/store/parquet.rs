@@ -441,10 +441,11 @@ pub fn read_metadata(path: &Path) -> Result<Vec<(String, String)>, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn meta() -> Meta {
+    /// The metadata of a partition of 2026-11-25 (also for the raw partition tests).
+    pub(crate) fn meta() -> Meta {
         Meta {
             date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
             sacct_version: "slurm 22.05.8".into(),

@@ -31,7 +31,7 @@ use parquet::schema::types::ColumnPath;
 use super::atomic::{Staged, TempFile, WriteError};
 use super::parquet::{open, peek, quarantine, read_batches, Meta, StoreError, CHUNK};
 use crate::sacct::fields::FieldLayout;
-use crate::sacct::parser::{job_of_step, recycle, split_fields, split_prefix};
+use crate::sacct::parser::{job_of_step, recycle, split_fields};
 
 /// Column of the raw archive that holds a line sacct printed but we could not split.
 pub const RAW_LINE_COLUMN: &str = "RawLine";
@@ -215,11 +215,6 @@ impl RawStage {
     /// The partition this stage replaces.
     pub fn target(&self) -> &Path {
         self.temp.target()
-    }
-
-    /// Fresh rows so far.
-    pub fn fresh_rows(&self) -> usize {
-        self.fresh
     }
 
     /// Adds one record (a sacct line with every field).
@@ -507,25 +502,11 @@ pub fn merge_raw(
     Ok(merge)
 }
 
-/// The key of a record (its `JobIDRaw`), for callers that route rows by job.
-pub fn record_key<'a>(text: &'a str, layout: &FieldLayout, buf: &mut Vec<&'a str>) -> &'a str {
-    split_prefix(text, layout, layout.job_id_raw + 1, buf);
-    buf[layout.job_id_raw].trim()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sacct::parser::SacctOutput;
-    use chrono::NaiveDate;
-
-    fn meta() -> Meta {
-        Meta {
-            date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-            sacct_version: "slurm 22.05.8".into(),
-            timezone: "UTC".into(),
-        }
-    }
+    use crate::store::parquet::tests::meta;
 
     #[test]
     fn dictionary_fields_are_fields_we_ask_sacct_for() {
