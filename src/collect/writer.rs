@@ -136,30 +136,28 @@ impl Writer {
             })
             .collect();
         drop(existing_ids);
-        // Jobs that leave for other dates are taken out; the rest stay where they are (a
-        // 100,000-job day is ~70 MB of records, never copied or moved as a whole).
+        // Jobs that leave for other dates are taken out, each by moving the last job into its
+        // place: the partition is sorted when written, so the order here does not matter, and
+        // a 100,000-job day (~60 MB of records) is never shifted as a whole.
         let mut fresh = jobs;
         let mut back_here: Vec<String> = Vec::new();
-        let mut leaving: Vec<(usize, Route)> = Vec::new();
-        let mut n = 0;
-        let gone: Vec<ProcessedJob> = fresh
-            .extract_if(.., |_| {
-                let (i, route) = (n, routes[n]);
-                n += 1;
-                let leaves = !matches!(route, Route::Here | Route::BackHere);
-                if leaves {
-                    leaving.push((i, route));
-                }
-                if matches!(route, Route::BackHere) {
-                    back_here.extend(elsewhere.remove(&i).unwrap_or_default());
-                }
-                leaves
-            })
-            .collect();
+        for (i, route) in routes.iter().enumerate() {
+            if matches!(route, Route::BackHere) {
+                back_here.extend(elsewhere.remove(&i).unwrap_or_default());
+            }
+        }
+        // From the end: every job above `i` that leaves is out already, so the job moved
+        // into `i` stays.
+        let mut gone: Vec<(usize, ProcessedJob)> = Vec::new();
+        for (i, route) in routes.iter().enumerate().rev() {
+            if !matches!(route, Route::Here | Route::BackHere) {
+                gone.push((i, fresh.swap_remove(i)));
+            }
+        }
         let mut upserts: BTreeMap<NaiveDate, Vec<Stashed>> = BTreeMap::new();
-        for (job, (i, route)) in gone.into_iter().zip(leaving) {
+        for (i, job) in gone.into_iter().rev() {
             let raw = elsewhere.remove(&i).unwrap_or_default();
-            match route {
+            match routes[i] {
                 Route::Upsert(d) => upserts.entry(d).or_default().push(Stashed { job, raw }),
                 Route::Stash(d) => self.stash.entry(d).or_default().push(Stashed { job, raw }),
                 Route::Here | Route::BackHere | Route::Drop => {}
@@ -171,12 +169,15 @@ impl Writer {
             info!(date = %date, jobs = moved_ids.len(), "jobs moved to the date they started on");
         }
 
-        // Jobs other dates' outputs held for this date and this output lacks.
-        let fresh_ids: FxHashSet<&str> = fresh.iter().map(|j| j.job_id.as_str()).collect();
-        let stashed: Vec<Stashed> = self
-            .stash
-            .remove(&date)
-            .unwrap_or_default()
+        // Jobs other dates' outputs held for this date and this output lacks. The ids of
+        // this output are gathered only when there is something to hold them against.
+        let held = self.stash.remove(&date).unwrap_or_default();
+        let fresh_ids: FxHashSet<&str> = if held.is_empty() && archived.is_empty() {
+            FxHashSet::default()
+        } else {
+            fresh.iter().map(|j| j.job_id.as_str()).collect()
+        };
+        let stashed: Vec<Stashed> = held
             .into_iter()
             .filter(|s| !fresh_ids.contains(s.job.job_id.as_str()))
             .collect();
