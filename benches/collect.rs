@@ -34,8 +34,8 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// Writes synthetic sacct output for each of `days` UTC days ending today into `dir`, and a
-/// script that prints the file of the date in `--starttime`.
-fn prepare(dir: &Path, jobs_per_day: u32, days: u32) -> (PathBuf, usize, usize) {
+/// script that prints the file of the date in `--starttime`. `srun_steps`: see [`Synth`].
+fn prepare(dir: &Path, jobs_per_day: u32, days: u32, srun_steps: bool) -> (PathBuf, usize, usize) {
     let layout = FieldLayout::ours();
     let zone: Zone = "UTC".parse().unwrap();
     let today = Utc::now().date_naive();
@@ -44,6 +44,7 @@ fn prepare(dir: &Path, jobs_per_day: u32, days: u32) -> (PathBuf, usize, usize) 
         jobs_per_day,
         seed: 42,
         now: Utc::now(),
+        srun_steps,
     };
     let (mut lines, mut bytes) = (0, 0);
     for n in 1..=days {
@@ -156,13 +157,15 @@ fn main() {
         return;
     }
     // BENCH_PREPARE=DIR:DAYS:JOBS writes the inputs of a child run into DIR (for profiling
-    // the child under perf: BENCH_CHILD=DIR:DAYS).
+    // the child under perf, or timing old and new binaries on the same input:
+    // BENCH_CHILD=DIR:DAYS); BENCH_BATCH_ONLY=1 for the 3-lines-a-job shape.
     if let Ok(spec) = std::env::var("BENCH_PREPARE") {
         let v: Vec<&str> = spec.rsplitn(3, ':').collect();
         prepare(
             Path::new(v[2]),
             v[0].parse().unwrap(),
             v[1].parse().unwrap(),
+            std::env::var_os("BENCH_BATCH_ONLY").is_none(),
         );
         return;
     }
@@ -184,6 +187,7 @@ fn main() {
         jobs_per_day,
         seed: 42,
         now: Utc::now(),
+        srun_steps: true,
     }
     .generate(zone.day_start(day), zone.day_end(day), &layout, &mut text);
     let bytes = text.into_bytes();
@@ -228,21 +232,30 @@ fn main() {
     }
 
     // 2. A whole day collected from a file: sacct (cat) + parse + metrics + Parquet + rename.
+    // First in the shape (100,000 jobs in ~350,000 lines: plain batch jobs, 3 lines
+    // each), then with srun steps in half the jobs (3.75 lines a job).
+    for (srun_steps, shape) in [
+        (false, "3 lines a job (the issue's shape)"),
+        (true, "srun steps in half the jobs"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, lines, size) = prepare(dir.path(), jobs_per_day, 1, srun_steps);
+        let (secs, rss, jobs, rows) = run_child(dir.path(), 1, false);
+        println!(
+            "collect one day from a file, {shape}: {lines} lines ({:.0} MB), {jobs} jobs, {rows} raw rows",
+            size as f64 / 1e6
+        );
+        println!(
+            "  {secs:.2} s wall ({:.2} us per line), peak RSS {rss:.0} MB",
+            secs * 1e6 / lines as f64
+        );
+        std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+        let (secs, rss, _, _) = run_child(dir.path(), 1, true);
+        println!("  with the unit's allocator settings: {secs:.2} s wall, peak RSS {rss:.0} MB");
+    }
     let dir = tempfile::tempdir().unwrap();
-    let (_, lines, size) = prepare(dir.path(), jobs_per_day, 1);
-    let (secs, rss, jobs, rows) = run_child(dir.path(), 1, false);
-    println!(
-        "collect one day from a file: {lines} lines ({:.0} MB), {jobs} jobs, {rows} raw rows",
-        size as f64 / 1e6
-    );
-    println!(
-        "  {secs:.2} s wall ({:.2} us per line), peak RSS {rss:.0} MB",
-        secs * 1e6 / lines as f64
-    );
-    let again = tempfile::tempdir().unwrap();
-    prepare(again.path(), jobs_per_day, 1);
-    let (secs, rss, _, _) = run_child(again.path(), 1, true);
-    println!("  with the unit's allocator settings: {secs:.2} s wall, peak RSS {rss:.0} MB");
+    prepare(dir.path(), jobs_per_day, 1, true);
+    let (_, _, jobs, _) = run_child(dir.path(), 1, false);
     let data = dir.path().join("data");
     let size_of = |sub: &str| -> u64 {
         std::fs::read_dir(data.join(sub))
@@ -267,7 +280,7 @@ fn main() {
     let mut row = String::new();
     for days in [1u32, 4, 8, 16] {
         let dir = tempfile::tempdir().unwrap();
-        prepare(dir.path(), per_day, days);
+        prepare(dir.path(), per_day, days, true);
         let (secs, rss, jobs, _) = run_child(dir.path(), days, false);
         std::fs::remove_dir_all(dir.path().join("data")).unwrap();
         let (_, unit_rss, _, _) = run_child(dir.path(), days, true);

@@ -153,6 +153,7 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
         jobs_per_day: args.jobs_per_day,
         seed: 42,
         now: Utc::now(),
+        srun_steps: true,
     };
     let mut text = String::new();
     synth.generate(start, end, &layout, &mut text);

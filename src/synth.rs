@@ -20,6 +20,10 @@ pub struct Synth {
     pub seed: u64,
     /// "Now": jobs not finished by then are RUNNING, not started are PENDING.
     pub now: DateTime<Utc>,
+    /// Whether half the jobs run one or two `srun` steps besides `.batch` and `.extern`
+    /// (3.75 sacct lines a job); without them every job has 3 lines, the shape of a day of
+    /// plain batch scripts.
+    pub srun_steps: bool,
 }
 
 const USERS: &[(&str, &str, &str)] = &[
@@ -162,6 +166,8 @@ impl Synth {
             } else {
                 1 + rng.below(2)
             };
+            // Drawn either way, so both shapes give every job the same other numbers.
+            let srun = if self.srun_steps { srun } else { 0 };
             let unfinished_now = end_t > self.now;
             if submit >= win_end || submit > self.now || (!unfinished_now && end_t < win_start) {
                 continue;
@@ -438,6 +444,7 @@ mod tests {
             jobs_per_day: 500,
             seed: 7,
             now: start + Duration::hours(30),
+            srun_steps: true,
         };
         let mut text = String::new();
         synth.generate(start, start + Duration::days(1), &layout, &mut text);
@@ -467,6 +474,68 @@ mod tests {
     }
 
     #[test]
+    fn without_srun_steps_the_same_jobs_have_three_lines_at_most() {
+        let layout = FieldLayout::ours();
+        let start = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+        let lines = |srun_steps: bool| {
+            let synth = Synth {
+                jobs_per_day: 400,
+                seed: 3,
+                now: start + Duration::hours(30),
+                srun_steps,
+            };
+            let mut text = String::new();
+            synth.generate(start, start + Duration::days(1), &layout, &mut text);
+            text.lines().map(str::to_string).collect::<Vec<_>>()
+        };
+        let ids = |lines: &[String]| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| {
+                    l.split(char::from(layout.delimiter))
+                        .nth(layout.job_id_raw)
+                        .unwrap()
+                        .to_string()
+                })
+                .collect()
+        };
+        let (with, without) = (lines(true), lines(false));
+        let (with_ids, without_ids) = (ids(&with), ids(&without));
+        let jobs = |ids: &[String]| {
+            ids.iter()
+                .filter(|i| !i.contains('.'))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        // The same jobs, with the same allocation lines.
+        assert_eq!(jobs(&with_ids), jobs(&without_ids));
+        let job_lines = |l: &[String], ids: &[String]| {
+            l.iter()
+                .zip(ids)
+                .filter(|(_, i)| !i.contains('.'))
+                .map(|(l, _)| l.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            job_lines(&with, &with_ids),
+            job_lines(&without, &without_ids)
+        );
+        // Only .batch and .extern steps, so at most 3 lines a job; srun steps otherwise.
+        let numbered = |ids: &[String]| {
+            ids.iter()
+                .filter(|i| {
+                    i.rsplit_once('.')
+                        .is_some_and(|(_, s)| s.parse::<u32>().is_ok())
+                })
+                .count()
+        };
+        assert_eq!(numbered(&without_ids), 0);
+        assert!(numbered(&with_ids) > 100);
+        assert!(without.len() <= 3 * jobs(&without_ids).len());
+        assert!(without.len() > 2 * jobs(&without_ids).len());
+    }
+
+    #[test]
     fn same_seed_same_output() {
         let layout = FieldLayout::ours();
         let start = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
@@ -474,6 +543,7 @@ mod tests {
             jobs_per_day: 50,
             seed: 1,
             now: start,
+            srun_steps: true,
         };
         let (mut a, mut b) = (String::new(), String::new());
         synth.generate(start, start + Duration::days(1), &layout, &mut a);
