@@ -250,8 +250,13 @@ impl Writer {
         let committed = started.elapsed();
         self.remove_stale(date, stale)?;
         let unstaled = started.elapsed();
-        self.written
-            .insert(date, merged.iter().map(|j| j.job_id.clone()).collect());
+        // Dates applied later in this cycle look up the jobs this date wrote; after the last
+        // one, nothing does (a busy day's list is 100,000 ids).
+        let later = (self.cycle_dates.iter()).any(|d| *d != date && !self.written.contains_key(d));
+        if later {
+            self.written
+                .insert(date, merged.iter().map(|j| j.job_id.clone()).collect());
+        }
 
         let incomplete_jobs = merged.iter().filter(|j| !j.is_complete).count();
         // A line that could not be parsed may hide a job: such a date is never final.
@@ -357,9 +362,11 @@ impl Writer {
             if !path.exists() {
                 continue;
             }
-            let jobs = parquet::read_processed(&path, &self.zone)?.into_inner();
-            // A set, not a scan per id: a busy day can have 10^4 stale ids against 10^5 jobs.
-            let archived: HashSet<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+            // The date's ids first (one column): most dates hold none of these jobs, and
+            // only a date that does is decoded whole. A set, not a scan per id: a busy day
+            // can have 10^4 stale ids against 10^5 jobs.
+            let archived_ids = parquet::read_processed_ids(&path)?.into_inner();
+            let archived: HashSet<&str> = archived_ids.iter().map(String::as_str).collect();
             let gone: HashSet<&str> = ids
                 .iter()
                 .filter(|(id, _)| archived.contains(id.as_str()))
@@ -368,6 +375,7 @@ impl Writer {
             if gone.is_empty() {
                 continue;
             }
+            let jobs = parquet::read_processed(&path, &self.zone)?.into_inner();
             let raw_ids: HashSet<&str> = ids
                 .iter()
                 .filter(|(id, _)| gone.contains(id.as_str()))
