@@ -32,7 +32,10 @@ use std::time::{Duration, Instant};
 use slurm_usage::store::atomic::is_temp_name;
 use slurm_usage::store::lock;
 use slurm_usage::store::{DataDir, Kind};
-use util::{free_bytes, inspect, is_root, many_jobs, skip, snapshot_bytes, Ledger};
+use util::{
+    assert_untouched, fill_disk, inspect, skip, small_and_bigger_outputs, snapshot_bytes, Ledger,
+    Tmpfs,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 const SHORT: Duration = Duration::from_secs(15);
@@ -618,37 +621,18 @@ fn sigkill_mid_cycle_over_and_over_loses_nothing() {
     );
 }
 
-/// Unmounts the tmpfs when dropped, also when the test panics.
-struct Mount(PathBuf);
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn disk_full_while_the_daemon_runs_keeps_files_and_it_recovers() {
-    if !is_root() {
-        skip("mounting a tmpfs needs root");
-        return;
-    }
     // util's fake sacct prints what the test chose for each date; ours holds it at the gate.
     let env = util::Env::new("");
     let sacct = write_fake(
         env.path(),
         &format!("'{}'", env.path().join("sacct").display()),
     );
-    std::fs::create_dir_all(env.data()).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
-        .arg(env.data())
-        .status();
-    if !mounted.is_ok_and(|s| s.success()) {
-        skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN?)");
-        return;
-    }
-    let _mount = Mount(env.data());
+    let _mount = match Tmpfs::mount(&env.data()) {
+        Ok(m) => m,
+        Err(why) => return skip(why),
+    };
     // One date (today, never final), so a cycle held at the gate writes nothing.
     let d = util::day(0);
     std::fs::write(
@@ -661,7 +645,8 @@ fn disk_full_while_the_daemon_runs_keeps_files_and_it_recovers() {
         ),
     )
     .unwrap();
-    env.set_output(d, &many_jobs(d, 1000, 200));
+    let (small, bigger) = small_and_bigger_outputs(d);
+    env.set_output(d, &small);
     let mut dm = Daemon::start(env.path(), &env.config());
     let status = dm.expect_cycle_end(SHORT);
     assert!(status.contains(" 0 failed"), "{status}");
@@ -671,11 +656,7 @@ fn disk_full_while_the_daemon_runs_keeps_files_and_it_recovers() {
     freeze(env.path());
     dm.drain();
     let before = snapshot_bytes(&env.data());
-    let filler = env.data().join("filler");
-    let room = free_bytes(&env.data()).saturating_sub(64 * 1024);
-    std::fs::write(&filler, vec![0u8; room as usize]).unwrap();
-    let mut bigger = many_jobs(d, 1000, 200);
-    bigger.extend(many_jobs(d, 5000, 3000));
+    let filler = fill_disk(&env.data());
     env.set_output(d, &bigger);
     set_flag(env.path(), "gate", None);
 
@@ -701,22 +682,7 @@ fn disk_full_while_the_daemon_runs_keeps_files_and_it_recovers() {
     // Hold the next cycle (a retry on the still-full disk) so the data dir is at rest.
     freeze(env.path());
     assert!(dm.alive(), "the daemon keeps running on a full disk");
-    let after: Vec<(PathBuf, Vec<u8>)> = snapshot_bytes(&env.data())
-        .into_iter()
-        .filter(|(p, _)| p != &filler)
-        .collect();
-    let names = |s: &[(PathBuf, Vec<u8>)]| s.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
-    assert_eq!(
-        names(&after),
-        names(&before),
-        "no temp file left, nothing new"
-    );
-    for ((p, a), (_, b)) in before.iter().zip(&after) {
-        if p.extension().is_none_or(|e| e != "parquet") {
-            continue; // the locks (holder's pid) and the tracker (last attempt)
-        }
-        assert!(a == b, "{} changed on a full disk", p.display());
-    }
+    assert_untouched(&before, &env.data(), &filler);
     assert_eq!(env.jobs(d).len(), 200, "the previous partition still loads");
     assert!(env.tracker().is_object(), "the tracker is intact JSON");
 
