@@ -14,17 +14,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
-use util::{inspect, Ledger};
+use util::{env_num, inspect, print_phases, spread, Ledger};
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A scratch data dir whose sacct is this binary's `fake-sacct`.
 struct Setup {
@@ -142,19 +134,6 @@ fn measure(jobs_per_day: u64) -> Duration {
         .unwrap()
 }
 
-/// A fixed permutation of 0..n (no rand dependency), so the delays are spread, not ordered.
-fn spread(n: u64) -> Vec<u64> {
-    let mut v: Vec<u64> = (0..n).collect();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for i in (1..v.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-    v
-}
-
 fn kill_run(signals: &[&str], kills: u64, jobs_per_day: u64) {
     let full = measure(jobs_per_day);
     eprintln!("crash: {jobs_per_day} jobs/day, an un-killed collect takes {full:?}");
@@ -179,14 +158,8 @@ fn kill_run(signals: &[&str], kills: u64, jobs_per_day: u64) {
             finished_first += 1;
         }
         child.wait().unwrap();
-        let snap = inspect(&s.data());
+        let snap = ledger.check_after(&s.data(), &format!("kill {killed}"));
         max_temps = max_temps.max(snap.temps);
-        ledger.check(&snap);
-        assert!(
-            ledger.lost.is_empty(),
-            "lost after a kill: {:?}",
-            ledger.lost
-        );
     }
     // An un-killed collect completes the data, each job exactly once.
     let reference = Setup::new(jobs_per_day);
@@ -195,22 +168,7 @@ fn kill_run(signals: &[&str], kills: u64, jobs_per_day: u64) {
     s.collect();
     let snap = inspect(&s.data());
     ledger.check(&snap);
-    assert_eq!(snap.temps, 0, "temp files left after a clean collect");
-    let dups: BTreeMap<&String, &Vec<NaiveDate>> = snap
-        .processed
-        .iter()
-        .filter(|(_, ds)| ds.len() > 1)
-        .collect();
-    assert!(dups.is_empty(), "jobs in more than one partition: {dups:?}");
-    let missing: Vec<&String> = want
-        .processed
-        .keys()
-        .filter(|id| !snap.processed.contains_key(*id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "jobs missing after the final collect: {missing:?}"
-    );
+    snap.assert_each_job_once(&want, "after the final collect");
     eprintln!(
         "crash: signals {signals:?}: {killed} kills ({finished_first} runs finished before their kill) \
          in {:?}; {} jobs archived, {} moved between dates, {} raw rows; at most {max_temps} temp files \
@@ -221,9 +179,7 @@ fn kill_run(signals: &[&str], kills: u64, jobs_per_day: u64) {
         snap.raw.len(),
         ledger.lost.len()
     );
-    for (phase, n) in &phases {
-        eprintln!("crash:   {n:4} kills {phase}");
-    }
+    print_phases("crash:", &phases);
     assert!(ledger.lost.is_empty());
     assert!(
         killed * 4 >= kills,

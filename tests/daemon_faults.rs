@@ -33,21 +33,14 @@ use slurm_usage::store::atomic::is_temp_name;
 use slurm_usage::store::lock;
 use slurm_usage::store::{DataDir, Kind};
 use util::{
-    assert_untouched, fill_disk, inspect, skip, small_and_bigger_outputs, snapshot_bytes, Ledger,
-    Tmpfs,
+    assert_untouched, env_num, fill_disk, inspect, print_phases, skip, small_and_bigger_outputs,
+    snapshot_bytes, spread, Ledger, Tmpfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 const SHORT: Duration = Duration::from_secs(15);
 /// The daemon's promise: SIGTERM to exit in at most this long.
 const STOP_WITHIN: Duration = Duration::from_secs(5);
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The fake sacct (see the module doc). Not `exec`: the `end` line needs the exit status.
 const FAKE_SACCT: &str = r#"#!/bin/bash
@@ -398,19 +391,6 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// A fixed permutation of 0..n (no rand dependency), so the delays are spread, not ordered.
-fn spread(n: u64) -> Vec<u64> {
-    let mut v: Vec<u64> = (0..n).collect();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for i in (1..v.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-    v
-}
-
 /// Both locks of the data dir can be taken: the killed holder left nothing behind.
 fn assert_locks_free(data: &Path) {
     for name in [lock::DAEMON_LOCK, lock::WRITE_LOCK] {
@@ -541,15 +521,9 @@ fn sigkill_mid_cycle_over_and_over_loses_nothing() {
         *phases.entry(p).or_insert(0) += 1;
         drop(d);
 
-        let snap = inspect(&s.data());
+        let snap = ledger.check_after(&s.data(), &format!("kill {killed} (delay {delay:?})"));
         max_temps = max_temps.max(snap.temps);
         left = snap.temps;
-        ledger.check(&snap);
-        assert!(
-            ledger.lost.is_empty(),
-            "lost after kill {killed} (delay {delay:?}): {:?}",
-            ledger.lost
-        );
         assert_locks_free(&s.data());
     }
     let killing = t0.elapsed();
@@ -588,17 +562,7 @@ fn sigkill_mid_cycle_over_and_over_loses_nothing() {
         temps.is_empty(),
         "temp files left after a clean cycle: {temps:?}"
     );
-    let dups = snap.duplicates();
-    assert!(dups.is_empty(), "jobs in more than one partition: {dups:?}");
-    let missing: Vec<&String> = want
-        .processed
-        .keys()
-        .filter(|id| !snap.processed.contains_key(*id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "jobs missing after the clean cycle: {missing:?}"
-    );
+    snap.assert_each_job_once(&want, "after the clean cycle");
     let raw_missing: Vec<&String> = want.raw.iter().filter(|r| !snap.raw.contains(*r)).collect();
     assert!(raw_missing.is_empty(), "raw rows missing: {raw_missing:?}");
 
@@ -611,9 +575,7 @@ fn sigkill_mid_cycle_over_and_over_loses_nothing() {
         ledger.moved,
         ledger.lost.len()
     );
-    for (phase, n) in &phases {
-        eprintln!("daemon kill:   {n:4} kills {phase}");
-    }
+    print_phases("daemon kill:", &phases);
     assert!(ledger.lost.is_empty(), "{:?}", ledger.lost);
     assert!(
         in_cycle * 3 >= killed,

@@ -475,6 +475,49 @@ impl Snapshot {
     pub fn duplicates(&self) -> BTreeMap<&String, &Vec<NaiveDate>> {
         self.processed.iter().filter(|(_, d)| d.len() > 1).collect()
     }
+
+    /// After a clean run: every job of `want` (an un-killed run's data) is here, and no job
+    /// is in more than one partition.
+    pub fn assert_each_job_once(&self, want: &Snapshot, when: &str) {
+        assert_eq!(self.temps, 0, "temp files left {when}");
+        let dups = self.duplicates();
+        assert!(
+            dups.is_empty(),
+            "jobs in more than one partition {when}: {dups:?}"
+        );
+        let missing: Vec<&String> = (want.processed.keys())
+            .filter(|id| !self.processed.contains_key(*id))
+            .collect();
+        assert!(missing.is_empty(), "jobs missing {when}: {missing:?}");
+    }
+}
+
+/// A number from the environment (a knob of the long tests), else `default`.
+pub fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A fixed permutation of 0..n (no rand dependency), so kill delays are spread, not ordered.
+pub fn spread(n: u64) -> Vec<u64> {
+    let mut v: Vec<u64> = (0..n).collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+/// Prints how many kills landed in each phase of a run.
+pub fn print_phases(prefix: &str, phases: &BTreeMap<String, u64>) {
+    for (phase, n) in phases {
+        eprintln!("{prefix}   {n:4} kills {phase}");
+    }
 }
 
 /// Reads every partition and the tracker; panics on anything inconsistent: a partition that
@@ -569,6 +612,15 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Looks at the data dir after a kill: nothing seen before may be gone. Returns what it
+    /// found; `what` says which kill, for the message.
+    pub fn check_after(&mut self, data: &Path, what: &str) -> Snapshot {
+        let snap = inspect(data);
+        self.check(&snap);
+        assert!(self.lost.is_empty(), "lost after {what}: {:?}", self.lost);
+        snap
+    }
+
     pub fn check(&mut self, snap: &Snapshot) {
         for (id, date) in &self.jobs {
             match snap.processed.get(id) {
