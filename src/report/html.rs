@@ -526,33 +526,11 @@ fn efficiency(h: &mut String, a: &Analysis, o: &HtmlOptions) {
         );
     }
     h.push_str("</div>\n");
-    let rows: Vec<Vec<String>> = a
-        .top_wasters
-        .iter()
-        .take(10)
-        .map(|u| {
-            vec![
-                u.key.clone(),
-                thousands(u.completed_jobs),
-                num(u.cpu_hours_wasted),
-                num(u.memory_gb_hours_wasted),
-                pct(u.avg_cpu_efficiency),
-                pct(u.avg_memory_efficiency),
-            ]
-        })
+    let rows: Vec<Vec<String>> = (a.top_wasters.iter())
+        .take(super::render::TOP_WASTERS)
+        .map(super::render::waster_row)
         .collect();
-    table(
-        h,
-        &[
-            "User",
-            "Completed",
-            "CPU h wasted",
-            "Mem GB-h wasted",
-            "CPU eff",
-            "Mem eff",
-        ],
-        &rows,
-    );
+    table(h, &super::render::WASTER_HEADERS, &rows);
     let _ = o;
     h.push_str("</section>\n");
 }
@@ -597,19 +575,8 @@ fn states(h: &mut String, a: &Analysis) {
     }
     svg.push_str("</svg>");
     figure(h, "State distribution", &svg);
-    let rows: Vec<Vec<String>> = a
-        .states
-        .iter()
-        .map(|s| {
-            vec![
-                s.state.clone(),
-                thousands(s.jobs),
-                format!("{:.1}%", s.percent),
-                num(s.cpu_hours),
-            ]
-        })
-        .collect();
-    table(h, &["State", "Jobs", "Share", "CPU h"], &rows);
+    let rows: Vec<Vec<String>> = a.states.iter().map(super::render::state_row).collect();
+    table(h, &super::render::STATE_HEADERS, &rows);
     h.push_str("</section>\n");
 }
 

@@ -721,22 +721,7 @@ fn nodes(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
         )?,
     }
     writeln!(out)?;
-    let mut util: Vec<Bar> = a
-        .nodes
-        .iter()
-        .filter_map(|n| n.cpu_utilization.map(|u| (n, u)))
-        .map(|(n, u)| Bar {
-            label: n.node.clone(),
-            value: u,
-            text: format!("{u:.1}%"),
-        })
-        .collect();
-    util.sort_by(|x, y| {
-        y.value
-            .total_cmp(&x.value)
-            .then_with(|| x.label.cmp(&y.label))
-    });
-    util.truncate(style.top);
+    let util = utilisation_bars(a, style.top, |n| n.cpu_utilization);
     if util.is_empty() {
         let list: Vec<Bar> = a
             .nodes
@@ -753,27 +738,33 @@ fn nodes(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     } else {
         bars(out, style, "CPU utilisation by node", &util, Palette::Usage)?;
     }
-    let mut gpu: Vec<Bar> = a
-        .nodes
-        .iter()
-        .filter_map(|n| {
-            n.gpu_utilization
-                .filter(|_| n.gpu_hours > 0.0)
-                .map(|u| (n, u))
-        })
+    let gpu = utilisation_bars(a, style.top, |n| {
+        n.gpu_utilization.filter(|_| n.gpu_hours > 0.0)
+    });
+    bars(out, style, "GPU utilisation by node", &gpu, Palette::Usage)
+}
+
+/// The `top` nodes by a utilisation (percent), highest first, ties by name.
+fn utilisation_bars(
+    a: &Analysis,
+    top: usize,
+    get: impl Fn(&crate::report::analyze::NodeUsage) -> Option<f64>,
+) -> Vec<Bar> {
+    let mut list: Vec<Bar> = (a.nodes.iter())
+        .filter_map(|n| get(n).map(|u| (n, u)))
         .map(|(n, u)| Bar {
             label: n.node.clone(),
             value: u,
             text: format!("{u:.1}%"),
         })
         .collect();
-    gpu.sort_by(|x, y| {
+    list.sort_by(|x, y| {
         y.value
             .total_cmp(&x.value)
             .then_with(|| x.label.cmp(&y.label))
     });
-    gpu.truncate(style.top);
-    bars(out, style, "GPU utilisation by node", &gpu, Palette::Usage)
+    list.truncate(top);
+    list
 }
 
 /// Rows in the top wasters table.
@@ -822,55 +813,51 @@ fn efficiency(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<(
         .top_wasters
         .iter()
         .take(TOP_WASTERS)
-        .map(|u| {
-            vec![
-                u.key.clone(),
-                thousands(u.completed_jobs),
-                num(u.cpu_hours_wasted),
-                num(u.memory_gb_hours_wasted),
-                pct(u.avg_cpu_efficiency),
-                pct(u.avg_memory_efficiency),
-            ]
-        })
+        .map(waster_row)
         .collect();
-    table(
-        out,
-        style,
-        &[
-            "User",
-            "Completed",
-            "CPU h wasted",
-            "Mem GB-h wasted",
-            "CPU eff",
-            "Mem eff",
-        ],
-        &[L, R, R, R, R, R],
-        &rows,
-    )
+    table(out, style, &WASTER_HEADERS, &[L, R, R, R, R, R], &rows)
+}
+
+/// Columns of the top wasters table (terminal and HTML).
+pub(crate) const WASTER_HEADERS: [&str; 6] = [
+    "User",
+    "Completed",
+    "CPU h wasted",
+    "Mem GB-h wasted",
+    "CPU eff",
+    "Mem eff",
+];
+
+/// One user's row in the top wasters table (terminal and HTML).
+pub(crate) fn waster_row(u: &Usage) -> Vec<String> {
+    vec![
+        u.key.clone(),
+        thousands(u.completed_jobs),
+        num(u.cpu_hours_wasted),
+        num(u.memory_gb_hours_wasted),
+        pct(u.avg_cpu_efficiency),
+        pct(u.avg_memory_efficiency),
+    ]
 }
 
 fn states(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Job states")?;
-    let rows: Vec<Vec<String>> = a
-        .states
-        .iter()
-        .map(|s| {
-            vec![
-                s.state.clone(),
-                thousands(s.jobs),
-                format!("{:.1}%", s.percent),
-                num(s.cpu_hours),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = a.states.iter().map(state_row).collect();
     use Align::{Left as L, Right as R};
-    table(
-        out,
-        style,
-        &["State", "Jobs", "Share", "CPU h"],
-        &[L, R, R, R],
-        &rows,
-    )
+    table(out, style, &STATE_HEADERS, &[L, R, R, R], &rows)
+}
+
+/// Columns of the job states table (terminal and HTML).
+pub(crate) const STATE_HEADERS: [&str; 4] = ["State", "Jobs", "Share", "CPU h"];
+
+/// One state's row in the job states table (terminal and HTML).
+pub(crate) fn state_row(s: &crate::report::analyze::StateCount) -> Vec<String> {
+    vec![
+        s.state.clone(),
+        thousands(s.jobs),
+        format!("{:.1}%", s.percent),
+        num(s.cpu_hours),
+    ]
 }
 
 #[cfg(test)]
