@@ -8,11 +8,11 @@
 mod util;
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use util::Daemon;
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 
@@ -101,129 +101,7 @@ impl Setup {
 
     /// Starts a daemon; `env` is added to its environment.
     fn start(&self, env: &[(&str, &str)]) -> Daemon {
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let sock = self.path().join(format!("notify-{n}.sock"));
-        let socket = UnixDatagram::bind(&sock).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let stderr = self.path().join(format!("daemon-{n}.log"));
-        let mut cmd = util::daemon_command(&self.config(), &sock, &stderr);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().unwrap();
-        Daemon {
-            child,
-            socket,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-}
-
-/// A running daemon and what it has sent to the notify socket so far.
-struct Daemon {
-    child: Child,
-    socket: UnixDatagram,
-    /// Every datagram received, in order.
-    seen: Vec<String>,
-    stderr: PathBuf,
-}
-
-impl Daemon {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// Receives datagrams until one satisfies `pred` (returned), or panics after `within`.
-    fn expect(&mut self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        let mut buf = vec![0u8; 4096];
-        while Instant::now() < deadline {
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                self.seen.push(msg.clone());
-                if pred(&msg) {
-                    return msg;
-                }
-            }
-        }
-        panic!(
-            "no {what} within {within:?}; received so far: {:#?}",
-            self.seen
-        );
-    }
-
-    /// Waits for the next STATUS= that starts with `prefix`; returns its text.
-    fn expect_status(&mut self, prefix: &str, within: Duration) -> String {
-        let msg = self.expect(&format!("STATUS={prefix}..."), within, |m| {
-            m.lines()
-                .any(|l| l.starts_with(&format!("STATUS={prefix}")))
-        });
-        msg.lines()
-            .find_map(|l| l.strip_prefix("STATUS="))
-            .unwrap()
-            .to_string()
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig} failed");
-    }
-
-    /// Waits for the process to exit.
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon still running {within:?} later"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Drains the socket for `d`, collecting what arrives.
-    fn collect_for(&mut self, d: Duration) -> Vec<String> {
-        let start = self.seen.len();
-        let deadline = Instant::now() + d;
-        let mut buf = vec![0u8; 4096];
-        while Instant::now() < deadline {
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                self.seen
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-        self.seen[start..].to_vec()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- daemon {} stderr ---\n{}\n--- notifications ---\n{:#?}",
-                self.pid(),
-                self.stderr(),
-                self.seen
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Daemon::start(self.path(), &self.config(), env)
     }
 }
 
@@ -297,14 +175,14 @@ fn ready_then_status_after_each_cycle_then_clean_stop() {
     d.signal("TERM");
     d.expect("STOPPING=1", SHORT, |m| m.contains("STOPPING=1"));
     let status = d.wait_exit(Duration::from_secs(5));
-    assert_eq!(status.code(), Some(0), "{}", d.stderr());
+    assert_eq!(status.code(), Some(0), "{}", d.log());
     assert!(
         temp_files(&s.data()).is_empty(),
         "{:?}",
         temp_files(&s.data())
     );
     assert_data_loadable(&s.data());
-    let log = d.stderr();
+    let log = d.log();
     assert!(
         log.contains("daemon ready") && log.contains("collection finished"),
         "{log}"
@@ -318,7 +196,7 @@ fn under_journald_lines_carry_the_syslog_priority_and_no_timestamp() {
     d.expect_status("collected ", SHORT);
     d.signal("TERM");
     assert_eq!(d.wait_exit(Duration::from_secs(5)).code(), Some(0));
-    let log = d.stderr();
+    let log = d.log();
     let ready = log
         .lines()
         .find(|l| l.contains("daemon ready"))
@@ -388,7 +266,7 @@ fn sighup_reloads_a_valid_config_and_keeps_the_old_one_on_error() {
         second.exists(),
         "still the config from before the broken reload"
     );
-    let log = d.stderr();
+    let log = d.log();
     let err = log
         .lines()
         .find(|l| l.contains("config reload failed"))
@@ -448,7 +326,7 @@ fn sigterm_while_sacct_hangs_kills_it_and_exits_cleanly() {
     d.signal("TERM");
     d.expect("STOPPING=1", SHORT, |m| m.contains("STOPPING=1"));
     let status = d.wait_exit(Duration::from_secs(5));
-    assert_eq!(status.code(), Some(0), "{}", d.stderr());
+    assert_eq!(status.code(), Some(0), "{}", d.log());
     assert!(
         t0.elapsed() < Duration::from_secs(5),
         "took {:?}",
@@ -576,10 +454,7 @@ fn a_hanging_sacct_is_killed_at_the_timeout_and_the_next_cycle_runs() {
     for pid in &hung {
         assert!(not_running(pid), "hung sacct {pid} was killed");
     }
-    assert!(
-        d.stderr().contains("did not finish within"),
-        "timeout logged"
-    );
+    assert!(d.log().contains("did not finish within"), "timeout logged");
     d.signal("TERM");
     assert_eq!(d.wait_exit(Duration::from_secs(5)).code(), Some(0));
 }
@@ -599,7 +474,7 @@ fn failing_cycles_keep_the_daemon_alive_and_it_recovers() {
     };
     assert!(!status.contains(" 0 failed"), "{status}");
     assert!(
-        d.stderr().contains("Connection refused"),
+        d.log().contains("Connection refused"),
         "sacct's stderr is logged"
     );
     s.set("fail", false);

@@ -22,11 +22,8 @@ mod util;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use slurm_usage::store::atomic::is_temp_name;
@@ -34,7 +31,7 @@ use slurm_usage::store::lock;
 use slurm_usage::store::{DataDir, Kind};
 use util::{
     assert_untouched, env_num, fill_disk, inspect, print_phases, skip, small_and_bigger_outputs,
-    snapshot_bytes, spread, Ledger, Tmpfs,
+    snapshot_bytes, spread, status_of, Daemon, Ledger, Tmpfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
@@ -125,7 +122,7 @@ impl Setup {
     }
 
     fn start(&self) -> Daemon {
-        Daemon::start(self.path(), &self.config())
+        Daemon::start(self.path(), &self.config(), &[])
     }
 
     /// Runs the binary with this config; prints what it did.
@@ -192,98 +189,8 @@ fn freeze(dir: &Path) {
     });
 }
 
-/// A running daemon, its notify messages and its log.
-struct Daemon {
-    child: Child,
-    messages: mpsc::Receiver<String>,
-    stop_reader: Arc<AtomicBool>,
-    reader: Option<std::thread::JoinHandle<()>>,
-    /// Every notify message received so far, in order.
-    seen: Vec<String>,
-    log: PathBuf,
-}
-
+/// What these tests wait for besides util::Daemon's messages.
 impl Daemon {
-    /// Starts `slurm-usage daemon --config config`, with its notify socket and log in `dir`.
-    fn start(dir: &Path, config: &Path) -> Daemon {
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let sock = dir.join(format!("notify-{n}.sock"));
-        let _ = std::fs::remove_file(&sock);
-        let socket = UnixDatagram::bind(&sock).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let (tx, messages) = mpsc::channel();
-        let stop_reader = Arc::new(AtomicBool::new(false));
-        let stop = stop_reader.clone();
-        // Drains the socket all the time: its queue holds only ~10 datagrams, and a daemon
-        // whose send blocks on a full queue stalls.
-        let reader = std::thread::spawn(move || {
-            let mut buf = vec![0u8; 4096];
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok(n) = socket.recv(&mut buf) {
-                    if tx
-                        .send(String::from_utf8_lossy(&buf[..n]).into_owned())
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            }
-        });
-        let log = dir.join(format!("daemon-{n}.log"));
-        let child = util::daemon_command(config, &sock, &log).spawn().unwrap();
-        Daemon {
-            child,
-            messages,
-            stop_reader,
-            reader: Some(reader),
-            seen: Vec::new(),
-            log,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Takes every message sent so far: all that arrive until none has for 100 ms (the
-    /// reader thread may not have passed on the last one yet).
-    fn drain(&mut self) {
-        while let Ok(m) = self.messages.recv_timeout(Duration::from_millis(100)) {
-            self.seen.push(m);
-        }
-    }
-
-    /// Receives messages until one satisfies `pred` (returned), or panics after `within`.
-    fn expect(&mut self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.messages.recv_timeout(left) {
-                Ok(m) => {
-                    self.seen.push(m.clone());
-                    if pred(&m) {
-                        return m;
-                    }
-                }
-                Err(_) => panic!(
-                    "no {what} within {within:?}; received so far: {:#?}",
-                    self.seen
-                ),
-            }
-        }
-    }
-
     /// Waits for the `STATUS=collecting since ...` that starts a cycle.
     fn expect_cycle_start(&mut self, within: Duration) {
         self.expect("STATUS=collecting since ...", within, |m| {
@@ -300,30 +207,6 @@ impl Daemon {
         status_of(&msg).unwrap().to_string()
     }
 
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig} {} failed", self.pid());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon still running {within:?} later"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
     /// SIGTERM, `STOPPING=1`, exit 0 within [`STOP_WITHIN`]; returns how long it took.
     fn stop(&mut self) -> Duration {
         let t0 = Instant::now();
@@ -338,31 +221,6 @@ impl Daemon {
         );
         took
     }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.drain();
-            eprintln!(
-                "--- daemon {} log ---\n{}\n--- notifications ---\n{:#?}",
-                self.pid(),
-                self.log(),
-                self.seen
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.stop_reader.store(true, Ordering::Relaxed);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-    }
-}
-
-/// The STATUS= line of a notify message.
-fn status_of(msg: &str) -> Option<&str> {
-    msg.lines().find_map(|l| l.strip_prefix("STATUS="))
 }
 
 fn is_cycle_end(status: &str) -> bool {
@@ -609,7 +467,7 @@ fn disk_full_while_the_daemon_runs_keeps_files_and_it_recovers() {
     .unwrap();
     let (small, bigger) = small_and_bigger_outputs(d);
     env.set_output(d, &small);
-    let mut dm = Daemon::start(env.path(), &env.config());
+    let mut dm = Daemon::start(env.path(), &env.config(), &[]);
     let status = dm.expect_cycle_end(SHORT);
     assert!(status.contains(" 0 failed"), "{status}");
     assert_eq!(env.jobs(d).len(), 200);

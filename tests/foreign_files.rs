@@ -33,9 +33,8 @@ mod util;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -1583,9 +1582,9 @@ fn fifo_tracker_does_not_block_status_or_the_daemon() {
     }
     let out = run_within(&env, &["status"], Duration::from_secs(10));
     assert!(out.status.success());
-    let mut daemon = Daemon::start(&env);
+    let mut daemon = start_daemon(&env);
     daemon.expect_status("collected ", Duration::from_secs(10));
-    assert_eq!(daemon.stop().code(), Some(0));
+    assert_eq!(stop(&mut daemon).code(), Some(0));
 }
 
 // ---- moved-aside copies that already exist ----------------------------------------------
@@ -1672,98 +1671,16 @@ fn unreadable_partition_of_a_complete_date_is_moved_aside() {
 
 // ---- the daemon -------------------------------------------------------------------------
 
-/// A daemon on the env's data dir with a one-second schedule, reporting to a datagram socket
-/// standing in for systemd's `NOTIFY_SOCKET`.
-struct Daemon {
-    child: Child,
-    socket: UnixDatagram,
-    seen: Vec<String>,
-    log: PathBuf,
+/// A daemon on the env's data dir with a one-second schedule.
+fn start_daemon(env: &Env) -> Daemon {
+    env.write_config("lookback_days = 1\n[schedule]\ncron = \"* * * * * *\"\njitter = \"0s\"");
+    Daemon::start(env.path(), &env.config(), &[])
 }
 
-impl Daemon {
-    fn start(env: &Env) -> Daemon {
-        env.write_config("lookback_days = 1\n[schedule]\ncron = \"* * * * * *\"\njitter = \"0s\"");
-        let sock = env.path().join("notify.sock");
-        let socket = UnixDatagram::bind(&sock).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let log = env.path().join("daemon.log");
-        let child = util::daemon_command(&env.config(), &sock, &log)
-            .spawn()
-            .unwrap();
-        Daemon {
-            child,
-            socket,
-            seen: Vec::new(),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The text of the next `STATUS=` line that starts with `prefix`.
-    fn expect_status(&mut self, prefix: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        let mut buf = vec![0u8; 4096];
-        while Instant::now() < deadline {
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                self.seen.push(msg.clone());
-                if let Some(s) = msg
-                    .lines()
-                    .find_map(|l| l.strip_prefix("STATUS="))
-                    .filter(|s| s.starts_with(prefix))
-                {
-                    return s.to_string();
-                }
-            }
-        }
-        panic!("no STATUS={prefix}... within {within:?}: {:#?}", self.seen);
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGTERM, then the exit status (within 5 s).
-    fn stop(&mut self) -> ExitStatus {
-        let ok = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon still running 5 s after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- daemon log ---\n{}\n--- notifications ---\n{:#?}",
-                self.log(),
-                self.seen
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// SIGTERM, then the exit status (within 5 s).
+fn stop(daemon: &mut Daemon) -> ExitStatus {
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(5))
 }
 
 /// A data dir full of bad and foreign files under a daemon for several cycles in a row: each
@@ -1808,11 +1725,11 @@ fn daemon_moves_each_bad_file_aside_once_and_keeps_running() {
     );
 
     let before = snapshot(&env.data());
-    let mut daemon = Daemon::start(&env);
+    let mut daemon = start_daemon(&env);
     for cycle in 1..=4 {
         let status = daemon.expect_status("collected ", Duration::from_secs(15));
         assert!(status.contains(" 0 failed"), "cycle {cycle}: {status}");
-        assert!(daemon.running());
+        assert!(daemon.alive());
     }
     let log = daemon.log();
     assert_moved_aside(&env.processed(d), &truncated, &log);
@@ -1831,7 +1748,7 @@ fn daemon_moves_each_bad_file_aside_once_and_keeps_running() {
         "{log}"
     );
     assert!(copies(&old_copy).is_empty());
-    assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.log());
+    assert_eq!(stop(&mut daemon).code(), Some(0), "{}", daemon.log());
 
     let after = snapshot(&env.data());
     assert_nothing_lost(&before, &after, &[&temp]);
