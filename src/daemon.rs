@@ -36,6 +36,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::collect::{run_cycle, CollectOptions, Collector, CycleReport, DateOutcome};
 use crate::config::{Config, ConfigError};
+use crate::heap;
 use crate::prom::{self, Metrics};
 use crate::report::thousands;
 use crate::scheduler::{self, Backoff, CronTicker, Schedule, Wake};
@@ -544,6 +545,11 @@ impl CycleLoop {
             );
             notify(&[NotifyState::Status(&status)]);
             debug!(status = %status, "status");
+            // Idle until the next tick: the cycle's freed memory goes back to the system.
+            match tokio::task::spawn_blocking(heap::release_free_memory).await {
+                Ok(released) => debug!(released, "freed memory handed back after the cycle"),
+                Err(e) => warn!("handing freed memory back failed: {e}"),
+            }
         }
         self.health.set(None);
     }
