@@ -234,6 +234,10 @@ fn main() {
     // 2. A whole day collected from a file: sacct (cat) + parse + metrics + Parquet + rename.
     // First in the shape (100,000 jobs in ~350,000 lines: plain batch jobs, 3 lines
     // each), then with srun steps in half the jobs (3.75 lines a job).
+    let yesterday = Utc::now()
+        .date_naive()
+        .checked_sub_days(Days::new(1))
+        .unwrap();
     for (srun_steps, shape) in [
         (false, "3 lines a job (the issue's shape)"),
         (true, "srun steps in half the jobs"),
@@ -252,28 +256,23 @@ fn main() {
         std::fs::remove_dir_all(dir.path().join("data")).unwrap();
         let (secs, rss, _, _) = run_child(dir.path(), 1, true);
         println!("  with the unit's allocator settings: {secs:.2} s wall, peak RSS {rss:.0} MB");
+        // The day's own partitions (the earlier dates it reports have small ones of theirs).
+        let size_of = |sub: &str| -> u64 {
+            let path = dir.path().join(format!("data/{sub}/{yesterday}.parquet"));
+            std::fs::metadata(path).unwrap().len()
+        };
+        println!(
+            "  on disk: raw {:.1} MB, processed {:.1} MB ({:.0} bytes per job)",
+            size_of("raw") as f64 / 1e6,
+            size_of("processed") as f64 / 1e6,
+            size_of("processed") as f64 / jobs as f64
+        );
+        // Re-collecting the same day merges with what is archived.
+        let (secs, rss, _, _) = run_child(dir.path(), 1, false);
+        println!(
+            "  re-collect the same day (merge with the archive): {secs:.2} s, peak RSS {rss:.0} MB"
+        );
     }
-    let dir = tempfile::tempdir().unwrap();
-    prepare(dir.path(), jobs_per_day, 1, true);
-    let (_, _, jobs, _) = run_child(dir.path(), 1, false);
-    let data = dir.path().join("data");
-    let size_of = |sub: &str| -> u64 {
-        std::fs::read_dir(data.join(sub))
-            .unwrap()
-            .map(|e| e.unwrap().metadata().unwrap().len())
-            .sum()
-    };
-    println!(
-        "  on disk: raw {:.1} MB, processed {:.1} MB ({:.0} bytes per job)",
-        size_of("raw") as f64 / 1e6,
-        size_of("processed") as f64 / 1e6,
-        size_of("processed") as f64 / jobs as f64
-    );
-    // Re-collecting the same day merges with what is archived.
-    let (secs, rss, _, _) = run_child(dir.path(), 1, false);
-    println!(
-        "  re-collect the same day (merge with the archive): {secs:.2} s, peak RSS {rss:.0} MB"
-    );
 
     // 3. Memory against the number of days (max_concurrent_sacct = 4 bounds days in flight).
     let per_day = (jobs_per_day / 5).max(1000);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::Daemon;
+use util::{temp_files, Daemon};
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 
@@ -106,22 +106,6 @@ impl Setup {
 }
 
 const SHORT: Duration = Duration::from_secs(10);
-
-fn temp_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap().to_string_lossy().contains(".tmp-") {
-                found.push(p);
-            }
-        }
-    }
-    found
-}
 
 /// Every processed partition loads, and together they hold some jobs.
 fn assert_data_loadable(data: &Path) -> usize {

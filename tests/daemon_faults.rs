@@ -31,7 +31,7 @@ use slurm_usage::store::lock;
 use slurm_usage::store::{DataDir, Kind};
 use util::{
     assert_untouched, env_num, fill_disk, inspect, print_phases, skip, small_and_bigger_outputs,
-    snapshot_bytes, spread, status_of, Daemon, Ledger, Tmpfs,
+    snapshot_bytes, spread, status_of, temp_files, Daemon, Ledger, Tmpfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
@@ -227,26 +227,6 @@ fn is_cycle_end(status: &str) -> bool {
     status.starts_with("collected ")
         || status.starts_with("nothing to collect")
         || status.starts_with("cycle failed")
-}
-
-/// Temp files anywhere under `dir`.
-fn temp_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if is_temp_name(&e.file_name().to_string_lossy()) {
-                found.push(p);
-            }
-        }
-    }
-    found
 }
 
 /// Both locks of the data dir can be taken: the killed holder left nothing behind.

@@ -401,9 +401,10 @@ pub fn fill_disk(dir: &Path) -> PathBuf {
 
 /// 200 finished jobs with big names on `date`, then 3,200: more than 64 KB more.
 pub fn small_and_bigger_outputs(date: NaiveDate) -> (Vec<String>, Vec<String>) {
-    let mut bigger = many_jobs(date, 1000, 200);
+    let small = many_jobs(date, 1000, 200);
+    let mut bigger = small.clone();
     bigger.extend(many_jobs(date, 5000, 3000));
-    (many_jobs(date, 1000, 200), bigger)
+    (small, bigger)
 }
 
 /// After a write failed on a full disk: the data dir holds the same files as `before` (no
@@ -425,6 +426,26 @@ pub fn assert_untouched(before: &[(PathBuf, Vec<u8>)], dir: &Path, filler: &Path
             assert!(a == b, "{} changed on a full disk", p.display());
         }
     }
+}
+
+/// Temp files anywhere under `dir`, by the collector's own rule for their names.
+pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if slurm_usage::store::atomic::is_temp_name(&e.file_name().to_string_lossy()) {
+                found.push(p);
+            }
+        }
+    }
+    found
 }
 
 /// Every file under `dir` with its bytes, sorted by path.
