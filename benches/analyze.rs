@@ -18,8 +18,8 @@ use std::time::Instant;
 use chrono::{Days, NaiveDate, TimeZone, Utc};
 use slurm_usage::model::ProcessedJob;
 use slurm_usage::report::analyze::{analyze_dir, Context, Filter, Groups, NodeInventory, Window};
-use slurm_usage::store::parquet::{write_processed, Meta};
-use slurm_usage::store::{DataDir, Kind};
+use slurm_usage::store::parquet::Meta;
+use slurm_usage::store::{Archive, Kind};
 use slurm_usage::zone::Zone;
 
 const CHILD: &str = "SLURM_USAGE_BENCH_CHILD";
@@ -161,7 +161,7 @@ fn job(rng: &mut Rng, id: u64, day_start: i64, processed: i64) -> ProcessedJob {
 }
 
 /// Writes `days` files of `per_day` jobs ending at `last`, on two threads.
-fn generate(data: &DataDir, last: NaiveDate, days: u64, per_day: u64) {
+fn generate(data: &Archive, last: NaiveDate, days: u64, per_day: u64) {
     data.create().unwrap();
     let zone: Zone = "UTC".parse().unwrap();
     std::thread::scope(|s| {
@@ -197,7 +197,7 @@ fn generate(data: &DataDir, last: NaiveDate, days: u64, per_day: u64) {
                         sacct_version: "slurm 22.05.8".into(),
                         timezone: "UTC".into(),
                     };
-                    write_processed(&data.partition(Kind::Processed, date), &jobs, &meta).unwrap();
+                    data.write_processed(date, &jobs, &meta).unwrap();
                 }
             });
         }
@@ -213,7 +213,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// The measured part, in a fresh process.
 fn child(dir: &Path) {
-    let data = DataDir::new(dir);
+    let data = Archive::local(dir);
     let dates = data.dates(Kind::Processed).unwrap();
     let (since, until) = (dates[0], dates[dates.len() - 1]);
     let zone: Zone = "UTC".parse().unwrap();
@@ -276,11 +276,11 @@ fn main() {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    let data = DataDir::new(&dir);
+    let data = Archive::local(&dir);
     let have = data.dates(Kind::Processed).map(|d| d.len()).unwrap_or(0) as u64;
     if have != days {
         let t0 = Instant::now();
-        let _ = std::fs::remove_dir_all(data.dir(Kind::Processed));
+        let _ = std::fs::remove_dir_all(data.prefix(Kind::Processed));
         generate(
             &data,
             NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
@@ -295,7 +295,7 @@ fn main() {
     } else {
         println!("reusing {days} days in {}", dir.display());
     }
-    let bytes: u64 = std::fs::read_dir(data.dir(Kind::Processed))
+    let bytes: u64 = std::fs::read_dir(data.prefix(Kind::Processed))
         .unwrap()
         .flatten()
         .filter_map(|e| e.metadata().ok())

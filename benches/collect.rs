@@ -19,7 +19,6 @@ use slurm_usage::metrics::{build_jobs, Context};
 use slurm_usage::sacct::command::SacctProgram;
 use slurm_usage::sacct::fields::FieldLayout;
 use slurm_usage::sacct::parser::SacctOutput;
-use slurm_usage::store::DataDir;
 use slurm_usage::synth::Synth;
 use slurm_usage::zone::Zone;
 
@@ -80,12 +79,7 @@ fn child_collect(dir: &Path, days: u32) {
     let mut config =
         Config::from_toml("timezone = \"UTC\"\n[collect]\nsettle = \"0s\"\nretries = 0\n").unwrap();
     config.data_dir = dir.join("data");
-    let collector = Collector {
-        data: DataDir::new(&config.data_dir),
-        sacct: SacctProgram::new(dir.join("sacct")),
-        layout: Arc::new(FieldLayout::ours()),
-        config: Arc::new(config),
-    };
+    let collector = Collector::with_sacct(Arc::new(config), SacctProgram::new(dir.join("sacct")));
     // Today (empty output) and the `days` whole days before it.
     let opts = CollectOptions {
         days,

@@ -12,7 +12,7 @@
 //! ordinary users run it.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -24,6 +24,7 @@ use crate::metrics::{build_jobs, Context};
 use crate::sacct::command::{run_once, sacct_args, SacctProgram};
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::SacctOutput;
+use crate::store::Archive;
 
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,51 +188,25 @@ fn accounting_check(sacct: &Path, scontrol: &Path) -> Check {
     }
 }
 
-/// Creates and removes a temp file in the data dir (or, when it does not exist yet, in the
-/// nearest existing parent, where the first collection will create it).
-pub fn writable_check(dir: &Path) -> Check {
+/// Whether the collector could write the archive ([`Archive::probe_writable`]).
+pub fn writable_check(archive: &Archive) -> Check {
     let name = "data dir writable";
-    let (probe_dir, missing) = if dir.is_dir() {
-        (dir.to_path_buf(), false)
-    } else {
-        let mut p = dir.parent().map(Path::to_path_buf);
-        while let Some(d) = &p {
-            if d.as_os_str().is_empty() {
-                p = Some(PathBuf::from("."));
-                break;
-            }
-            if d.is_dir() {
-                break;
-            }
-            p = d.parent().map(Path::to_path_buf);
-        }
-        (p.unwrap_or_else(|| PathBuf::from(".")), true)
-    };
-    let probe = probe_dir.join(format!(".slurm-usage-test.tmp-{}", std::process::id()));
-    let result = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .and_then(|mut f| f.write_all(b"test"))
-        .and_then(|()| std::fs::remove_file(&probe));
-    match (result, missing) {
-        (Ok(()), false) => Check::pass(name, dir.display().to_string()),
-        (Ok(()), true) => Check::pass(
+    let dir = archive.location();
+    match archive.probe_writable() {
+        Ok(w) if !w.missing => Check::pass(name, dir.display().to_string()),
+        Ok(w) => Check::pass(
             name,
             format!(
                 "{} (does not exist yet; the first `collect` creates it in {})",
                 dir.display(),
-                probe_dir.display()
+                w.probed.display()
             ),
         ),
-        (Err(e), _) => {
-            let _ = std::fs::remove_file(&probe);
-            Check::fail(
-                name,
-                format!("cannot write in {}: {e}", probe_dir.display()),
-                "run as the service user (`sudo -u slurm-usage slurm-usage test`), or fix the directory's owner and mode",
-            )
-        }
+        Err((probed, e)) => Check::fail(
+            name,
+            format!("cannot write in {}: {e}", probed.display()),
+            "run as the service user (`sudo -u slurm-usage slurm-usage test`), or fix the directory's owner and mode",
+        ),
     }
 }
 
@@ -395,7 +370,7 @@ pub fn purge_check(sacctmgr_output: &str, lookback_days: u32, max_recollect_days
 
 /// Runs every check. `config` is the loaded config or why it could not be loaded (the other
 /// checks then run with the defaults).
-pub fn run_checks(config: Result<&Config, String>, data_dir: &Path) -> Vec<Check> {
+pub fn run_checks(config: Result<&Config, String>, archive: &Archive) -> Vec<Check> {
     let mut checks = Vec::new();
     let defaults = Config::default();
     let cfg = match &config {
@@ -441,7 +416,7 @@ pub fn run_checks(config: Result<&Config, String>, data_dir: &Path) -> Vec<Check
             "fix `sacct found` first",
         ));
     }
-    checks.push(writable_check(data_dir));
+    checks.push(writable_check(archive));
     if sacct_ok {
         checks.push(dry_collection(cfg));
     } else {
@@ -510,8 +485,11 @@ mod tests {
     #[test]
     fn writable_dir_and_missing_dir() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(writable_check(dir.path()).verdict, Verdict::Pass);
-        let c = writable_check(&dir.path().join("a/b"));
+        assert_eq!(
+            writable_check(&Archive::local(dir.path())).verdict,
+            Verdict::Pass
+        );
+        let c = writable_check(&Archive::local(dir.path().join("a/b")));
         assert_eq!(c.verdict, Verdict::Pass);
         assert!(c.detail.contains("does not exist yet"));
         assert_eq!(

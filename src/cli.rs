@@ -10,10 +10,9 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::collect::{run_cycle, CollectOptions, Collector};
-use crate::config::Config;
+use crate::config::{Config, ConfigSource};
 use crate::sacct::command::SacctProgram;
-use crate::sacct::fields::FieldLayout;
-use crate::store::DataDir;
+use crate::store::Archive;
 
 /// Exit code: another collector holds the data dir.
 pub const EXIT_BUSY: u8 = 75;
@@ -159,29 +158,34 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Test => return test_cmd(&cli),
         Command::Daemon(_) => {
             return crate::daemon::run(crate::daemon::DaemonOptions {
-                config: cli.config.clone(),
-                data_dir: cli.data_dir.clone(),
+                source: config_source(&cli),
                 color,
             })
         }
         _ => {}
     }
-    let mut config = Config::discover(cli.config.as_deref())?;
-    if let Some(dir) = &cli.data_dir {
-        config.data_dir = dir.clone();
-    }
+    let config = config_source(&cli).load()?;
+    let archive = Archive::of(&config);
     crate::logging::init(crate::logging::cli_level(cli.verbose, cli.quiet), color);
     match cli.command {
         Command::Collect(args) => collect(config, &args),
-        Command::Status(args) => status(&config, &args),
+        Command::Status(args) => status(&config, &archive, &args),
         Command::Demo(args) => crate::demo::run(config, &args, cli.data_dir.is_some()),
-        Command::Analyze(args) => analyze(&config, &args, cli.no_color),
-        Command::Job(args) => job(&config, &args),
+        Command::Analyze(args) => analyze(&config, &archive, &args, cli.no_color),
+        Command::Job(args) => job(&config, &archive, &args),
         Command::Current => current(&config, cli.no_color),
         Command::Nodes => nodes(&config, cli.no_color),
         Command::Config(_) | Command::FakeSacct(_) | Command::Daemon(_) | Command::Test => {
             unreachable!("handled above")
         }
+    }
+}
+
+/// The config file and the `--data-dir` override, as the command line gives them.
+fn config_source(cli: &Cli) -> ConfigSource {
+    ConfigSource {
+        file: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
     }
 }
 
@@ -239,17 +243,16 @@ pub fn collect_with(
     })
 }
 
-fn status(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
-    let data = DataDir::new(&config.data_dir);
+fn status(config: &Config, archive: &Archive, args: &StatusArgs) -> Result<ExitCode> {
     anyhow::ensure!(
-        data.root.is_dir(),
+        archive.exists(),
         "data dir {} does not exist (hint: run `slurm-usage collect`, or pass --data-dir)",
-        data.root.display()
+        archive.location().display()
     );
-    let s = crate::report::status::read_status(&data)
-        .with_context(|| format!("cannot read {}", data.root.display()))?;
+    let s = crate::report::status::read_status(archive)
+        .with_context(|| format!("cannot read {}", archive.location().display()))?;
     let mut out = std::io::stdout().lock();
-    crate::report::status::write_status(&data, &config.zone(), &s, args.recent, &mut out)?;
+    crate::report::status::write_status(&config.zone(), &s, args.recent, &mut out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -290,15 +293,11 @@ pub fn collector_with_program(
     program: PathBuf,
     prefix: Vec<std::ffi::OsString>,
 ) -> Collector {
-    Collector {
-        data: DataDir::new(&config.data_dir),
-        sacct: SacctProgram {
-            program,
-            prefix_args: prefix,
-        },
-        layout: Arc::new(FieldLayout::ours()),
-        config: Arc::new(config),
-    }
+    let sacct = SacctProgram {
+        program,
+        prefix_args: prefix,
+    };
+    Collector::with_sacct(Arc::new(config), sacct)
 }
 
 // ---- reports: analyze, test, job, current, nodes (src/report/, src/checks.rs, src/live.rs) ----
@@ -373,7 +372,12 @@ fn usage_error(msg: impl std::fmt::Display) -> ! {
         .exit()
 }
 
-fn analyze(config: &Config, args: &AnalyzeArgs, no_color: bool) -> Result<ExitCode> {
+fn analyze(
+    config: &Config,
+    archive: &Archive,
+    args: &AnalyzeArgs,
+    no_color: bool,
+) -> Result<ExitCode> {
     use crate::report::command::{run_analyze, validate, AnalyzeRequest};
     let req = AnalyzeRequest {
         days: args.days,
@@ -397,6 +401,7 @@ fn analyze(config: &Config, args: &AnalyzeArgs, no_color: bool) -> Result<ExitCo
     }
     match run_analyze(
         config,
+        archive,
         &req,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr(),
@@ -416,17 +421,13 @@ fn analyze(config: &Config, args: &AnalyzeArgs, no_color: bool) -> Result<ExitCo
 }
 
 fn test_cmd(cli: &Cli) -> Result<ExitCode> {
-    let loaded = Config::discover(cli.config.as_deref()).map_err(|e| format!("{e:#}"));
-    let data_dir = match (&cli.data_dir, &loaded) {
-        (Some(d), _) => d.clone(),
-        (None, Ok(c)) => c.data_dir.clone(),
-        (None, Err(_)) => Config::default().data_dir,
+    let source = config_source(cli);
+    let loaded = source.load().map_err(|e| format!("{e:#}"));
+    let archive = match &loaded {
+        Ok(c) => Archive::of(c),
+        Err(_) => Archive::local(source.data_dir_without_config()),
     };
-    let loaded = loaded.map(|mut c| {
-        c.data_dir = data_dir.clone();
-        c
-    });
-    let checks = crate::checks::run_checks(loaded.as_ref().map_err(Clone::clone), &data_dir);
+    let checks = crate::checks::run_checks(loaded.as_ref().map_err(Clone::clone), &archive);
     let ok = crate::checks::write_checks(
         &checks,
         stdout_color(cli.no_color),
@@ -439,16 +440,15 @@ fn test_cmd(cli: &Cli) -> Result<ExitCode> {
     })
 }
 
-fn job(config: &Config, args: &JobArgs) -> Result<ExitCode> {
+fn job(config: &Config, archive: &Archive, args: &JobArgs) -> Result<ExitCode> {
     use crate::report::job::{lookup, raw_steps, write_job};
-    let data = DataDir::new(&config.data_dir);
     anyhow::ensure!(
-        data.root.is_dir(),
+        archive.exists(),
         "data dir {} does not exist (hint: pass --data-dir, or run `slurm-usage collect`)",
-        data.root.display()
+        archive.location().display()
     );
     let zone = config.zone();
-    let found = lookup(&data, args.id.trim(), &zone)?;
+    let found = lookup(archive, args.id.trim(), &zone)?;
     for u in &found.unreadable {
         eprintln!("slurm-usage: warning: skipped {u}");
     }
@@ -456,7 +456,7 @@ fn job(config: &Config, args: &JobArgs) -> Result<ExitCode> {
         anyhow::bail!(
             "job {} is not in the archive {} ({} processed files, {} had to be read) (hint: check the id with `sacct -j {}`; jobs are archived from the first collection on)",
             args.id,
-            data.root.display(),
+            archive.location().display(),
             found.files,
             found.files_read,
             args.id
@@ -465,7 +465,7 @@ fn job(config: &Config, args: &JobArgs) -> Result<ExitCode> {
     let steps = found
         .records
         .first()
-        .map(|f| raw_steps(&data, &f.file, &f.job.job_id))
+        .map(|f| raw_steps(archive, f.date, &f.job.job_id))
         .unwrap_or_default();
     write_job(&found, &steps, &zone, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)

@@ -238,6 +238,35 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// Where a command's config comes from: the file (`--config`, `$SLURM_USAGE_CONFIG`, or the
+/// search path) and the `--data-dir` override. Every command and the daemon's reload load
+/// through [`ConfigSource::load`], so the override is applied in one place.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// The file given; `None`: the search path (searched again on every load).
+    pub file: Option<PathBuf>,
+    /// `--data-dir`: replaces the file's `data_dir`, also after a reload.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigSource {
+    /// Loads and validates the config, with the override applied.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = Config::discover(self.file.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+
+    /// The data dir to use when the config cannot be loaded (`test` still checks it).
+    pub fn data_dir_without_config(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| Config::default().data_dir)
+    }
+}
+
 impl Config {
     /// Finds the config file by the documented search order and loads it; `None` found means
     /// built-in defaults. `explicit` is `--config` or `$SLURM_USAGE_CONFIG` (clap merges them):

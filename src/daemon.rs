@@ -18,7 +18,6 @@
 //! Shutdown: `STOPPING=1`, cancel the token (run_cycle kills its sacct children, lets an
 //! in-flight write finish, saves the tracker), wait up to [`GRACE`], exit 0.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,14 +34,13 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use crate::collect::{run_cycle, CollectOptions, Collector, CycleReport, DateOutcome};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigSource};
 use crate::heap;
 use crate::prom::{self, Metrics};
 use crate::report::thousands;
 use crate::scheduler::{self, Backoff, CronTicker, Schedule, Wake};
-use crate::store::lock::{self, DirLock};
-use crate::store::tracker::Tracker;
-use crate::store::DataDir;
+use crate::store::lock::DirLock;
+use crate::store::Archive;
 
 /// How long shutdown waits for an interrupted cycle to finish its write and save the
 /// tracker. systemd's default stop timeout is 90 s; we promise 5.
@@ -58,11 +56,8 @@ const STATUS_MAX: usize = 240;
 /// What the command line gives the daemon.
 #[derive(Debug, Clone, Default)]
 pub struct DaemonOptions {
-    /// `--config` or `$SLURM_USAGE_CONFIG`, re-read on SIGHUP; `None`: the search path,
-    /// searched again on SIGHUP.
-    pub config: Option<PathBuf>,
-    /// `--data-dir`: overrides the file's `data_dir`, also after a reload.
-    pub data_dir: Option<PathBuf>,
+    /// The config file and `--data-dir`, loaded again on SIGHUP.
+    pub source: ConfigSource,
     /// Colours in the terminal log format (never under journald).
     pub color: bool,
 }
@@ -83,7 +78,7 @@ pub fn run(opts: DaemonOptions) -> Result<ExitCode> {
 }
 
 fn start(opts: DaemonOptions) -> Result<ExitCode> {
-    let config = load(&opts)?;
+    let config = opts.source.load()?;
     // tokio-cron-scheduler logs every job it adds at info; that is noise in our journal.
     crate::logging::init(
         &format!("{},tokio_cron_scheduler=warn", config.log.level.0),
@@ -137,8 +132,7 @@ pub async fn serve(
         .await
         .context("cannot start the scheduler")?;
 
-    let data = DataDir::new(&config.data_dir);
-    let last_success = read_last_success(&data);
+    let last_success = read_last_success(&Archive::of(&config));
     let now = Utc::now();
     let catch_up = schedule.needs_catch_up(last_success, now);
     let next = schedule.next_after(now);
@@ -273,34 +267,29 @@ pub async fn serve(
     Ok(code)
 }
 
-/// Loads and validates the config the way the command line asked for it.
-fn load(opts: &DaemonOptions) -> Result<Config, ConfigError> {
-    let mut config = Config::discover(opts.config.as_deref())?;
-    if let Some(dir) = &opts.data_dir {
-        config.data_dir = dir.clone();
-    }
-    Ok(config)
-}
-
 /// Creates the data dir if needed and takes its instance lock for the daemon's lifetime.
 fn instance_lock(config: &Config) -> Result<DirLock> {
-    let data = DataDir::new(&config.data_dir);
-    data.create()
-        .with_context(|| format!("cannot create the data dir {}", data.root.display()))?;
-    lock::try_lock(&data.root, lock::DAEMON_LOCK).with_context(|| {
+    let archive = Archive::of(config);
+    archive.create().with_context(|| {
+        format!(
+            "cannot create the data dir {}",
+            archive.location().display()
+        )
+    })?;
+    archive.lock_daemon().with_context(|| {
         format!(
             "another slurm-usage daemon is running on {} (stop it first, or give this one another data_dir)",
-            data.root.display()
+            archive.location().display()
         )
     })
 }
 
 /// The tracker's last successful cycle, read without side effects (a corrupt tracker is
 /// the next cycle's business, under the write lock): unreadable means "never", with a
-/// warning. [`Tracker::load_read_only`] checks the file type first: a FIFO there must not
+/// warning. [`Archive::peek_tracker`] checks the file type first: a FIFO there must not
 /// hang the start before READY.
-fn read_last_success(data: &DataDir) -> Option<DateTime<Utc>> {
-    match Tracker::load_read_only(&data.tracker()) {
+fn read_last_success(archive: &Archive) -> Option<DateTime<Utc>> {
+    match archive.peek_tracker() {
         Ok(tracker) => tracker.last_success,
         Err(e) => {
             warn!("{e}; taking the last success as never");
@@ -350,10 +339,11 @@ async fn apply_reload(
     ticker: &mut CronTicker,
     instance: &mut DirLock,
 ) -> Result<Arc<Config>> {
-    let new = load(opts)?;
+    let new = opts.source.load()?;
     let old = config_tx.borrow().clone();
     // Everything fallible first, so a failure leaves the old config fully in force.
-    let new_lock = if new.data_dir != old.data_dir {
+    let (old_archive, new_archive) = (Archive::of(&old), Archive::of(&new));
+    let new_lock = if new_archive != old_archive {
         Some(instance_lock(&new)?)
     } else {
         None
@@ -366,7 +356,7 @@ async fn apply_reload(
             .context("cannot reschedule")?;
     }
     if let Some(l) = new_lock {
-        info!(from = %old.data_dir.display(), to = %new.data_dir.display(), "data dir changed");
+        info!(from = %old_archive.location().display(), to = %new_archive.location().display(), "data dir changed");
         *instance = l;
     }
     if new.log.level != old.log.level {

@@ -13,7 +13,7 @@ use chrono::{NaiveDateTime, Utc};
 use crate::cli::{collect_with, collector_with_program, DemoArgs, FakeSacctArgs};
 use crate::config::Config;
 use crate::sacct::fields::{FieldLayout, DELIMITER};
-use crate::store::{DataDir, Kind};
+use crate::store::Kind;
 use crate::synth::Synth;
 
 /// Runs the demo collection and prints where the files are.
@@ -48,17 +48,16 @@ pub fn run(mut config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<
         config.timezone = Some("UTC".parse().expect("UTC is a zone"));
         collector_with_program(config.clone(), exe, prefix)
     };
+    let archive = collector.archive.clone();
     let code = collect_with(collector, args.days, false, true)?;
-    let data = DataDir::new(&config.data_dir);
     println!();
     println!("Files written:");
     for kind in [Kind::Raw, Kind::Processed] {
-        for date in data.dates(kind)? {
-            let p = data.partition(kind, date);
+        for (date, bytes) in archive.listing(kind)?.partitions {
             println!(
                 "  {} ({})",
-                p.display(),
-                crate::report::human_bytes(std::fs::metadata(&p)?.len())
+                archive.name(kind, date).display(),
+                crate::report::human_bytes(bytes)
             );
         }
     }

@@ -30,7 +30,7 @@ use slurm_usage::report::html::{render, HtmlOptions};
 use slurm_usage::report::json::{table, write_csv, write_json};
 use slurm_usage::report::render::{write_report, Style};
 use slurm_usage::store::parquet::{write_processed, Meta};
-use slurm_usage::store::{DataDir, Kind};
+use slurm_usage::store::{Archive, Kind};
 use slurm_usage::zone::Zone;
 
 const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
@@ -292,8 +292,8 @@ fn fixture() -> Vec<(&'static str, Vec<ProcessedJob>)> {
     ]
 }
 
-fn write_fixture(dir: &Path) -> DataDir {
-    let data = DataDir::new(dir);
+fn write_fixture(dir: &Path) -> Archive {
+    let data = Archive::local(dir);
     data.create().unwrap();
     for (d, jobs) in fixture() {
         let meta = Meta {
@@ -301,7 +301,7 @@ fn write_fixture(dir: &Path) -> DataDir {
             sacct_version: "slurm-wlm 22.05.8".into(),
             timezone: ZONE.into(),
         };
-        write_processed(&data.partition(Kind::Processed, date(d)), &jobs, &meta).unwrap();
+        write_processed(&data.name(Kind::Processed, date(d)), &jobs, &meta).unwrap();
     }
     data
 }
@@ -335,7 +335,7 @@ fn context(filter: Filter) -> Context {
     }
 }
 
-fn analysis(data: &DataDir) -> Analysis {
+fn analysis(data: &Archive) -> Analysis {
     analyze_dir(data, &context(Filter::default())).unwrap()
 }
 
@@ -616,7 +616,7 @@ fn filters_by_user_group_and_partition() {
 #[test]
 fn node_lists_are_expanded() {
     let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path());
+    let data = Archive::local(dir.path());
     data.create().unwrap();
     let jobs = vec![
         job(
@@ -674,7 +674,7 @@ fn node_lists_are_expanded() {
         timezone: ZONE.into(),
     };
     write_processed(
-        &data.partition(Kind::Processed, date("2026-11-24")),
+        &data.name(Kind::Processed, date("2026-11-24")),
         &jobs,
         &meta,
     )
@@ -775,10 +775,10 @@ fn python_file(path: &Path, reserved: bool) {
 #[test]
 fn python_tool_data_dir() {
     let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path());
+    let data = Archive::local(dir.path());
     data.create().unwrap();
-    python_file(&data.partition(Kind::Processed, date("2026-11-24")), true);
-    python_file(&data.partition(Kind::Processed, date("2026-11-25")), false);
+    python_file(&data.name(Kind::Processed, date("2026-11-24")), true);
+    python_file(&data.name(Kind::Processed, date("2026-11-25")), false);
     let a = analyze_dir(&data, &context(Filter::default())).unwrap();
     // The same two job ids in both files: one record each counts.
     assert_eq!(a.summary.jobs, 2);
@@ -843,7 +843,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 fn empty_and_missing_data_dirs() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty");
-    DataDir::new(&empty).create().unwrap();
+    Archive::local(&empty).create().unwrap();
     let e = empty.to_str().unwrap();
     let out = run(
         dir.path(),
@@ -1304,7 +1304,7 @@ fn current_nodes_and_utilisation_from_sinfo() {
 
     // analyze asks sinfo for the node's CPUs: the real capture's `vm,2`.
     let data = dir.path().join("data");
-    let d = DataDir::new(&data);
+    let d = Archive::local(&data);
     d.create().unwrap();
     let jobs = vec![job(
         "1",
@@ -1327,12 +1327,7 @@ fn current_nodes_and_utilisation_from_sinfo() {
         sacct_version: String::new(),
         timezone: ZONE.into(),
     };
-    write_processed(
-        &d.partition(Kind::Processed, date("2026-11-24")),
-        &jobs,
-        &meta,
-    )
-    .unwrap();
+    write_processed(&d.name(Kind::Processed, date("2026-11-24")), &jobs, &meta).unwrap();
     let out = run_with(
         &config,
         &[
@@ -1360,7 +1355,7 @@ fn current_nodes_and_utilisation_from_sinfo() {
 fn an_unreadable_file_is_skipped_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_fixture(dir.path());
-    let bad = data.partition(Kind::Processed, date("2026-11-24"));
+    let bad = data.name(Kind::Processed, date("2026-11-24"));
     std::fs::write(&bad, b"not parquet").unwrap();
     let a = analysis(&data);
     assert_eq!(a.unreadable.len(), 1, "{:?}", a.unreadable);

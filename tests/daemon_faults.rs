@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use slurm_usage::store::atomic::is_temp_name;
 use slurm_usage::store::lock;
-use slurm_usage::store::{DataDir, Kind};
+use slurm_usage::store::{Archive, Kind};
 use util::{
     assert_untouched, env_num, fill_disk, inspect, print_phases, skip, small_and_bigger_outputs,
     snapshot_bytes, spread, status_of, temp_files, Daemon, Ledger, Tmpfs,
@@ -743,15 +743,18 @@ struct MidWrite {
 /// waits `pause` more, sends `sig`; checks exit 0 within [`STOP_WITHIN`] with `STOPPING=1`,
 /// no temp file left, the data dir consistent and nothing in `ledger` lost.
 fn signal_mid_write(s: &Setup, ledger: &mut Ledger, sig: &str, pause: Duration) -> MidWrite {
-    let dd = DataDir::new(s.data());
+    let dd = Archive::local(s.data());
     let mut d = s.start();
     let deadline = Instant::now() + Duration::from_secs(60);
     let temp = loop {
         let found = [Kind::Processed].iter().find_map(|k| {
-            std::fs::read_dir(dd.dir(*k)).ok()?.flatten().find_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                is_temp_name(&name).then_some(name)
-            })
+            std::fs::read_dir(dd.prefix(*k))
+                .ok()?
+                .flatten()
+                .find_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    is_temp_name(&name).then_some(name)
+                })
         });
         if let Some(name) = found {
             break name;

@@ -24,6 +24,7 @@ use crate::sacct::parser::{recycle, split_fields, Malformed};
 use crate::sacct::stream::{Event, StreamParser};
 use crate::store::parquet::{Meta, StoreError};
 use crate::store::raw::RawStage;
+use crate::store::Archive;
 use crate::zone::Zone;
 
 /// A date's output, parsed, its own raw rows staged (not yet merged with the archive).
@@ -81,7 +82,8 @@ pub(super) struct DaySpec {
     pub layout: Arc<FieldLayout>,
     pub ctx: Context,
     pub meta: Meta,
-    pub raw_path: std::path::PathBuf,
+    /// Where the date's raw partition is staged.
+    pub archive: Archive,
 }
 
 /// Runs sacct once for the date and builds its [`Day`] while sacct prints.
@@ -127,7 +129,7 @@ impl LazyStage<'_> {
     fn open(&mut self) -> Result<&mut RawStage, StoreError> {
         if self.stage.is_none() {
             let s = &self.spec;
-            self.stage = Some(RawStage::open(&s.raw_path, self.layout.clone(), &s.meta)?);
+            self.stage = Some(s.archive.stage_raw(s.date, self.layout.clone(), &s.meta)?);
         }
         Ok(self.stage.as_mut().expect("opened above"))
     }

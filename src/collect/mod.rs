@@ -1,17 +1,22 @@
-//! One collection cycle, shared by `slurm-usage collect` and every daemon tick.
+//! One collection cycle, shared by `slurm-usage collect` and every daemon tick, in four
+//! phases (the rules: docs/collection.md):
 //!
-//! 1. Take the data dir's write lock; remove temp files a crash left behind.
-//! 2. Plan: today and the lookback days, plus older dates that have a partition but are not
-//!    complete (up to `max_recollect_days`), minus dates the tracker holds as complete.
-//! 3. One sacct per date, at most `max_concurrent_sacct` at once; its output is parsed on a
-//!    blocking thread while sacct prints it (`day.rs`): jobs are built and the date's raw
-//!    rows staged as they arrive. A date's semaphore permit is held until its files are
-//!    written, so at most that many days are in memory at once.
-//! 4. One writer applies the dates one after another: jobs are attributed to the date of
-//!    their start (or submit, if never started); a job that moved to another date is written
-//!    there before it is removed here (a crash leaves a duplicate, never a loss).
-//! 5. A date becomes complete when its day ended `settle` ago, its sacct ran after that, and
-//!    every job in it is final. The tracker is saved after every date, atomically.
+//! 1. [`prepare`] (plan): take the archive's write lock, remove temp files a crash left
+//!    behind, load the tracker, and [`plan`] the dates: today and the lookback days, plus
+//!    older dates that have a partition but are not complete (up to `max_recollect_days`),
+//!    minus dates the tracker holds as complete.
+//! 2. [`fetch`]: one sacct per date, at most `max_concurrent_sacct` at once; its output is
+//!    parsed on a blocking thread while sacct prints it (`day.rs`): jobs are built and the
+//!    date's raw rows staged as they arrive. A date's semaphore permit is held until its
+//!    files are written, so at most that many days are in memory at once.
+//! 3. [`apply`]: one writer applies the dates one after another as they arrive (`writer.rs`):
+//!    each job is routed to the date of its start, or submit if never started (`route.rs`);
+//!    a job that moved to another date is written there before it is removed here (a crash
+//!    leaves a duplicate, never a loss). A date becomes complete when its day ended `settle`
+//!    ago, its sacct ran after that, and every job in it is final; the tracker is saved after
+//!    every date.
+//! 4. [`finish`]: write the jobs held for dates whose sacct failed, note the last success,
+//!    save the tracker.
 //!
 //! A failed or hung sacct leaves its date's files untouched and the date incomplete.
 
@@ -30,13 +35,14 @@ use crate::metrics::Context;
 use crate::model::ProcessedJob;
 use crate::sacct::command::{sacct_args, version, with_retries, SacctError, SacctProgram};
 use crate::sacct::fields::FieldLayout;
-use crate::store::lock::{self, DirLock, LockError};
+use crate::store::lock::{DirLock, LockError};
 use crate::store::parquet::Meta;
 use crate::store::tracker::{Tracker, TrackerError};
-use crate::store::{DataDir, Kind};
+use crate::store::{Archive, Kind};
 use crate::zone::Zone;
 
 mod day;
+mod route;
 mod writer;
 
 use day::{Day, DaySpec, FetchError};
@@ -74,7 +80,7 @@ pub struct CollectOptions {
 #[derive(Debug, Clone)]
 pub struct Collector {
     pub config: Arc<Config>,
-    pub data: DataDir,
+    pub archive: Archive,
     pub sacct: SacctProgram,
     pub layout: Arc<FieldLayout>,
 }
@@ -82,9 +88,15 @@ pub struct Collector {
 impl Collector {
     /// A collector for `config`, running the configured sacct.
     pub fn new(config: Arc<Config>) -> Self {
+        let sacct = SacctProgram::new(&config.collect.sacct);
+        Collector::with_sacct(config, sacct)
+    }
+
+    /// A collector for `config` that runs `sacct` (the demo's fake one, a bench's `cat`).
+    pub fn with_sacct(config: Arc<Config>, sacct: SacctProgram) -> Self {
         Collector {
-            data: DataDir::new(&config.data_dir),
-            sacct: SacctProgram::new(&config.collect.sacct),
+            archive: Archive::of(&config),
+            sacct,
             layout: Arc::new(FieldLayout::ours()),
             config,
         }
@@ -105,7 +117,7 @@ pub enum DateOutcome {
 }
 
 /// One date's result.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DateReport {
     pub date: NaiveDate,
     pub outcome: DateOutcome,
@@ -138,6 +150,22 @@ pub struct CycleReport {
     pub stale_temps_removed: usize,
     /// The cycle was cut short by shutdown.
     pub cancelled: bool,
+}
+
+impl DateReport {
+    /// A date with `outcome` and no counts yet.
+    pub fn new(date: NaiveDate, outcome: DateOutcome) -> Self {
+        DateReport {
+            date,
+            outcome,
+            jobs: 0,
+            incomplete_jobs: 0,
+            moved_out: 0,
+            parse_errors: 0,
+            raw_rows: 0,
+            sacct_seconds: 0.0,
+        }
+    }
 }
 
 impl CycleReport {
@@ -210,7 +238,7 @@ pub fn plan(
 /// A complete date costs no sacct call, so its files are never opened. For the dates of the
 /// window (a few footers, some KB each) check that they still decode: a damaged one loses
 /// its completion fact, so this cycle queries the date, moves the file aside and rebuilds it.
-fn recheck_complete(data: &DataDir, tracker: &mut Tracker, today: NaiveDate, days: u32) {
+fn recheck_complete(archive: &Archive, tracker: &mut Tracker, today: NaiveDate, days: u32) {
     let first = today
         .checked_sub_days(Days::new(days.into()))
         .unwrap_or(today);
@@ -221,7 +249,7 @@ fn recheck_complete(data: &DataDir, tracker: &mut Tracker, today: NaiveDate, day
         .filter(|d| {
             [Kind::Processed, Kind::Raw]
                 .iter()
-                .any(|k| !crate::store::parquet::footer_ok(&data.partition(*k, *d)))
+                .any(|k| !archive.decodes(*k, *d))
         })
         .collect();
     for d in damaged {
@@ -271,49 +299,94 @@ pub async fn run_cycle(
     cancel: &CancellationToken,
 ) -> Result<CycleReport, CollectError> {
     let t0 = Instant::now();
-    let started = Utc::now();
-    let cfg = &c.config;
-    c.data.create().map_err(|source| CollectError::DataDir {
-        path: c.data.root.clone(),
-        source,
-    })?;
-    let _lock = take_lock(&c.data, opts.wait_for_lock).await?;
     let mut report = CycleReport {
-        started: Some(started),
+        started: Some(Utc::now()),
         ..Default::default()
     };
-    report.stale_temps_removed = c.data.remove_stale_temps().unwrap_or(0);
+    let prepared = prepare(c, opts, &mut report).await?;
+    if prepared.plan.query.is_empty() {
+        report.duration = t0.elapsed();
+        return Ok(report);
+    }
+    report.sacct_version = sacct_version(c, cancel).await;
+    let fetching = fetch(c, &prepared.plan.query, &report, cancel);
+    let writer = Writer {
+        archive: c.archive.clone(),
+        zone: c.config.zone(),
+        settle: c.config.collect.settle.0,
+        layout: c.layout.clone(),
+        cycle_dates: prepared.plan.query.iter().copied().collect(),
+        written: HashMap::new(),
+        stash: BTreeMap::new(),
+        tracker: prepared.tracker,
+        sacct_version: report.sacct_version.clone(),
+    };
+    let progress = opts
+        .progress
+        .then(|| progress_bar(prepared.plan.query.len()));
+    let writer = apply(writer, fetching, &mut report, progress.as_ref(), cancel).await?;
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    finish(writer, &mut report, prepared.plan.query.len()).await?;
+    report.duration = t0.elapsed();
+    info!(
+        dates = report.dates.len(),
+        jobs = report.jobs(),
+        incomplete = report.incomplete(),
+        failed = report.failed(),
+        parse_errors = report.parse_errors(),
+        sacct_calls = report.sacct_calls,
+        seconds = format!("{:.2}", report.duration.as_secs_f64()),
+        cancelled = report.cancelled,
+        "collection finished"
+    );
+    Ok(report)
+}
+
+/// What the plan phase leaves for the others; the lock is held until the cycle ends.
+struct Prepared {
+    _lock: DirLock,
+    tracker: Tracker,
+    plan: Plan,
+}
+
+/// Phase 1: takes the write lock, removes temp files a crash left behind, loads the tracker
+/// (forgetting the completion of a window date whose partition no longer decodes), and plans
+/// the dates. The complete dates go into `report` as they are.
+async fn prepare(
+    c: &Collector,
+    opts: &CollectOptions,
+    report: &mut CycleReport,
+) -> Result<Prepared, CollectError> {
+    c.archive.create().map_err(|source| CollectError::DataDir {
+        path: c.archive.location().to_path_buf(),
+        source,
+    })?;
+    let lock = take_lock(&c.archive, opts.wait_for_lock).await?;
+    report.stale_temps_removed = c.archive.remove_stale_temps().unwrap_or(0);
     if report.stale_temps_removed > 0 {
         warn!(
             count = report.stale_temps_removed,
             "removed temp files left by an interrupted write"
         );
     }
-    let mut tracker = Tracker::load(&c.data.tracker())?.tracker;
-    let zone = cfg.zone();
-    let today = zone.today();
-    recheck_complete(&c.data, &mut tracker, today, opts.days);
-    let partitions = c.data.dates(Kind::Processed).unwrap_or_default();
+    let mut tracker = c.archive.load_tracker()?.tracker;
+    let today = c.config.zone().today();
+    recheck_complete(&c.archive, &mut tracker, today, opts.days);
+    let partitions = c.archive.dates(Kind::Processed).unwrap_or_default();
     let plan = plan(
         today,
         opts.days,
-        cfg.collect.max_recollect_days,
+        c.config.collect.max_recollect_days,
         &tracker,
         &partitions,
     );
     for d in &plan.already_complete {
+        let jobs = tracker.dates.get(&d.to_string()).map_or(0, |i| i.jobs);
         report.dates.push(DateReport {
-            date: *d,
-            outcome: DateOutcome::AlreadyComplete,
-            jobs: tracker
-                .dates
-                .get(&d.to_string())
-                .map_or(0, |i| i.jobs as usize),
-            incomplete_jobs: 0,
-            moved_out: 0,
-            parse_errors: 0,
-            raw_rows: 0,
-            sacct_seconds: 0.0,
+            jobs: jobs as usize,
+            ..DateReport::new(*d, DateOutcome::AlreadyComplete)
         });
     }
     info!(
@@ -323,42 +396,59 @@ pub async fn run_cycle(
         last = %plan.query.last().map(|d| d.to_string()).unwrap_or_default(),
         "collection started"
     );
-    if plan.query.is_empty() {
-        report.duration = t0.elapsed();
-        return Ok(report);
-    }
+    Ok(Prepared {
+        _lock: lock,
+        tracker,
+        plan,
+    })
+}
 
-    report.sacct_version = match version(
-        &c.sacct,
-        cfg.collect.sacct_timeout.0.min(Duration::from_secs(60)),
-        cancel,
-    )
-    .await
-    {
+/// The sacct version, for the files' metadata; "unknown" (with a warning) if sacct will
+/// not say.
+async fn sacct_version(c: &Collector, cancel: &CancellationToken) -> String {
+    let timeout = c
+        .config
+        .collect
+        .sacct_timeout
+        .0
+        .min(Duration::from_secs(60));
+    match version(&c.sacct, timeout, cancel).await {
         Ok(v) => v,
         Err(e) => {
             warn!("cannot read the sacct version: {e}");
             "unknown".to_string()
         }
-    };
+    }
+}
 
-    let progress = opts.progress.then(|| progress_bar(plan.query.len()));
+/// The dates of phase 2 as they arrive, and the tasks that fetch them.
+struct Fetching {
+    rx: mpsc::Receiver<Fetched>,
+    tasks: JoinSet<()>,
+}
+
+/// Phase 2: starts one task per date that runs sacct (with retries) under the concurrency
+/// limit and builds the date's jobs and staged raw rows while sacct prints. Each finished
+/// date is sent to the writer with its semaphore permit, so a date's memory is bounded until
+/// it is written.
+fn fetch(
+    c: &Collector,
+    dates: &[NaiveDate],
+    report: &CycleReport,
+    cancel: &CancellationToken,
+) -> Fetching {
+    let cfg = &c.config;
+    let zone = cfg.zone();
     let ctx = Context {
         sacct_version: report.sacct_version.as_str().into(),
-        processed_date: started.timestamp_micros(),
+        processed_date: report.started.unwrap_or_else(Utc::now).timestamp_micros(),
     };
-    let (tx, mut rx) = mpsc::channel::<Fetched>(plan.query.len());
+    let (tx, rx) = mpsc::channel::<Fetched>(dates.len());
     let semaphore = Arc::new(Semaphore::new(cfg.collect.max_concurrent_sacct));
     let mut tasks = JoinSet::new();
-    for date in plan.query.iter().copied() {
+    for date in dates.iter().copied() {
         let (tx, sem, cancel) = (tx.clone(), semaphore.clone(), cancel.clone());
-        let (prog, layout, cfg, zone, ctx) = (
-            c.sacct.clone(),
-            c.layout.clone(),
-            cfg.clone(),
-            zone.clone(),
-            ctx.clone(),
-        );
+        let (prog, cfg) = (c.sacct.clone(), cfg.clone());
         let spec = DaySpec {
             date,
             zone: zone.clone(),
@@ -369,7 +459,7 @@ pub async fn run_cycle(
                 sacct_version: report.sacct_version.clone(),
                 timezone: zone.name(),
             },
-            raw_path: c.data.partition(Kind::Raw, date),
+            archive: c.archive.clone(),
         };
         tasks.spawn(async move {
             let Ok(permit) = sem.acquire_owned().await else {
@@ -378,14 +468,17 @@ pub async fn run_cycle(
             if cancel.is_cancelled() {
                 return;
             }
-            let args = sacct_args(&layout, zone.day_start(date), zone.day_end(date));
-            let label = date.to_string();
+            let args = sacct_args(
+                &spec.layout,
+                spec.zone.day_start(date),
+                spec.zone.day_end(date),
+            );
             let timeout = cfg.collect.sacct_timeout.0;
             let a = with_retries(
                 cfg.collect.retries,
                 cfg.collect.retry_delay.0,
                 &cancel,
-                &label,
+                &date.to_string(),
                 || day::fetch(&prog, &args, timeout, &cancel, spec.clone()),
             )
             .await;
@@ -410,33 +503,34 @@ pub async fn run_cycle(
                 .await;
         });
     }
-    drop(tx);
+    Fetching { rx, tasks }
+}
 
-    let mut writer = Writer {
-        data: c.data.clone(),
-        zone,
-        settle: cfg.collect.settle.0,
-        layout: c.layout.clone(),
-        cycle_dates: plan.query.iter().copied().collect(),
-        written: HashMap::new(),
-        stash: BTreeMap::new(),
-        tracker,
-        sacct_version: report.sacct_version.clone(),
-    };
+/// Phase 3: applies each date as it arrives, one at a time, on a blocking thread (encoding
+/// and fsyncs). After SIGTERM only the write in flight is finished, never a date that
+/// happens to be waiting (each could take seconds past the grace period).
+async fn apply(
+    mut writer: Writer,
+    mut fetching: Fetching,
+    report: &mut CycleReport,
+    progress: Option<&indicatif::ProgressBar>,
+    cancel: &CancellationToken,
+) -> Result<Writer, CollectError> {
     loop {
-        // Cancellation first: after SIGTERM only the write in flight is finished, never a
-        // date that happens to be waiting (each could take seconds past the grace period).
         let fetched = tokio::select! {
             biased;
             _ = cancel.cancelled() => { report.cancelled = true; break }
-            f = rx.recv() => match f { Some(f) => f, None => break },
+            f = fetching.rx.recv() => match f { Some(f) => f, None => break },
         };
         report.sacct_calls += fetched.calls;
         report.sacct_failures += fetched.failures;
         report.sacct_timeouts += fetched.timeouts;
         report.sacct_seconds += fetched.sacct_time.as_secs_f64();
         let date = fetched.date;
-        let sacct_seconds = fetched.sacct_time.as_secs_f64();
+        let failed = |why: String| DateReport {
+            sacct_seconds: fetched.sacct_time.as_secs_f64(),
+            ..DateReport::new(date, DateOutcome::Failed(why))
+        };
         let date_report = match fetched.result {
             Err(FetchError::Sacct(SacctError::Cancelled)) => {
                 report.cancelled = true;
@@ -444,58 +538,51 @@ pub async fn run_cycle(
             }
             Err(e) => {
                 error!(date = %date, calls = fetched.calls, "sacct failed, date stays incomplete: {e}");
-                failed(date, e.to_string(), sacct_seconds)
+                failed(e.to_string())
             }
             Ok((day, ran_at)) => {
-                let w = writer;
-                let (w, r) = tokio::task::spawn_blocking(move || {
-                    let mut w = w;
-                    let r = w.apply(date, day, ran_at);
-                    (w, r)
-                })
-                .await
-                .map_err(|e| CollectError::Internal(format!("writer task failed: {e}")))?;
+                let (w, r) = on_blocking(writer, move |w| w.apply(date, day, ran_at)).await?;
                 writer = w;
                 match r {
-                    Ok(mut r) => {
-                        r.sacct_seconds = sacct_seconds;
-                        r
-                    }
+                    Ok(r) => DateReport {
+                        sacct_seconds: fetched.sacct_time.as_secs_f64(),
+                        ..r
+                    },
                     Err(e) => {
                         error!(date = %date, "writing failed, previous files kept: {e}");
-                        failed(date, e.to_string(), sacct_seconds)
+                        failed(e.to_string())
                     }
                 }
             }
         };
-        if let Some(p) = &progress {
+        if let Some(p) = progress {
             p.set_message(date.to_string());
             p.inc(1);
         }
         report.dates.push(date_report);
     }
     if report.cancelled {
-        tasks.abort_all();
+        fetching.tasks.abort_all();
     }
-    while tasks.join_next().await.is_some() {}
-    if let Some(p) = progress {
-        p.finish_and_clear();
-    }
+    while fetching.tasks.join_next().await.is_some() {}
+    Ok(writer)
+}
+
+/// Phase 4: writes the jobs still held for dates whose sacct failed, notes the last success
+/// (every queried date applied, none failed, not cancelled), and saves the tracker.
+async fn finish(
+    writer: Writer,
+    report: &mut CycleReport,
+    queried: usize,
+) -> Result<(), CollectError> {
+    let mut writer = writer;
     if !writer.stash.is_empty() {
-        let w = writer;
-        let (w, r) = tokio::task::spawn_blocking(move || {
-            let mut w = w;
-            let r = w.flush_stash();
-            (w, r)
-        })
-        .await
-        .map_err(|e| CollectError::Internal(format!("writer task failed: {e}")))?;
+        let (w, r) = on_blocking(writer, Writer::flush_stash).await?;
         writer = w;
         if let Err(e) = r {
             error!("writing jobs of failed dates' neighbours failed: {e}");
         }
     }
-    let queried = plan.query.len();
     let done = report
         .dates
         .iter()
@@ -504,49 +591,36 @@ pub async fn run_cycle(
     if !report.cancelled && report.failed() == 0 && done == queried {
         writer.tracker.last_success = Some(Utc::now());
     }
-    let mut tracker = writer.tracker;
-    let tracker_path = c.data.tracker();
-    tokio::task::spawn_blocking(move || tracker.save(&tracker_path))
-        .await
-        .map_err(|e| CollectError::Internal(format!("tracker task failed: {e}")))??;
+    let (_, saved) = on_blocking(writer, |w| w.archive.save_tracker(&mut w.tracker)).await?;
+    saved?;
     report.dates.sort_by_key(|d| d.date);
-    report.duration = t0.elapsed();
-    info!(
-        dates = report.dates.len(),
-        jobs = report.jobs(),
-        incomplete = report.incomplete(),
-        failed = report.failed(),
-        parse_errors = report.parse_errors(),
-        sacct_calls = report.sacct_calls,
-        seconds = format!("{:.2}", report.duration.as_secs_f64()),
-        cancelled = report.cancelled,
-        "collection finished"
-    );
-    Ok(report)
+    Ok(())
 }
 
-fn failed(date: NaiveDate, why: String, sacct_seconds: f64) -> DateReport {
-    DateReport {
-        date,
-        outcome: DateOutcome::Failed(why),
-        jobs: 0,
-        incomplete_jobs: 0,
-        moved_out: 0,
-        parse_errors: 0,
-        raw_rows: 0,
-        sacct_seconds,
-    }
+/// Runs `f` on the writer on a blocking thread (its writes encode and fsync) and hands the
+/// writer back with the result.
+async fn on_blocking<R: Send + 'static>(
+    writer: Writer,
+    f: impl FnOnce(&mut Writer) -> R + Send + 'static,
+) -> Result<(Writer, R), CollectError> {
+    tokio::task::spawn_blocking(move || {
+        let mut w = writer;
+        let r = f(&mut w);
+        (w, r)
+    })
+    .await
+    .map_err(|e| CollectError::Internal(format!("writer task failed: {e}")))
 }
 
-async fn take_lock(data: &DataDir, wait: bool) -> Result<DirLock, LockError> {
-    match lock::try_lock(&data.root, lock::WRITE_LOCK) {
+async fn take_lock(archive: &Archive, wait: bool) -> Result<DirLock, LockError> {
+    match archive.try_lock_writer() {
         Err(LockError::Busy { holder, .. }) if wait => {
             info!("waiting for the data dir's write lock ({holder} holds it)");
-            let root = data.root.clone();
-            tokio::task::spawn_blocking(move || lock::lock_wait(&root, lock::WRITE_LOCK))
+            let a = archive.clone();
+            tokio::task::spawn_blocking(move || a.lock_writer_wait())
                 .await
                 .map_err(|e| LockError::Io {
-                    path: data.root.clone(),
+                    path: archive.location().to_path_buf(),
                     source: std::io::Error::other(e),
                 })?
         }

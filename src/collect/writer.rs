@@ -13,43 +13,26 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tracing::{info, warn};
 
 use super::day::Day;
-use super::{attribution, is_date_complete, DateOutcome, DateReport};
-use crate::fxhash::FxHashSet;
+use super::route::{Route, Routing};
+use super::{is_date_complete, DateOutcome, DateReport};
+use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::model::{ProcessedJob, Text};
 use crate::sacct::fields::FieldLayout;
-use crate::sacct::parser::Malformed;
-use crate::store::parquet::{self, Existing, Meta, StoreError};
-use crate::store::raw;
+use crate::store::parquet::{Existing, Meta, StoreError};
+use crate::store::raw::{RawMerge, RawStage};
 use crate::store::tracker::{DateInfo, Tracker, TrackerError};
-use crate::store::{DataDir, Kind};
+use crate::store::{Archive, Kind};
 use crate::zone::Zone;
 
-/// A job of one date's output that belongs to another date of this cycle, kept until that
-/// date's own output is applied (it normally holds the job too, being what sacct reports for
-/// that day) or, if that date fails, written on its own at the end of the cycle.
-/// Where a job of a date's output goes.
-#[derive(Clone, Copy)]
-enum Route {
-    /// It belongs to the date being applied.
-    Here,
-    /// It belongs here, though its rows were set aside while streaming.
-    BackHere,
-    /// Written into another date's partitions now.
-    Upsert(NaiveDate),
-    /// Held for another date of this cycle (see [`Stashed`]).
-    Stash(NaiveDate),
-    /// Already written by its own date's output this cycle.
-    Drop,
-}
-
+/// A job with its raw rows, on its way to another date's partitions.
 pub(super) struct Stashed {
     job: ProcessedJob,
     raw: Vec<String>,
 }
 
-/// The single writer: applies one date's fresh output to the data dir.
+/// The single writer: applies one date's fresh output to the archive.
 pub(super) struct Writer {
-    pub(super) data: DataDir,
+    pub(super) archive: Archive,
     pub(super) zone: Zone,
     pub(super) settle: Duration,
     pub(super) layout: Arc<FieldLayout>,
@@ -57,10 +40,83 @@ pub(super) struct Writer {
     pub(super) cycle_dates: HashSet<NaiveDate>,
     /// Job ids each date of this cycle has written from its own output.
     pub(super) written: HashMap<NaiveDate, FxHashSet<Text>>,
-    /// Jobs waiting for their date's output (see [`Stashed`]).
+    /// Jobs held for dates of this cycle whose output is not applied yet ([`Route::Stash`]).
     pub(super) stash: BTreeMap<NaiveDate, Vec<Stashed>>,
     pub(super) tracker: Tracker,
     pub(super) sacct_version: String,
+}
+
+/// A date's output after routing: the jobs that stay, and those that leave.
+struct Routed {
+    /// Fresh jobs that stay in the date.
+    fresh: Vec<ProcessedJob>,
+    /// Raw rows of jobs that stay but were set aside while streaming ([`Route::BackHere`]).
+    back_here: Vec<String>,
+    /// Archived jobs that move to a later date ([`Route::Move`]): job ids and raw ids.
+    moved_ids: HashSet<Text>,
+    moved_raw: HashSet<Text>,
+    /// Jobs written into other dates now ([`Route::Move`], [`Route::Upsert`]).
+    upserts: BTreeMap<NaiveDate, Vec<Stashed>>,
+    /// Jobs held for later dates of this cycle ([`Route::Stash`]).
+    stash: Vec<(NaiveDate, Stashed)>,
+}
+
+/// Splits a date's jobs by `routes`. Jobs that leave are taken out by moving the last job
+/// into their place: the partition is sorted when written, so the order here does not
+/// matter, and a 100,000-job day (~60 MB of records) is never shifted as a whole.
+fn split(
+    jobs: Vec<ProcessedJob>,
+    mut elsewhere: FxHashMap<usize, Vec<String>>,
+    routes: &[Route],
+) -> Routed {
+    let mut fresh = jobs;
+    let mut out = Routed {
+        fresh: Vec::new(),
+        back_here: Vec::new(),
+        moved_ids: HashSet::new(),
+        moved_raw: HashSet::new(),
+        upserts: BTreeMap::new(),
+        stash: Vec::new(),
+    };
+    for (i, route) in routes.iter().enumerate() {
+        if *route == Route::BackHere {
+            out.back_here
+                .extend(elsewhere.remove(&i).unwrap_or_default());
+        }
+    }
+    // From the end: every job above `i` that leaves is out already, so the job moved into
+    // `i` stays.
+    let mut gone: Vec<(usize, ProcessedJob)> = Vec::new();
+    for (i, route) in routes.iter().enumerate().rev() {
+        if !route.stays() {
+            gone.push((i, fresh.swap_remove(i)));
+        }
+    }
+    for (i, job) in gone.into_iter().rev() {
+        let raw = elsewhere.remove(&i).unwrap_or_default();
+        match routes[i] {
+            Route::Move(d) => {
+                out.moved_ids.insert(job.job_id.clone());
+                out.moved_raw.insert(job.job_id_raw.clone());
+                out.upserts.entry(d).or_default().push(Stashed { job, raw });
+            }
+            Route::Upsert(d) => out.upserts.entry(d).or_default().push(Stashed { job, raw }),
+            Route::Stash(d) => out.stash.push((d, Stashed { job, raw })),
+            Route::Here | Route::BackHere | Route::Drop => {}
+        }
+    }
+    out.fresh = fresh;
+    out
+}
+
+/// A date's new content, ready to encode.
+struct Content {
+    /// Fresh jobs, archived jobs not replaced or moved away, jobs held for this date.
+    jobs: Vec<ProcessedJob>,
+    /// Raw rows to add besides the streamed ones: set aside while streaming, or held.
+    extra_rows: Vec<String>,
+    /// Older copies of these jobs in other dates, to remove once this date is committed.
+    stale: BTreeMap<NaiveDate, Vec<(Text, Text)>>,
 }
 
 impl Writer {
@@ -72,224 +128,215 @@ impl Writer {
         }
     }
 
-    /// Merges date `date`'s fresh output into the archive and updates the tracker.
+    /// Merges `date`'s fresh output into the archive and updates the tracker: route each
+    /// job, gather the date's new content, write jobs that leave to their dates, commit the
+    /// date, remove stale copies elsewhere, record the outcome.
     pub(super) fn apply(
         &mut self,
         date: NaiveDate,
         day: Day,
         ran_at: DateTime<Utc>,
     ) -> Result<DateReport, StoreError> {
-        log_malformed(date, &day.malformed);
-        if day.lossy {
-            warn!(date = %date, "sacct output held invalid UTF-8; replaced with U+FFFD");
-        }
-        if day.orphans > 0 {
-            warn!(date = %date, rows = day.orphans, "step rows without their job line; kept in the raw archive only");
-        }
+        warn_about(date, &day);
         let Day {
             jobs,
-            here: is_here,
-            mut elsewhere,
+            here,
+            elsewhere,
             raw: stage,
             malformed,
             ..
         } = day;
         let started = Instant::now();
-        let proc_path = self.data.partition(Kind::Processed, date);
         // The archived ids only: the archived jobs this output replaces are never built.
-        let archived = self.unless_moved_aside(date, parquet::read_processed_ids(&proc_path)?);
-
-        // Where each job of this output goes.
-        let existing_ids: FxHashSet<&str> = archived.iter().map(String::as_str).collect();
-        let mut moved_ids: HashSet<Text> = HashSet::new();
-        let mut moved_raw: HashSet<Text> = HashSet::new();
-        let routes: Vec<Route> = jobs
-            .iter()
-            .enumerate()
-            .map(|(i, job)| {
-                // A job found to be this date's while streaming stays: no second look.
-                if is_here[i] {
-                    return Route::Here;
-                }
-                let other = match attribution(job, &self.zone) {
-                    Some(d) if d != date => d,
-                    // Rows routed away while streaming whose job stays (never expected).
-                    _ => return Route::BackHere,
-                };
-                if existing_ids.contains(job.job_id.as_str()) {
-                    // It lived here (e.g. pending) and started on a later date: it moves,
-                    // and must be written there before it is removed here.
-                    moved_ids.insert(job.job_id.clone());
-                    moved_raw.insert(job.job_id_raw.clone());
-                    Route::Upsert(other)
-                } else if !self.cycle_dates.contains(&other) {
-                    Route::Upsert(other)
-                } else if let Some(written) = self.written.get(&other) {
-                    if written.contains(&job.job_id) {
-                        Route::Drop
-                    } else {
-                        Route::Upsert(other)
-                    }
-                } else {
-                    Route::Stash(other)
-                }
-            })
-            .collect();
-        drop(existing_ids);
-        // Jobs that leave for other dates are taken out, each by moving the last job into its
-        // place: the partition is sorted when written, so the order here does not matter, and
-        // a 100,000-job day (~60 MB of records) is never shifted as a whole.
-        let mut fresh = jobs;
-        let mut back_here: Vec<String> = Vec::new();
-        for (i, route) in routes.iter().enumerate() {
-            if matches!(route, Route::BackHere) {
-                back_here.extend(elsewhere.remove(&i).unwrap_or_default());
-            }
-        }
-        // From the end: every job above `i` that leaves is out already, so the job moved
-        // into `i` stays.
-        let mut gone: Vec<(usize, ProcessedJob)> = Vec::new();
-        for (i, route) in routes.iter().enumerate().rev() {
-            if !matches!(route, Route::Here | Route::BackHere) {
-                gone.push((i, fresh.swap_remove(i)));
-            }
-        }
-        let mut upserts: BTreeMap<NaiveDate, Vec<Stashed>> = BTreeMap::new();
-        for (i, job) in gone.into_iter().rev() {
-            let raw = elsewhere.remove(&i).unwrap_or_default();
-            match routes[i] {
-                Route::Upsert(d) => upserts.entry(d).or_default().push(Stashed { job, raw }),
-                Route::Stash(d) => self.stash.entry(d).or_default().push(Stashed { job, raw }),
-                Route::Here | Route::BackHere | Route::Drop => {}
-            }
-        }
-        drop(elsewhere);
+        let archived = self.unless_moved_aside(date, self.archive.read_processed_ids(date)?);
+        let routes = self.routes(date, &jobs, &here, &archived);
+        let Routed {
+            fresh,
+            back_here,
+            moved_ids,
+            moved_raw,
+            upserts,
+            stash,
+        } = split(jobs, elsewhere, &routes);
         drop(routes);
+        for (d, s) in stash {
+            self.stash.entry(d).or_default().push(s);
+        }
         if !moved_ids.is_empty() {
             info!(date = %date, jobs = moved_ids.len(), "jobs moved to the date they started on");
         }
+        let content = self.content(date, fresh, back_here, archived, &moved_ids)?;
+        let routed = started.elapsed();
+        let raw = self.commit(date, &content, stage, &upserts, &moved_raw)?;
+        let committed = started.elapsed();
+        self.remove_stale(date, content.stale)?;
+        self.remember_written(date, &content.jobs);
+        let report = self.record(date, ran_at, &content.jobs, malformed.len(), raw)?;
+        tracing::debug!(
+            date = %date,
+            routed = routed.as_secs_f64(),
+            committed = committed.as_secs_f64(),
+            recorded = started.elapsed().as_secs_f64(),
+            "date applied (seconds since the start of the apply)"
+        );
+        Ok(DateReport {
+            moved_out: moved_ids.len(),
+            ..report
+        })
+    }
 
-        // Jobs other dates' outputs held for this date and this output lacks. The ids of
-        // this output are gathered only when there is something to hold them against.
+    /// The route of each job of `date`'s output ([`Routing::route`]).
+    fn routes(
+        &self,
+        date: NaiveDate,
+        jobs: &[ProcessedJob],
+        here: &[bool],
+        archived: &[String],
+    ) -> Vec<Route> {
+        let archived: FxHashSet<&str> = archived.iter().map(String::as_str).collect();
+        let routing = Routing {
+            date,
+            zone: &self.zone,
+            archived: &archived,
+            cycle_dates: &self.cycle_dates,
+            written: &self.written,
+        };
+        jobs.iter()
+            .zip(here)
+            .map(|(job, here)| routing.route(job, *here))
+            .collect()
+    }
+
+    /// `date`'s new content: the fresh jobs, the archived jobs not replaced or moved away
+    /// (read in full only when some stay), and the jobs other dates' outputs held for this
+    /// date that this output lacks.
+    fn content(
+        &mut self,
+        date: NaiveDate,
+        fresh: Vec<ProcessedJob>,
+        back_here: Vec<String>,
+        archived: Vec<String>,
+        moved_ids: &HashSet<Text>,
+    ) -> Result<Content, StoreError> {
+        // The ids of this output are gathered only when there is something to hold them
+        // against.
         let held = self.stash.remove(&date).unwrap_or_default();
         let fresh_ids: FxHashSet<&str> = if held.is_empty() && archived.is_empty() {
             FxHashSet::default()
         } else {
             fresh.iter().map(|j| j.job_id.as_str()).collect()
         };
-        let stashed: Vec<Stashed> = held
+        let held: Vec<Stashed> = held
             .into_iter()
             .filter(|s| !fresh_ids.contains(s.job.job_id.as_str()))
             .collect();
-
-        // This date: the fresh jobs, archived jobs not replaced or moved, stashed jobs.
-        let stashed_ids: HashSet<&str> = stashed.iter().map(|s| s.job.job_id.as_str()).collect();
-        let stays = |id: &str| {
-            !fresh_ids.contains(id) && !moved_ids.contains(id) && !stashed_ids.contains(id)
-        };
-        let kept: Vec<ProcessedJob> = if archived.iter().any(|id| stays(id)) {
-            let kept = parquet::read_processed_where(&proc_path, &self.zone, &stays)?;
+        let held_ids: HashSet<&str> = held.iter().map(|s| s.job.job_id.as_str()).collect();
+        let stays =
+            |id: &str| !fresh_ids.contains(id) && !moved_ids.contains(id) && !held_ids.contains(id);
+        let kept = if archived.iter().any(|id| stays(id)) {
+            let kept = self
+                .archive
+                .read_processed_where(date, &self.zone, &stays)?;
             self.unless_moved_aside(date, kept)
         } else {
             Vec::new()
         };
-        drop(archived);
-        drop(fresh_ids);
-        drop(stashed_ids);
-        let moved_raw: HashSet<&str> = moved_raw.iter().map(Text::as_str).collect();
-        let extra_rows: Vec<&str> = back_here
-            .iter()
-            .map(String::as_str)
-            .chain(
-                stashed
-                    .iter()
-                    .flat_map(|s| s.raw.iter().map(String::as_str)),
-            )
-            .collect();
-        let moved_out = moved_ids.len();
+        drop((fresh_ids, held_ids));
         // A fresh job here that was archived earlier under its submit date (pending then, and
         // outside that date's own sacct window as it became eligible later) leaves that date
-        // once its new record is safely on disk.
-        let stale = self.stale_copies(date, fresh.iter().chain(stashed.iter().map(|s| &s.job)));
-        let mut merged = fresh;
-        merged.extend(kept);
-        merged.extend(stashed.iter().map(|s| s.job.clone()));
+        // once its new record is safely committed.
+        let stale = self.stale_copies(date, fresh.iter().chain(held.iter().map(|s| &s.job)));
+        let mut jobs = fresh;
+        jobs.extend(kept);
+        let mut extra_rows = back_here;
+        for Stashed { job, raw } in held {
+            jobs.push(job);
+            extra_rows.extend(raw);
+        }
+        Ok(Content {
+            jobs,
+            extra_rows,
+            stale,
+        })
+    }
 
+    /// Encodes `date`'s partitions (one thread each) while the jobs that leave are written
+    /// into their dates, then commits. Commit only when all of it succeeded: jobs moving away
+    /// are committed at their new date first, and raw is committed before processed, so a
+    /// crash in between leaves raw rows without their processed job (rebuilt by the next
+    /// collection), never a processed job without its raw rows.
+    fn commit(
+        &mut self,
+        date: NaiveDate,
+        content: &Content,
+        stage: RawStage,
+        upserts: &BTreeMap<NaiveDate, Vec<Stashed>>,
+        moved_raw: &HashSet<Text>,
+    ) -> Result<RawMerge, StoreError> {
         let meta = self.meta(date);
-        let routed = started.elapsed();
-        // Encode this date's partitions (one thread each) while jobs that belong to other
-        // dates are written there. Commit only when all of it succeeded: jobs moving away
-        // are on disk at their new date first, and raw is renamed before processed, so a
-        // crash in between leaves raw rows without their processed job (rebuilt by the next
-        // collection), never a processed job without its raw rows.
-        let t0 = Instant::now();
+        let moved_raw: HashSet<&str> = moved_raw.iter().map(Text::as_str).collect();
+        let extra: Vec<&str> = content.extra_rows.iter().map(String::as_str).collect();
+        let archive = self.archive.clone();
         let (raw, processed, upserted) = std::thread::scope(|scope| {
-            let encode = scope.spawn(|| {
-                let staged = parquet::stage_processed(&proc_path, &merged, &meta);
-                (staged, t0.elapsed())
-            });
-            let finish = scope.spawn(|| {
-                let raw = stage.finish(&extra_rows, &moved_raw);
-                (raw, t0.elapsed())
-            });
+            let encode = scope.spawn(|| archive.stage_processed(date, &content.jobs, &meta));
+            let finish = scope.spawn(move || stage.finish(&extra, &moved_raw));
             let upserted = upserts
                 .iter()
                 .try_for_each(|(other, items)| self.upsert(*other, items, Some(date)));
-            let (raw, raw_time) = finish.join().expect("encoding a partition does not panic");
-            let (processed, processed_time) =
-                encode.join().expect("encoding a partition does not panic");
-            tracing::debug!(date = %date, raw_seconds = raw_time.as_secs_f64(), processed_seconds = processed_time.as_secs_f64(), "partitions encoded");
+            let raw = finish.join().expect("encoding a partition does not panic");
+            let processed = encode.join().expect("encoding a partition does not panic");
             (raw, processed, upserted)
         });
         upserted?;
-        let upserted = started.elapsed();
         let (raw_staged, raw) = raw?;
         let processed = processed?;
         raw_staged.commit()?;
         processed.commit()?;
-        let committed = started.elapsed();
-        self.remove_stale(date, stale)?;
-        let unstaled = started.elapsed();
-        // Dates applied later in this cycle look up the jobs this date wrote; after the last
-        // one, nothing does (a busy day's list is 100,000 ids).
+        Ok(raw)
+    }
+
+    /// Dates applied later in this cycle look up the jobs this date wrote; after the last
+    /// one, nothing does (a busy day's list is 100,000 ids).
+    fn remember_written(&mut self, date: NaiveDate, jobs: &[ProcessedJob]) {
         let later = (self.cycle_dates.iter()).any(|d| *d != date && !self.written.contains_key(d));
         if later {
             self.written
-                .insert(date, merged.iter().map(|j| j.job_id.clone()).collect());
+                .insert(date, jobs.iter().map(|j| j.job_id.clone()).collect());
         }
+    }
 
-        let incomplete_jobs = merged.iter().filter(|j| !j.is_complete).count();
+    /// Records `date`'s facts in the tracker, marks it complete when it is final, and saves
+    /// the tracker (after every date: a crash later in the cycle keeps this date's facts).
+    fn record(
+        &mut self,
+        date: NaiveDate,
+        ran_at: DateTime<Utc>,
+        jobs: &[ProcessedJob],
+        parse_errors: usize,
+        raw: RawMerge,
+    ) -> Result<DateReport, StoreError> {
+        let incomplete_jobs = jobs.iter().filter(|j| !j.is_complete).count();
         // A line that could not be parsed may hide a job: such a date is never final.
-        let complete = malformed.is_empty()
-            && is_date_complete(date, &self.zone, self.settle, ran_at, &merged);
+        let complete =
+            parse_errors == 0 && is_date_complete(date, &self.zone, self.settle, ran_at, jobs);
         self.tracker.dates.insert(
             date.to_string(),
             DateInfo {
                 last_collected: Some(ran_at),
-                jobs: merged.len() as u64,
+                jobs: jobs.len() as u64,
                 incomplete_jobs: incomplete_jobs as u64,
-                parse_errors: malformed.len() as u64,
+                parse_errors: parse_errors as u64,
             },
         );
         if complete {
             self.tracker.mark_complete(date);
         }
-        // Save after every date: a crash later in the cycle keeps this date's facts.
         self.save_tracker()?;
-        tracing::debug!(
-            date = %date,
-            routed = routed.as_secs_f64(),
-            upserted = upserted.as_secs_f64(),
-            committed = committed.as_secs_f64(),
-            stale_removed = unstaled.as_secs_f64(),
-            tracker_saved = started.elapsed().as_secs_f64(),
-            "date applied (seconds since the start of the apply)"
-        );
         info!(
             date = %date,
-            jobs = merged.len(),
+            jobs = jobs.len(),
             incomplete_jobs,
-            parse_errors = malformed.len(),
+            parse_errors,
             raw_rows = raw.fresh,
             complete,
             "date collected"
@@ -301,10 +348,10 @@ impl Writer {
             } else {
                 DateOutcome::Incomplete
             },
-            jobs: merged.len(),
+            jobs: jobs.len(),
             incomplete_jobs,
-            moved_out,
-            parse_errors: malformed.len(),
+            moved_out: 0,
+            parse_errors,
             raw_rows: raw.fresh,
             sacct_seconds: 0.0,
         })
@@ -358,14 +405,16 @@ impl Writer {
         stale: BTreeMap<NaiveDate, Vec<(Text, Text)>>,
     ) -> Result<(), StoreError> {
         for (date, ids) in stale {
-            let path = self.data.partition(Kind::Processed, date);
-            if !path.exists() {
+            if !self.archive.has(Kind::Processed, date) {
                 continue;
             }
             // The date's ids first (one column): most dates hold none of these jobs, and
             // only a date that does is decoded whole. A set, not a scan per id: a busy day
             // can have 10^4 stale ids against 10^5 jobs.
-            let archived_ids = parquet::read_processed_ids(&path)?.into_inner();
+            // A partition that does not decode is moved aside; its date loses its completion
+            // fact, so it is collected again rather than trusted with its jobs gone.
+            let found = self.archive.read_processed_ids(date)?;
+            let archived_ids = self.unless_moved_aside(date, found);
             let archived: HashSet<&str> = archived_ids.iter().map(String::as_str).collect();
             let gone: HashSet<&str> = ids
                 .iter()
@@ -375,7 +424,8 @@ impl Writer {
             if gone.is_empty() {
                 continue;
             }
-            let jobs = parquet::read_processed(&path, &self.zone)?.into_inner();
+            let found = self.archive.read_processed(date, &self.zone)?;
+            let jobs = self.unless_moved_aside(date, found);
             let raw_ids: HashSet<&str> = ids
                 .iter()
                 .filter(|(id, _)| gone.contains(id.as_str()))
@@ -387,15 +437,9 @@ impl Writer {
                 .cloned()
                 .collect();
             let meta = self.meta(date);
-            raw::merge_raw(
-                &self.data.partition(Kind::Raw, date),
-                &self.layout,
-                &[],
-                &[],
-                &raw_ids,
-                &meta,
-            )?;
-            parquet::write_processed(&path, &kept, &meta)?;
+            self.archive
+                .merge_raw(date, &self.layout, &[], &raw_ids, &meta)?;
+            self.archive.write_processed(date, &kept, &meta)?;
             info!(from = %date, to = %now_in, jobs = gone.len(), "jobs moved to the date they started on");
             let info = self.tracker.dates.entry(date.to_string()).or_default();
             info.jobs = kept.len() as u64;
@@ -414,8 +458,8 @@ impl Writer {
     }
 
     fn save_tracker(&mut self) -> Result<(), StoreError> {
-        self.tracker
-            .save(&self.data.tracker())
+        self.archive
+            .save_tracker(&mut self.tracker)
             .map_err(|e| match e {
                 TrackerError::Write(w) => StoreError::Write(w),
                 TrackerError::Read { path, source } => StoreError::Read { path, source },
@@ -432,8 +476,8 @@ impl Writer {
         items: &[Stashed],
         applying: Option<NaiveDate>,
     ) -> Result<(), StoreError> {
-        let path = self.data.partition(Kind::Processed, date);
-        let mut existing = parquet::read_processed(&path, &self.zone)?.into_inner();
+        let found = self.archive.read_processed(date, &self.zone)?;
+        let mut existing = self.unless_moved_aside(date, found);
         let mut at: HashMap<Text, usize> = existing
             .iter()
             .enumerate()
@@ -455,15 +499,9 @@ impl Writer {
             return Ok(());
         }
         let meta = self.meta(date);
-        raw::merge_raw(
-            &self.data.partition(Kind::Raw, date),
-            &self.layout,
-            &raw,
-            &[],
-            &HashSet::new(),
-            &meta,
-        )?;
-        parquet::write_processed(&path, &existing, &meta)?;
+        self.archive
+            .merge_raw(date, &self.layout, &raw, &HashSet::new(), &meta)?;
+        self.archive.write_processed(date, &existing, &meta)?;
         let mut stale = self.stale_copies(date, items.iter().map(|s| &s.job));
         if let Some(d) = applying {
             stale.remove(&d);
@@ -478,12 +516,134 @@ impl Writer {
     }
 }
 
-fn log_malformed(date: NaiveDate, malformed: &[Malformed]) {
-    for m in malformed.iter().take(20) {
+/// Says what was odd about a date's output: unparsable lines (the first 20), invalid UTF-8,
+/// step rows without their job line.
+fn warn_about(date: NaiveDate, day: &Day) {
+    for m in day.malformed.iter().take(20) {
         let shown: String = m.text.chars().take(200).collect();
         warn!(date = %date, line = m.line, "unparsable sacct line kept verbatim in the raw archive: {}: {shown:?}", m.reason);
     }
-    if malformed.len() > 20 {
-        warn!(date = %date, more = malformed.len() - 20, "more unparsable sacct lines not shown");
+    if day.malformed.len() > 20 {
+        warn!(date = %date, more = day.malformed.len() - 20, "more unparsable sacct lines not shown");
+    }
+    if day.lossy {
+        warn!(date = %date, "sacct output held invalid UTF-8; replaced with U+FFFD");
+    }
+    if day.orphans > 0 {
+        warn!(date = %date, rows = day.orphans, "step rows without their job line; kept in the raw archive only");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn job(id: &str) -> ProcessedJob {
+        ProcessedJob {
+            job_id: id.into(),
+            job_id_raw: format!("{id}r").into(),
+            ..Default::default()
+        }
+    }
+
+    fn ids<'a>(jobs: impl IntoIterator<Item = &'a ProcessedJob>) -> Vec<String> {
+        let mut v: Vec<String> = jobs.into_iter().map(|j| j.job_id.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn split_sends_each_job_and_its_rows_where_its_route_says() {
+        let (d2, d3) = (d("2026-11-25"), d("2026-11-20"));
+        let routes = [
+            Route::Here,
+            Route::Move(d2),
+            Route::BackHere,
+            Route::Upsert(d3),
+            Route::Stash(d2),
+            Route::Drop,
+            Route::Here,
+        ];
+        let jobs: Vec<ProcessedJob> = (0..routes.len()).map(|i| job(&i.to_string())).collect();
+        let elsewhere: FxHashMap<usize, Vec<String>> =
+            (1..6).map(|i| (i, vec![format!("row of {i}")])).collect();
+        let r = split(jobs, elsewhere, &routes);
+        assert_eq!(ids(&r.fresh), ["0", "2", "6"]);
+        assert_eq!(r.back_here, ["row of 2"]);
+        assert_eq!(r.moved_ids, HashSet::from([Text::from("1")]));
+        assert_eq!(r.moved_raw, HashSet::from([Text::from("1r")]));
+        let upserts: Vec<(NaiveDate, Vec<String>, Vec<String>)> = r
+            .upserts
+            .iter()
+            .map(|(d, items)| {
+                let rows = items.iter().flat_map(|s| s.raw.clone()).collect();
+                (*d, ids(items.iter().map(|s| &s.job)), rows)
+            })
+            .collect();
+        assert_eq!(
+            upserts,
+            [
+                (d3, vec!["3".to_string()], vec!["row of 3".to_string()]),
+                (d2, vec!["1".to_string()], vec!["row of 1".to_string()]),
+            ]
+        );
+        assert_eq!(r.stash.len(), 1);
+        assert_eq!((r.stash[0].0, r.stash[0].1.job.job_id.as_str()), (d2, "4"));
+        assert_eq!(r.stash[0].1.raw, ["row of 4"]);
+    }
+
+    #[test]
+    fn a_job_written_into_a_complete_date_whose_file_is_corrupt_reopens_that_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::local(dir.path());
+        archive.create().unwrap();
+        let date = d("2026-11-20");
+        let path = archive.name(Kind::Processed, date);
+        std::fs::write(&path, b"not parquet").unwrap();
+        let mut tracker = Tracker::default();
+        tracker.mark_complete(date);
+        let mut w = Writer {
+            archive: archive.clone(),
+            zone: "UTC".parse().unwrap(),
+            settle: Duration::ZERO,
+            layout: Arc::new(FieldLayout::ours()),
+            cycle_dates: HashSet::new(),
+            written: HashMap::new(),
+            stash: BTreeMap::new(),
+            tracker,
+            sacct_version: "slurm 22.05.8".into(),
+        };
+        let fields = FieldLayout::ours();
+        let row: Vec<&str> = fields
+            .names
+            .iter()
+            .map(|n| {
+                if n == "JobIDRaw" || n == "JobID" {
+                    "7"
+                } else {
+                    ""
+                }
+            })
+            .collect();
+        let item = Stashed {
+            job: job("7"),
+            raw: vec![row.join(&char::from(crate::sacct::fields::DELIMITER).to_string())],
+        };
+        w.upsert(date, &[item], None).unwrap();
+        // The unreadable file is kept aside, the job is written, and the date is no longer
+        // complete: its other jobs are collected again, not lost with the old file.
+        assert!(!w.tracker.is_complete(date));
+        let aside: Vec<String> = std::fs::read_dir(archive.prefix(Kind::Processed))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        let now = archive.read_processed(date, &w.zone).unwrap().into_inner();
+        assert_eq!(ids(&now), ["7"]);
     }
 }

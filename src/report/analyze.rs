@@ -39,7 +39,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use super::scan::{self, JobMetrics, JobRow, OwnedRow, ScanError, TextColumn, REPORT_COLUMNS};
 use crate::config::Config;
 use crate::sacct::parser::expand_nodelist;
-use crate::store::{DataDir, Kind};
+use crate::store::{Archive, Kind};
 use crate::zone::Zone;
 
 /// Errors that stop an analysis. An unreadable single file does not: it is skipped and
@@ -1073,17 +1073,16 @@ pub fn analyze_rows<'a>(rows: impl IntoIterator<Item = JobRow<'a>>, ctx: &Contex
 }
 
 /// The processed partitions of the window that exist, in date order.
-pub fn window_files(data: &DataDir, w: &Window) -> Result<Vec<PathBuf>, AnalyzeError> {
-    let dates = data
+pub fn window_files(archive: &Archive, w: &Window) -> Result<Vec<NaiveDate>, AnalyzeError> {
+    let dates = archive
         .dates(Kind::Processed)
         .map_err(|source| AnalyzeError::List {
-            path: data.dir(Kind::Processed),
+            path: archive.prefix(Kind::Processed),
             source,
         })?;
     Ok(dates
         .into_iter()
         .filter(|d| (w.since..=w.until).contains(d))
-        .map(|d| data.partition(Kind::Processed, d))
         .collect())
 }
 
@@ -1150,8 +1149,8 @@ struct Worker {
 
 /// Analyzes the window's partitions in `data`. Files that cannot be read are skipped and
 /// listed in the result; a missing `processed/` dir is an empty archive.
-pub fn analyze_dir(data: &DataDir, ctx: &Context) -> Result<Analysis, AnalyzeError> {
-    let files = window_files(data, &ctx.window)?;
+pub fn analyze_dir(archive: &Archive, ctx: &Context) -> Result<Analysis, AnalyzeError> {
+    let files = window_files(archive, &ctx.window)?;
     let zone = &ctx.window.zone;
     let n = files.len();
     let errors: Mutex<BTreeMap<usize, String>> = Mutex::new(BTreeMap::new());
@@ -1164,7 +1163,7 @@ pub fn analyze_dir(data: &DataDir, ctx: &Context) -> Result<Analysis, AnalyzeErr
     // Pass 1: job id hashes only (8 bytes a job), to find ids that occur more than once.
     let per_thread = parallel::<Vec<(usize, Vec<u64>)>>(n, ctx.threads, |i, out| {
         let mut v = Vec::new();
-        let r = scan::for_each_batch(&files[i], zone, &["job_id"], |b| {
+        let r = scan::for_each_batch(archive, files[i], zone, &["job_id"], |b| {
             v.extend((0..b.len()).map(|j| id_hash(b.job_id(j))));
         });
         match r {
@@ -1231,7 +1230,7 @@ pub fn analyze_dir(data: &DataDir, ctx: &Context) -> Result<Analysis, AnalyzeErr
                 REPORT_COLUMNS
             };
             let mut row_no = 0usize;
-            let r = scan::for_each_batch(&files[i], zone, columns, |b| {
+            let r = scan::for_each_batch(archive, files[i], zone, columns, |b| {
                 let it = &mut wk.it;
                 // Node-list ids live only within a batch (partials keep node ids), so the
                 // cache of expansions can be dropped between batches to bound it.

@@ -12,7 +12,7 @@ use super::html::{render, HtmlOptions};
 use super::json::{table, write_csv, write_json, TABLES};
 use super::render::{write_report, Style};
 use crate::config::Config;
-use crate::store::DataDir;
+use crate::store::Archive;
 
 /// Output format of `analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -124,15 +124,15 @@ fn with_dir(p: &Path) -> PathBuf {
 /// asked. Exit status is the caller's: 0 even when no job matched (the output says so).
 pub fn run_analyze(
     config: &Config,
+    archive: &Archive,
     req: &AnalyzeRequest,
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<Analysis> {
-    let data = DataDir::new(&config.data_dir);
     anyhow::ensure!(
-        data.root.is_dir(),
+        archive.exists(),
         "data dir {} does not exist (hint: run `slurm-usage collect`, or pass --data-dir)",
-        data.root.display()
+        archive.location().display()
     );
     let now = Utc::now();
     let window = window(req, config, now)?;
@@ -161,8 +161,8 @@ pub fn run_analyze(
             .map_or(2, |n| n.get())
             .min(4),
     };
-    let a = analyze_dir(&data, &ctx)
-        .with_context(|| format!("cannot analyze {}", data.root.display()))?;
+    let a = analyze_dir(archive, &ctx)
+        .with_context(|| format!("cannot analyze {}", archive.location().display()))?;
     // The file first: a reader that closes stdout early (`| head`) must not cost the report.
     if let Some(path) = &req.html {
         let html = render(
@@ -200,7 +200,7 @@ pub fn run_analyze(
             "slurm-usage: no jobs between {} and {} in {}",
             a.since,
             a.until,
-            data.root.display()
+            archive.location().display()
         )?;
     }
     write_analysis(&a, req, out)?;

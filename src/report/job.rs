@@ -12,22 +12,19 @@
 //! The raw archive of the same date adds the job's steps (`.batch`, `.extern`, `.0`, ...)
 //! when it is there. Nothing is written, nothing is moved.
 
-use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
-use chrono::DateTime;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use chrono::{DateTime, NaiveDate};
 use parquet::arrow::ProjectionMask;
 use parquet::basic::Type as PhysicalType;
 use parquet::file::metadata::ParquetMetaData;
 
-use super::scan::not_a_file;
 use crate::model::{self, ProcessedJob};
-use crate::store::{DataDir, Kind};
+use crate::store::{Archive, Kind, Partition};
 use crate::zone::Zone;
 
 /// Why the archive could not be searched (a job that is simply absent is not an error).
@@ -45,6 +42,8 @@ pub enum JobError {
 #[derive(Debug, Clone)]
 pub struct Found {
     pub job: ProcessedJob,
+    /// The partition's date and name.
+    pub date: NaiveDate,
     pub file: PathBuf,
 }
 
@@ -126,18 +125,15 @@ fn matching_rows(batch: &RecordBatch, column: &str, id: &str) -> Vec<usize> {
 
 type SearchResult = (Vec<ProcessedJob>, Vec<ProcessedJob>, bool);
 
-/// Searches one file; returns (exact records, array tasks, whether column data was read).
-fn search_file(path: &Path, id: &str, zone: &Zone) -> Result<SearchResult, String> {
-    if let Some(kind) = not_a_file(path) {
-        return Err(format!(
-            "{}: not a regular file but a {kind}",
-            path.display()
-        ));
-    }
-    let open = || File::open(path).map_err(|e| format!("{}: {e}", path.display()));
-    let builder = ParquetRecordBatchReaderBuilder::try_new(open()?)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let meta = builder.metadata().clone();
+/// Searches one partition; returns (exact records, array tasks, whether column data was
+/// read).
+fn search_partition(part: &Partition, id: &str, zone: &Zone) -> Result<SearchResult, String> {
+    let path = part.name();
+    let builder = || {
+        part.reader()
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let meta = builder()?.metadata().clone();
     let id_col = column_index(&meta, "job_id");
     if id_col.is_none() {
         // Not silently: a file in processed/ that holds no jobs deserves a look.
@@ -163,8 +159,7 @@ fn search_file(path: &Path, id: &str, zone: &Zone) -> Result<SearchResult, Strin
     for rg in groups {
         // First the id columns only; the full row group only when something matches.
         let keys: Vec<&str> = ["job_id", "array_job_id"].into_iter().collect();
-        let b = ParquetRecordBatchReaderBuilder::try_new(open()?)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let b = builder()?;
         let mask = ProjectionMask::columns(b.parquet_schema(), keys.iter().copied());
         let reader = b
             .with_row_groups(vec![rg])
@@ -180,9 +175,7 @@ fn search_file(path: &Path, id: &str, zone: &Zone) -> Result<SearchResult, Strin
         if !hit {
             continue;
         }
-        let b = ParquetRecordBatchReaderBuilder::try_new(open()?)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let reader = b
+        let reader = builder()?
             .with_row_groups(vec![rg])
             .build()
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -212,30 +205,37 @@ fn search_file(path: &Path, id: &str, zone: &Zone) -> Result<SearchResult, Strin
 }
 
 /// Finds every record of job `id` in the archive.
-pub fn lookup(data: &DataDir, id: &str, zone: &Zone) -> Result<Lookup, JobError> {
-    let dates = data
+pub fn lookup(archive: &Archive, id: &str, zone: &Zone) -> Result<Lookup, JobError> {
+    let dates = archive
         .dates(Kind::Processed)
         .map_err(|source| JobError::List {
-            path: data.dir(Kind::Processed),
+            path: archive.prefix(Kind::Processed),
             source,
         })?;
     let mut out = Lookup {
         files: dates.len(),
         ..Default::default()
     };
-    for date in dates.iter().rev() {
-        let path = data.partition(Kind::Processed, *date);
-        match search_file(&path, id, zone) {
+    for &date in dates.iter().rev() {
+        let part = match archive.open(Kind::Processed, date) {
+            Ok(Some(p)) => p,
+            // Gone since the listing (a collector moved it aside): nothing to search.
+            Ok(None) => continue,
+            Err(e) => {
+                out.unreadable.push(e.to_string());
+                continue;
+            }
+        };
+        let found = |job| Found {
+            job,
+            date,
+            file: part.name().to_path_buf(),
+        };
+        match search_partition(&part, id, zone) {
             Ok((exact, tasks, read)) => {
                 out.files_read += usize::from(read);
-                out.records.extend(exact.into_iter().map(|job| Found {
-                    job,
-                    file: path.clone(),
-                }));
-                out.tasks.extend(tasks.into_iter().map(|job| Found {
-                    job,
-                    file: path.clone(),
-                }));
+                out.records.extend(exact.into_iter().map(found));
+                out.tasks.extend(tasks.into_iter().map(found));
             }
             Err(e) => out.unreadable.push(e),
         }
@@ -255,20 +255,13 @@ pub fn lookup(data: &DataDir, id: &str, zone: &Zone) -> Result<Lookup, JobError>
     Ok(out)
 }
 
-/// The job's steps from the raw partition next to `processed` (same date), if it is there.
-pub fn raw_steps(data: &DataDir, processed: &Path, job_id: &str) -> Vec<Step> {
-    let Some(name) = processed.file_name() else {
+/// The job's steps from the raw partition of `date`, if it is there and readable.
+pub fn raw_steps(archive: &Archive, date: NaiveDate, job_id: &str) -> Vec<Step> {
+    // A FIFO is never opened (it would block); any other failure means no steps to show.
+    let Ok(Some(part)) = archive.open(Kind::Raw, date) else {
         return Vec::new();
     };
-    let raw = data.dir(Kind::Raw).join(name);
-    // A FIFO would block the open forever; a directory cannot be read anyway.
-    if not_a_file(&raw).is_some() {
-        return Vec::new();
-    }
-    let Ok(file) = File::open(&raw) else {
-        return Vec::new();
-    };
-    let Ok(b) = ParquetRecordBatchReaderBuilder::try_new(file) else {
+    let Ok(b) = part.reader() else {
         return Vec::new();
     };
     let cols = [

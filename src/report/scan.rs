@@ -17,7 +17,6 @@
 //! processed partition at all (no `job_id` column) and anything that is not a regular file
 //! (a FIFO would block the reader forever).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,11 +28,13 @@ use arrow_array::{
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
-    ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 
+use chrono::NaiveDate;
+
+use crate::store::{Archive, Kind, OpenError, Partition};
 use crate::zone::Zone;
 
 /// Rows per decoded batch: the collector's row-group size, so one batch is one row group.
@@ -98,28 +99,19 @@ pub enum ScanError {
     },
 }
 
+impl From<OpenError> for ScanError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Io { path, source } => ScanError::Open { path, source },
+            OpenError::NotAFile { path, kind } => ScanError::NotAFile { path, kind },
+        }
+    }
+}
+
 /// The directory of a partition, for hints.
 fn parent(path: &Path) -> String {
     path.parent()
         .map_or_else(|| ".".to_string(), |p| p.display().to_string())
-}
-
-/// What a non-regular file is, for [`ScanError::NotAFile`]; `None` for a regular file.
-/// Symlinks are followed: a link to a partition elsewhere is read like the partition.
-pub fn not_a_file(path: &Path) -> Option<&'static str> {
-    use std::os::unix::fs::FileTypeExt;
-    let t = std::fs::metadata(path).ok()?.file_type();
-    if t.is_file() {
-        None
-    } else if t.is_dir() {
-        Some("directory")
-    } else if t.is_fifo() {
-        Some("FIFO")
-    } else if t.is_socket() {
-        Some("socket")
-    } else {
-        Some("device")
-    }
 }
 
 /// The numbers of one job. Usage missing from a file is 0, times are `None`, as in
@@ -510,27 +502,19 @@ pub const FALLBACKS: &[(&str, &[&str])] = &[
 /// keeps them as dictionaries on disk, so this skips materialising one string per row.
 pub const DICTIONARY_COLUMNS: &[&str] = &["job_id", "user", "partition", "state", "node_list"];
 
-/// Opens `path` for reading only `columns` (those the file has), in batches of one row
-/// group, with the [`DICTIONARY_COLUMNS`] among them as dictionaries.
+/// Reads only `columns` of `part` (those it has), in batches of one row group, with the
+/// [`DICTIONARY_COLUMNS`] among them as dictionaries: the footer and those columns' chunks
+/// are all that is read.
 pub fn open_projected(
-    path: &Path,
+    part: &Partition,
     columns: &[&str],
 ) -> Result<ParquetRecordBatchReader, ScanError> {
+    let path = part.name();
     let perr = |source| ScanError::Parquet {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(kind) = not_a_file(path) {
-        return Err(ScanError::NotAFile {
-            path: path.to_path_buf(),
-            kind,
-        });
-    }
-    let file = File::open(path).map_err(|source| ScanError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(perr)?;
+    let meta = part.metadata(ArrowReaderOptions::new()).map_err(perr)?;
     let schema = meta.schema();
     if schema.field_with_name("job_id").is_err() {
         return Err(ScanError::NotProcessed {
@@ -556,7 +540,7 @@ pub fn open_projected(
         ArrowReaderOptions::new().with_schema(hint),
     )
     .map_err(perr)?;
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
+    let builder = part.reader_with(meta);
     let present: Vec<&str> = builder
         .schema()
         .fields()
@@ -578,14 +562,20 @@ pub fn open_projected(
         .map_err(perr)
 }
 
-/// Streams the batches of `path` with `columns`, coerced, into `each`.
+/// Streams the batches of `date`'s processed partition with `columns`, coerced, into
+/// `each`. A partition gone since the archive was listed reads as empty.
 pub fn for_each_batch(
-    path: &Path,
+    archive: &Archive,
+    date: NaiveDate,
     zone: &Zone,
     columns: &[&str],
     mut each: impl FnMut(&Batch),
 ) -> Result<(), ScanError> {
-    for batch in open_projected(path, columns)? {
+    let Some(part) = archive.open(Kind::Processed, date)? else {
+        return Ok(());
+    };
+    let path = part.name();
+    for batch in open_projected(&part, columns)? {
         let batch = batch.map_err(|e| ScanError::Parquet {
             path: path.to_path_buf(),
             source: ParquetError::from(e),
@@ -604,13 +594,13 @@ pub fn for_each_batch(
 mod tests {
     use super::*;
     use crate::model::ProcessedJob;
-    use crate::store::parquet::{write_processed, Meta};
-    use chrono::NaiveDate;
+    use crate::store::parquet::Meta;
 
     #[test]
     fn reads_back_what_the_collector_wrote() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("2026-11-25.parquet");
+        let archive = Archive::local(dir.path());
+        archive.create().unwrap();
         let jobs = vec![ProcessedJob {
             job_id: "7".into(),
             user: "alice".into(),
@@ -632,9 +622,9 @@ mod tests {
             sacct_version: "x".into(),
             timezone: "UTC".into(),
         };
-        write_processed(&path, &jobs, &meta).unwrap();
+        archive.write_processed(meta.date, &jobs, &meta).unwrap();
         let mut rows = Vec::new();
-        for_each_batch(&path, &Zone::Local, REPORT_COLUMNS, |b| {
+        for_each_batch(&archive, meta.date, &Zone::Local, REPORT_COLUMNS, |b| {
             rows.extend((0..b.len()).map(|i| OwnedRow::from_row(&b.row(i))));
         })
         .unwrap();

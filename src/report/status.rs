@@ -1,76 +1,56 @@
 //! `slurm-usage status`: what is in the data dir and how fresh it is, from the files alone.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 use chrono::{Days, NaiveDate, Utc};
 
 use super::{human_age, human_bytes, thousands};
 use crate::store::tracker::{PeekError, Tracker};
-use crate::store::{DataDir, Kind};
+use crate::store::{Archive, Kind};
 use crate::zone::Zone;
 
 /// Facts about a data dir.
 #[derive(Debug, Default)]
 pub struct Status {
+    /// Where the archive is.
+    pub location: PathBuf,
     pub processed_files: usize,
     pub raw_files: usize,
     pub bytes: u64,
-    pub first: Option<NaiveDate>,
-    pub last: Option<NaiveDate>,
+    /// Dates with a processed partition (a regular file), sorted.
+    pub processed_dates: Vec<NaiveDate>,
     pub tracker: Tracker,
     /// Why the tracker could not be used; `tracker` is then empty, and its "0 complete
     /// dates, last success never" would mislead unless this is said.
     pub tracker_problem: Option<PeekError>,
-    /// Moved-aside corrupt files found (in `raw/`, `processed/` and, for the tracker, the root).
+    /// Moved-aside corrupt files found (in `processed/`, `raw/` and, for the tracker, the top).
     pub corrupt_files: Vec<String>,
 }
 
-/// Whether `path` is a regular file (or a symlink to one). A directory or FIFO named like a
-/// partition is not data: it neither counts as a file nor makes its date "covered".
-fn is_regular(path: &std::path::Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file())
-}
-
-/// Reads the data dir's status. Never writes (a corrupt tracker is reported, not moved).
-pub fn read_status(data: &DataDir) -> io::Result<Status> {
-    let mut s = Status::default();
+/// Reads the archive's status. Never writes (a corrupt tracker is reported, not moved).
+pub fn read_status(archive: &Archive) -> io::Result<Status> {
+    let mut s = Status {
+        location: archive.location().to_path_buf(),
+        ..Status::default()
+    };
     for kind in [Kind::Processed, Kind::Raw] {
-        let mut dates = data.dates(kind)?;
-        dates.retain(|&d| is_regular(&data.partition(kind, d)));
+        let listing = archive.listing(kind)?;
         match kind {
             Kind::Processed => {
-                s.processed_files = dates.len();
-                s.first = dates.first().copied();
-                s.last = dates.last().copied();
+                s.processed_files = listing.partitions.len();
+                s.processed_dates = listing.partitions.iter().map(|(d, _)| *d).collect();
             }
-            Kind::Raw => s.raw_files = dates.len(),
+            Kind::Raw => s.raw_files = listing.partitions.len(),
         }
-        if let Ok(entries) = std::fs::read_dir(data.dir(kind)) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.contains(".corrupt-") {
-                    s.corrupt_files
-                        .push(format!("{}/{name}", data.dir(kind).display()));
-                }
-                // A directory's own size is not data.
-                s.bytes += e
-                    .metadata()
-                    .map_or(0, |m| if m.is_file() { m.len() } else { 0 });
-            }
-        }
+        s.bytes += listing.bytes;
+        let corrupt = listing.corrupt.iter().map(|p| p.display().to_string());
+        s.corrupt_files.extend(corrupt);
     }
-    // A moved-aside tracker lands in the root, beside the tracker.
-    if let Ok(entries) = std::fs::read_dir(&data.root) {
-        let mut root: Vec<String> = entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.contains(".corrupt-"))
-            .map(|name| data.root.join(name).display().to_string())
-            .collect();
-        root.sort();
-        s.corrupt_files.extend(root);
-    }
-    match Tracker::load_read_only(&data.tracker()) {
+    let top = archive.corrupt_at_top();
+    s.corrupt_files
+        .extend(top.iter().map(|p| p.display().to_string()));
+    match archive.peek_tracker() {
         Ok(t) => s.tracker = t,
         Err(e) => s.tracker_problem = Some(e),
     }
@@ -78,14 +58,8 @@ pub fn read_status(data: &DataDir) -> io::Result<Status> {
 }
 
 /// Renders the status for a terminal; `recent` dates are listed one per line.
-pub fn write_status(
-    data: &DataDir,
-    zone: &Zone,
-    s: &Status,
-    recent: u32,
-    out: &mut impl Write,
-) -> io::Result<()> {
-    writeln!(out, "Data dir:        {}", data.root.display())?;
+pub fn write_status(zone: &Zone, s: &Status, recent: u32, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "Data dir:        {}", s.location.display())?;
     writeln!(
         out,
         "Files:           {} processed, {} raw, {}",
@@ -93,7 +67,7 @@ pub fn write_status(
         s.raw_files,
         human_bytes(s.bytes)
     )?;
-    match (s.first, s.last) {
+    match (s.processed_dates.first(), s.processed_dates.last()) {
         (Some(a), Some(b)) => writeln!(out, "Dates covered:   {a} .. {b}")?,
         _ => writeln!(out, "Dates covered:   none yet (run `slurm-usage collect`)")?,
     }
@@ -132,7 +106,7 @@ pub fn write_status(
         };
         let key = date.to_string();
         let info = s.tracker.dates.get(&key);
-        let has_file = is_regular(&data.partition(Kind::Processed, date));
+        let has_file = s.processed_dates.binary_search(&date).is_ok();
         let state = if s.tracker.completed_dates.contains(&key) {
             "complete"
         } else if has_file {
@@ -182,9 +156,9 @@ mod tests {
     #[test]
     fn only_regular_files_count_and_root_copies_are_listed() {
         let dir = tempfile::tempdir().unwrap();
-        let data = DataDir::new(dir.path());
+        let data = Archive::local(dir.path());
         data.create().unwrap();
-        let p = data.dir(Kind::Processed);
+        let p = data.prefix(Kind::Processed);
         std::fs::write(p.join("2026-01-02.parquet"), b"data").unwrap();
         std::fs::create_dir(p.join("2026-01-01.parquet")).unwrap();
         std::fs::write(p.join("2026-01-01.parquet").join("part-0.parquet"), b"x").unwrap();
@@ -192,21 +166,24 @@ mod tests {
             .path()
             .join(".date_completion_tracker.json.corrupt-20260101T000000.000Z");
         std::fs::write(&copy, b"{}").unwrap();
-        std::fs::write(data.tracker(), b"{not json").unwrap();
+        std::fs::write(data.tracker_name(), b"{not json").unwrap();
 
         let s = read_status(&data).unwrap();
         assert_eq!(s.processed_files, 1);
-        assert_eq!(s.first, NaiveDate::from_ymd_opt(2026, 1, 2));
+        assert_eq!(
+            s.processed_dates,
+            [NaiveDate::from_ymd_opt(2026, 1, 2).unwrap()]
+        );
         assert_eq!(s.bytes, 4, "the directory's size is not data");
         assert_eq!(s.corrupt_files, [copy.display().to_string()]);
         let problem = s.tracker_problem.as_ref().unwrap().to_string();
         assert!(
-            problem.contains(&data.tracker().display().to_string()),
+            problem.contains(&data.tracker_name().display().to_string()),
             "{problem}"
         );
 
         let mut out = Vec::new();
-        write_status(&data, &Zone::Local, &s, 0, &mut out).unwrap();
+        write_status(&Zone::Local, &s, 0, &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.contains(&format!("Moved aside:     {}", copy.display())),

@@ -1,12 +1,15 @@
-//! The data dir: daily Parquet partitions, the completion tracker, locks.
+//! The archive: daily Parquet partitions, the completion tracker, locks. Every reader and
+//! writer goes through [`Archive`]; the modules below it are its local-disk implementation.
 //!
 //! ```text
 //! <data_dir>/raw/YYYY-MM-DD.parquet        every sacct row of the date's jobs, as text
 //! <data_dir>/processed/YYYY-MM-DD.parquet  one row per job
 //! <data_dir>/.date_completion_tracker.json completed dates (+ our facts)
 //! ```
-//! The layout is the Python tool's, so its data dirs are read and extended as they are.
+//! The layout is the Python tool's, so its data dirs are read and extended as they are
+//! (docs/data-layout.md).
 
+mod archive;
 pub mod atomic;
 pub mod lock;
 pub mod parquet;
@@ -16,13 +19,9 @@ pub mod tracker;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 
-/// Paths inside one data dir.
-#[derive(Debug, Clone)]
-pub struct DataDir {
-    pub root: PathBuf,
-}
+pub use archive::{Archive, Listing, OpenError, Partition, Source, Writable};
 
 /// Which of the two partition kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,65 +36,6 @@ impl Kind {
             Kind::Raw => "raw",
             Kind::Processed => "processed",
         }
-    }
-}
-
-impl DataDir {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        DataDir { root: root.into() }
-    }
-
-    /// `raw/` or `processed/`.
-    pub fn dir(&self, kind: Kind) -> PathBuf {
-        self.root.join(kind.dir())
-    }
-
-    /// The partition file of `date`.
-    pub fn partition(&self, kind: Kind, date: NaiveDate) -> PathBuf {
-        self.dir(kind).join(format!("{date}.parquet"))
-    }
-
-    /// The completion tracker.
-    pub fn tracker(&self) -> PathBuf {
-        self.root.join(tracker::TRACKER_FILE)
-    }
-
-    /// Creates the root, `raw/` and `processed/` (mode 0750) if missing.
-    pub fn create(&self) -> io::Result<()> {
-        atomic::ensure_dir(&self.root)?;
-        atomic::ensure_dir(&self.dir(Kind::Raw))?;
-        atomic::ensure_dir(&self.dir(Kind::Processed))
-    }
-
-    /// Dates that have a partition of `kind`, sorted. Other files (temp files, moved-aside
-    /// corrupt files, a stray README) are ignored.
-    pub fn dates(&self, kind: Kind) -> io::Result<Vec<NaiveDate>> {
-        let dir = self.dir(kind);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut dates: Vec<NaiveDate> = entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name();
-                let stem = name.to_str()?.strip_suffix(".parquet")?;
-                if stem.len() != 10 {
-                    return None;
-                }
-                NaiveDate::parse_from_str(stem, "%Y-%m-%d").ok()
-            })
-            .collect();
-        dates.sort();
-        Ok(dates)
-    }
-
-    /// Removes temp files left by a crashed writer. Call only while holding the write lock.
-    pub fn remove_stale_temps(&self) -> io::Result<usize> {
-        Ok(atomic::remove_stale_temps(&self.root)?
-            + atomic::remove_stale_temps(&self.dir(Kind::Raw))?
-            + atomic::remove_stale_temps(&self.dir(Kind::Processed))?)
     }
 }
 
@@ -136,31 +76,6 @@ fn move_aside_stamped(path: &Path, stamp: &str) -> io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_date_named_parquet_files_are_partitions() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = DataDir::new(dir.path());
-        d.create().unwrap();
-        let p = d.dir(Kind::Processed);
-        for name in [
-            "2026-11-25.parquet",
-            "2026-11-24.parquet",
-            "2026-11-23.parquet.corrupt-20261125T000000Z",
-            ".2026-11-22.parquet.tmp-1-0",
-            "notes.txt",
-            "2026-13-01.parquet",
-        ] {
-            std::fs::write(p.join(name), b"").unwrap();
-        }
-        let dates: Vec<String> = d
-            .dates(Kind::Processed)
-            .unwrap()
-            .iter()
-            .map(|d| d.to_string())
-            .collect();
-        assert_eq!(dates, ["2026-11-24", "2026-11-25"]);
-    }
 
     #[test]
     fn move_aside_keeps_the_bytes() {

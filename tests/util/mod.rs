@@ -549,13 +549,13 @@ pub fn print_phases(prefix: &str, phases: &BTreeMap<String, u64>) {
 /// does not load or was moved aside, a file that is neither a partition nor a temp file.
 pub fn inspect(data: &Path) -> Snapshot {
     let zone: slurm_usage::zone::Zone = "UTC".parse().unwrap();
-    let dd = slurm_usage::store::DataDir::new(data);
+    let dd = slurm_usage::store::Archive::local(data);
     let mut snap = Snapshot::default();
     for kind in [
         slurm_usage::store::Kind::Processed,
         slurm_usage::store::Kind::Raw,
     ] {
-        let Ok(entries) = std::fs::read_dir(dd.dir(kind)) else {
+        let Ok(entries) = std::fs::read_dir(dd.prefix(kind)) else {
             continue;
         };
         for e in entries.flatten() {
@@ -576,7 +576,7 @@ pub fn inspect(data: &Path) -> Snapshot {
             );
         }
         for date in dd.dates(kind).unwrap() {
-            let path = dd.partition(kind, date);
+            let path = dd.name(kind, date);
             match kind {
                 slurm_usage::store::Kind::Processed => {
                     match slurm_usage::store::parquet::read_processed(&path, &zone).unwrap() {
@@ -616,7 +616,7 @@ pub fn inspect(data: &Path) -> Snapshot {
             }
         }
     }
-    let tracker = dd.tracker();
+    let tracker = dd.tracker_name();
     if tracker.exists() {
         slurm_usage::store::tracker::Tracker::load(&tracker).expect("the tracker loads");
     }
