@@ -2,7 +2,7 @@
 //!
 //! A job is its allocation line (JobIDRaw without a `.`) plus every step (`.batch`,
 //! `.extern`, `.interactive`, `.N`). All steps count, not just `.batch`: an `srun` step's CPU
-//! and memory are real use. The rules (SPEC.md "Metrics"):
+//! and memory are real use. The rules (`docs/metrics.md` has every formula):
 //! - CPU used: the allocation line's TotalCPU (sacct sums finished steps there); when that is
 //!   zero or empty, the sum of the steps' TotalCPU; when UserCPU and SystemCPU are missing
 //!   (Slurm 25.05.0-25.05.6 prints them empty and TotalCPU wrong), TRESUsageInTot `cpu`.

@@ -1,13 +1,14 @@
 //! `ProcessedJob`: one row of `processed/YYYY-MM-DD.parquet`, its Arrow schema, and the
 //! conversions to and from record batches.
 //!
-//! Column names and types are a contract with the Python tool's users (ORIGIN.md) and with
-//! analysts' scripts (SPEC.md "Contracts"): the original columns keep their names, extra
-//! columns are added after them, timestamps are `Timestamp(us, UTC)`.
+//! Column names and types are a contract with the Python tool's users and with analysts'
+//! scripts (`docs/data-layout.md`, "Processed partitions"): the original columns keep their
+//! names, extra columns are added after them, timestamps are `Timestamp(us, UTC)`.
 //!
 //! Reading is lenient on purpose: a file written by the Python tool (naive or string
 //! timestamps, missing extra columns, other integer widths) is coerced column by column, so
-//! an old archive is extended, not rejected.
+//! an old archive is extended, not rejected (`docs/data-layout.md`, "Files of the Python
+//! tool").
 
 use std::sync::Arc;
 
@@ -22,7 +23,9 @@ use chrono::NaiveDateTime;
 
 use crate::zone::Zone;
 
-/// Version of the processed schema, stored in Parquet metadata. Bump on any change.
+/// Version of the processed schema, stored in Parquet metadata. Bump on any change: a file of
+/// a higher version is never rewritten (`docs/data-layout.md`, "Parquet metadata and schema
+/// versions").
 pub const SCHEMA_VERSION: &str = "1";
 
 /// Text of a job record: inline up to 24 bytes (ids, users, states, partitions, most node
@@ -61,7 +64,7 @@ pub struct ProcessedJob {
     pub processed_date: i64,
     /// The job is in a final state.
     pub is_complete: bool,
-    // Extra columns (SPEC "Contracts").
+    // Ours, after the Python tool's columns (`docs/data-layout.md`, "Processed partitions").
     pub account: Text,
     pub qos: Text,
     pub cluster: Text,

@@ -1,5 +1,11 @@
-//! What people read: the collection summary and `status`. Everything renders into
-//! `impl Write` so tests compare text, and reads only the data dir (never sacct).
+//! What people read about the archive: the `analyze` report (aggregated by `analyze` from
+//! the processed files `scan` reads; rendered by `render` for the terminal, `json` for JSON
+//! and CSV, `html` for one self-contained page; `command` ties window, reading and format
+//! together), the seff-like `job` view, `status`, and the `summary` printed after `collect`.
+//!
+//! Everything renders into `impl Write`, so tests compare text. Nothing here runs sacct or
+//! changes the data dir: reports read the Parquet files (and `analyze` asks sinfo for node
+//! sizes). What each report means: `docs/reports.md`.
 
 pub mod analyze;
 pub mod command;

@@ -1,7 +1,8 @@
 //! Atomic file replacement: write a temp file in the same directory, fsync it, rename it over
 //! the target, fsync the directory. A crash at any point leaves either the old file or the
 //! new one, never a torn one. Temp names start with `.` and contain `.tmp-`, so no reader
-//! mistakes them for data (partitions are `YYYY-MM-DD.parquet`).
+//! mistakes them for data (partitions are `YYYY-MM-DD.parquet`). The steps and the file
+//! modes: `docs/data-layout.md`, "Writing files".
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -6,7 +6,8 @@
 //!   `collect`) for as long as it writes.
 //! - `.slurm-usage.daemon.lock`: the instance lock, held by a daemon for its lifetime.
 //!
-//! The holder writes its pid into the file so the message for the loser names it.
+//! The holder writes its pid into the file so the message for the loser names it. Who takes
+//! which lock, and when: `docs/collection.md`, "The write lock".
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -6,8 +6,8 @@
 //! <data_dir>/processed/YYYY-MM-DD.parquet  one row per job
 //! <data_dir>/.date_completion_tracker.json completed dates (+ our facts)
 //! ```
-//! The layout is the Python tool's, so its data dirs are read and extended as they are
-//! (docs/data-layout.md).
+//! The layout is the Python tool's, so its data dirs are read and extended as they are. Every
+//! file, name and schema is described in `docs/data-layout.md`.
 
 mod archive;
 pub mod atomic;

@@ -8,7 +8,7 @@
 //! archived rows the fresh output does not replace are appended, the file is synced, and
 //! the caller commits it (rename) when the order of renames allows. A merge never shrinks
 //! the archive: every archived row stays unless a fresh row with its key replaces it or its
-//! job moved to another date.
+//! job moved to another date. Columns and keys: `docs/data-layout.md`, "Raw partitions".
 
 use std::collections::HashSet;
 use std::fs::File;

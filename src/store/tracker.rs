@@ -4,7 +4,8 @@
 //! two keys (so either tool can read the file) and add ours: a format version, the last
 //! successful collection, and per-date facts for `status`. Unknown keys written by someone
 //! else are kept as they are. A file that is not JSON (or not of this shape, or not a regular
-//! file at all) is moved aside, never deleted.
+//! file at all) is moved aside, never deleted. Every key: `docs/data-layout.md`, "The
+//! completion tracker".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
