@@ -15,8 +15,8 @@
 //! day) size the SIGKILL run: `SLURM_USAGE_DAEMON_KILLS=200 cargo test --test daemon_faults
 //! -- --nocapture sigkill` for the long one. The disk-full test needs root (a tmpfs); it is
 //! skipped with a message otherwise, and fails instead of skipping when `CI=true`.
-//! `sigterm_mid_write_starts_no_further_write` guards the fix for a shutdown bug it found:
-//! more dates were written after SIGTERM (the cycle's select! was not biased to cancel).
+//! `sigterm_mid_write_starts_no_further_write`: once SIGTERM arrives, the cycle finishes the
+//! write in hand and starts no other (cancellation must win over the next date's write).
 
 mod util;
 

@@ -27,7 +27,7 @@
 //!   window), `2026-13-45.parquet`, symlinks pointing outside the data dir, FIFOs;
 //! - `<file>.corrupt-<time>` files that already exist.
 //!
-//! Every test here runs in `cargo test`; none is ignored (the bugs they found are fixed).
+//! Every test here runs in `cargo test`; none is ignored.
 
 mod util;
 
@@ -505,9 +505,9 @@ fn newer_processed_of_ours(path: &Path, jobs: &[ProcessedJob]) {
     );
 }
 
-/// The Python tool's processed file (ORIGIN.md's ProcessedJob as polars writes it): its
-/// columns only, `LargeUtf8` strings, naive timestamps (wall clock; the tests' zone is UTC),
-/// Int32 counts. `int_ids` stores `job_id` as an integer, as a pandas script might.
+/// The Python tool's processed file (its ProcessedJob as polars writes it, see
+/// docs/data-layout.md): its columns only, `LargeUtf8` strings, naive timestamps (wall
+/// clock; the tests' zone is UTC), Int32 counts. `int_ids` stores `job_id` as an integer, as a pandas script might.
 fn python_processed(path: &Path, d: NaiveDate, int_ids: bool) {
     let ts = || DataType::Timestamp(TimeUnit::Microsecond, None);
     let s = |v: &str| Arc::new(LargeStringArray::from(vec![v])) as ArrayRef;
@@ -637,6 +637,42 @@ fn make_dirs(env: &Env) {
     fs::create_dir_all(raw_dir(env)).unwrap();
 }
 
+/// How a case begins, after [`setup`].
+enum Start {
+    /// Empty `processed/` and `raw/`, to plant files in.
+    Dirs,
+    /// Job 11 ([`job_11`]) collected: `d` is archived and complete.
+    Collected,
+}
+
+/// The start most cases share: a fresh env and `d`, yesterday, then `start`.
+fn setup(start: Start) -> (Env, NaiveDate) {
+    let env = Env::new("");
+    let d = day(1);
+    match start {
+        Start::Dirs => make_dirs(&env),
+        Start::Collected => {
+            env.set_output(d, &job_11(d));
+            collect_ok(&env);
+        }
+    }
+    (env, d)
+}
+
+/// What sacct reports for `d` in most cases: alice's job 11, finished at 10:00.
+fn job_11(d: NaiveDate) -> Vec<String> {
+    finished_job("11", "alice", &at(d, "10:00"), "COMPLETED")
+}
+
+/// [`collect_ok`] between two snapshots of the data dir: nothing in it is lost
+/// ([`assert_nothing_lost`]). Returns the log.
+fn collect_losing_nothing(env: &Env) -> String {
+    let before = snapshot(&env.data());
+    let log = collect_ok(env);
+    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    log
+}
+
 // ---- unreadable partitions: truncated, empty, random ------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -690,14 +726,9 @@ fn spoiled_partition(kind: Kind, spoil: Spoil) {
         },
     );
 
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
+    env.set_output(d, &job_11(d));
     env.clear_calls();
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    let log = collect_losing_nothing(&env);
     let copy = assert_moved_aside(&file, &bad, &log);
     assert!(
         env.calls().contains(&d.to_string()),
@@ -773,9 +804,7 @@ fn random_bytes_raw_file_is_moved_aside() {
 /// alice's 501. The readers see 500; `collect` keeps it, adds 501, moves nothing, and writes
 /// our current schema.
 fn foreign_processed_is_read_and_extended(plant: impl Fn(&Path, NaiveDate)) {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     plant(&env.processed(d), d);
     let report = run_readers(
         &env,
@@ -794,10 +823,8 @@ fn foreign_processed_is_read_and_extended(plant: impl Fn(&Path, NaiveDate)) {
         d,
         &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"),
     );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
+    let log = collect_losing_nothing(&env);
     assert!(!log.contains("moved aside"), "{log}");
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
     assert!(copies(&env.processed(d)).is_empty());
     let jobs = env.jobs(d);
     assert_eq!(ids(&jobs), ["500", "501"], "kept and extended");
@@ -840,9 +867,7 @@ fn processed_file_with_integer_job_ids_is_read_and_extended() {
 
 #[test]
 fn python_tools_raw_file_is_read_and_extended() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     python_processed(&env.processed(d), d, false);
     python_raw(&env.raw(d), d);
     let out = run(&env, &["job", "500"]);
@@ -857,10 +882,8 @@ fn python_tools_raw_file_is_read_and_extended() {
         d,
         &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"),
     );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
+    let log = collect_losing_nothing(&env);
     assert!(!log.contains("moved aside"), "{log}");
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
     assert_eq!(
         sorted(env.raw_keys(d)),
         ["500", "500.batch", "501", "501.batch"]
@@ -881,17 +904,10 @@ fn python_tools_raw_file_is_read_and_extended() {
 
 #[test]
 fn unrelated_raw_file_is_kept_and_extended() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     unrelated(&env.raw(d));
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    env.set_output(d, &job_11(d));
+    let log = collect_losing_nothing(&env);
     assert!(!log.contains("moved aside"), "{log}");
     // Its rows and its column stay (as text, like every raw column), beside sacct's rows.
     let mut x = raw_column(&env.raw(d), "x");
@@ -918,9 +934,7 @@ fn unrelated_raw_file_is_kept_and_extended() {
 #[test]
 fn raw_file_with_a_nested_column_is_kept_and_extended() {
     use arrow_array::builder::{ListBuilder, StringBuilder};
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     let mut tags = ListBuilder::new(StringBuilder::new());
     tags.values().append_value("a");
     tags.append(true);
@@ -940,13 +954,8 @@ fn raw_file_with_a_nested_column_is_kept_and_extended() {
     )
     .unwrap();
     write_batch(&env.raw(d), &batch, &[]);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    env.set_output(d, &job_11(d));
+    let log = collect_losing_nothing(&env);
     assert_eq!(ids(&env.jobs(d)), ["11"], "{log}");
     assert_eq!(sorted(env.raw_keys(d)), ["11", "11.batch", "7"]);
     // Kept, as its text form.
@@ -964,13 +973,8 @@ fn raw_file_with_a_nested_column_is_kept_and_extended() {
 /// jobs without id or user.
 #[test]
 fn unrelated_processed_file_is_skipped_by_the_readers() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
-    env.set_output(
-        day(2),
-        &finished_job("11", "alice", &at(day(2), "10:00"), "COMPLETED"),
-    );
+    let (env, d) = setup(Start::Dirs);
+    env.set_output(day(2), &job_11(day(2)));
     let out = run(&env, &["collect", "--days", "2"]);
     assert!(out.status.success());
     unrelated(&env.processed(d));
@@ -991,18 +995,11 @@ fn unrelated_processed_file_is_skipped_by_the_readers() {
 /// jobs in place of its column.
 #[test]
 fn unrelated_processed_file_is_moved_aside_by_collect() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     unrelated(&env.processed(d));
     let bad = fs::read(env.processed(d)).unwrap();
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    env.set_output(d, &job_11(d));
+    let log = collect_losing_nothing(&env);
     assert_moved_aside(&env.processed(d), &bad, &log);
     assert_eq!(ids(&env.jobs(d)), ["11"]);
 }
@@ -1012,9 +1009,7 @@ fn unrelated_processed_file_is_moved_aside_by_collect() {
 /// upgrade; the file keeps its bytes; other dates go on.
 #[test]
 fn newer_processed_file_is_left_untouched_and_its_date_fails() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     newer_processed_of_ours(&env.processed(d), &[carol(d)]);
     let bytes = fs::read(env.processed(d)).unwrap();
     env.set_output(
@@ -1050,13 +1045,7 @@ fn newer_processed_file_is_left_untouched_and_its_date_fails() {
 /// Yesterday is collected and complete; then the tracker is replaced by `bytes`. `collect`
 /// moves it aside (once), names it, and re-collects yesterday, whose archived job stays.
 fn spoiled_tracker(bytes: &[u8], why: &str) {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     assert!(env.completed().contains(&d.to_string()));
     let tracker = env.data().join(TRACKER);
     fs::write(&tracker, bytes).unwrap();
@@ -1072,9 +1061,7 @@ fn spoiled_tracker(bytes: &[u8], why: &str) {
 
     env.clear_calls();
     env.set_output(d, &[]);
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    let log = collect_losing_nothing(&env);
     let copy = assert_moved_aside(&tracker, bytes, &log);
     assert!(
         line_with(&log, &["completion tracker is unusable", why]).is_some(),
@@ -1088,10 +1075,8 @@ fn spoiled_tracker(bytes: &[u8], why: &str) {
     assert!(env.completed().contains(&d.to_string()));
 
     env.clear_calls();
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
+    let log = collect_losing_nothing(&env);
     assert!(!log.contains("moved aside"), "{log}");
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
     assert_eq!(copies(&tracker), [copy]);
     assert_eq!(env.calls(), [day(0).to_string()], "complete again");
 }
@@ -1130,13 +1115,7 @@ fn tracker_with_bad_date_facts_is_moved_aside() {
 /// Entries that are not dates are dropped; the good ones, and keys we do not know, stay.
 #[test]
 fn tracker_with_bad_entries_among_good_ones_is_read() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     let tracker = env.data().join(TRACKER);
     fs::write(
         &tracker,
@@ -1162,20 +1141,12 @@ fn tracker_with_bad_entries_among_good_ones_is_read() {
 /// of failing every collection.
 #[test]
 fn tracker_that_is_a_directory_is_moved_aside() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, _) = setup(Start::Collected);
     let tracker = env.data().join(TRACKER);
     fs::remove_file(&tracker).unwrap();
     fs::create_dir(&tracker).unwrap();
     fs::write(tracker.join("inside.txt"), b"admin's notes").unwrap();
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    let log = collect_losing_nothing(&env);
     let c = copies(&tracker);
     assert_eq!(c.len(), 1, "{log}");
     assert_eq!(fs::read(c[0].join("inside.txt")).unwrap(), b"admin's notes");
@@ -1198,12 +1169,7 @@ fn tracker_that_is_a_directory_is_moved_aside() {
 /// "0 complete dates, last success never", and a moved-aside one listed like the partitions.
 #[test]
 fn status_names_an_unreadable_or_moved_aside_tracker() {
-    let env = Env::new("");
-    env.set_output(
-        day(1),
-        &finished_job("11", "alice", &at(day(1), "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, _) = setup(Start::Collected);
     let tracker = env.data().join(TRACKER);
     fs::write(&tracker, b"{not json").unwrap();
     let out = run(&env, &["status"]);
@@ -1230,13 +1196,8 @@ fn status_names_an_unreadable_or_moved_aside_tracker() {
 #[test]
 fn stray_files_are_left_alone_and_leftover_temps_removed() {
     use std::os::unix::fs::symlink;
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
+    env.set_output(d, &job_11(d));
     let outside = env.path().join("outside");
     fs::create_dir_all(&outside).unwrap();
     fs::write(outside.join("secret.parquet"), noise(512, 7)).unwrap();
@@ -1340,8 +1301,7 @@ fn stray_files_are_left_alone_and_leftover_temps_removed() {
 /// remove; another dot-file that merely contains `.tmp-` (an admin's, an editor's) is not.
 #[test]
 fn dot_files_that_only_look_like_temps_are_kept() {
-    let env = Env::new("");
-    make_dirs(&env);
+    let (env, _) = setup(Start::Dirs);
     let keep = [
         processed_dir(&env).join(".notes.tmp-keep"),
         raw_dir(&env).join(".2026-11-01.parquet.tmp-backup"),
@@ -1350,29 +1310,20 @@ fn dot_files_that_only_look_like_temps_are_kept() {
     for k in &keep {
         fs::write(k, b"not yours").unwrap();
     }
-    let before = snapshot(&env.data());
-    collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    collect_losing_nothing(&env);
 }
 
 /// A directory named like a partition of a date in the window is moved aside (with its
 /// content) like an unreadable file, and the date collected.
 #[test]
 fn directory_named_like_a_partition_in_the_window_is_moved_aside() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     for file in [env.processed(d), env.raw(d)] {
         fs::create_dir(&file).unwrap();
         fs::write(file.join("keep.me"), b"contents").unwrap();
     }
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    env.set_output(d, &job_11(d));
+    let log = collect_losing_nothing(&env);
     for file in [env.processed(d), env.raw(d)] {
         let c = copies(&file);
         assert_eq!(c.len(), 1, "{}: {log}", file.display());
@@ -1395,9 +1346,7 @@ fn directory_named_like_a_partition_in_the_window_is_moved_aside() {
 #[test]
 fn symlinked_partitions_outside_the_data_dir() {
     use std::os::unix::fs::symlink;
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     let outside = env.path().join("outside");
     fs::create_dir_all(&outside).unwrap();
     old_processed_of_ours(&outside.join("good.parquet"), &[carol(d)]);
@@ -1420,9 +1369,7 @@ fn symlinked_partitions_outside_the_data_dir() {
         d,
         &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"),
     );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    let log = collect_losing_nothing(&env);
     assert_eq!(ids(&env.jobs(d)), ["500", "501"]);
     assert!(!env.processed(d).is_symlink());
     let c = copies(&env.raw(d));
@@ -1451,13 +1398,7 @@ fn mkfifo(path: &Path) -> bool {
 /// `job` shows no steps rather than waiting on a FIFO raw file).
 #[test]
 fn fifo_named_like_a_partition_does_not_block_the_readers() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     fs::remove_file(env.raw(d)).unwrap();
     if !mkfifo(&env.raw(d)) || !mkfifo(&env.processed(day(2))) {
         eprintln!("skipped: mkfifo does not work here");
@@ -1479,16 +1420,11 @@ fn fifo_named_like_a_partition_does_not_block_the_readers() {
 /// like any unreadable file, not block the cycle (and the write lock) forever.
 #[test]
 fn fifo_named_like_a_partition_is_moved_aside_by_collect() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     if !mkfifo(&env.processed(d)) {
         return;
     }
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
+    env.set_output(d, &job_11(d));
     let out = run_within(&env, &["collect", "--days", "1"], Duration::from_secs(10));
     assert!(out.status.success());
     assert_eq!(copies(&env.processed(d)).len(), 1);
@@ -1498,21 +1434,13 @@ fn fifo_named_like_a_partition_is_moved_aside_by_collect() {
 /// A FIFO where the tracker belongs is moved aside, not read (which would block).
 #[test]
 fn fifo_tracker_is_moved_aside() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     let tracker = env.data().join(TRACKER);
     fs::remove_file(&tracker).unwrap();
     if !mkfifo(&tracker) {
         return;
     }
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    let log = collect_losing_nothing(&env);
     assert_eq!(copies(&tracker).len(), 1);
     assert!(
         line_with(
@@ -1528,8 +1456,7 @@ fn fifo_tracker_is_moved_aside() {
 /// `status` and the daemon's start read the tracker too: a FIFO there must not block them.
 #[test]
 fn fifo_tracker_does_not_block_status_or_the_daemon() {
-    let env = Env::new("");
-    make_dirs(&env);
+    let (env, _) = setup(Start::Dirs);
     if !mkfifo(&env.data().join(TRACKER)) {
         return;
     }
@@ -1546,9 +1473,7 @@ fn fifo_tracker_does_not_block_status_or_the_daemon() {
 /// read as data nor moved again, by any command; `status` lists them.
 #[test]
 fn existing_moved_aside_copies_are_never_read_or_moved() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     let stamp = "20261101T000000.000Z";
     let mut ghost = carol(d);
     ghost.job_id = "999".into();
@@ -1559,10 +1484,7 @@ fn existing_moved_aside_copies_are_never_read_or_moved() {
     old_processed_of_ours(&p_copy, &[ghost]);
     python_raw(&r_copy, d);
     fs::write(&t_copy, format!(r#"{{"completed_dates": ["{d}"]}}"#)).unwrap();
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
+    env.set_output(d, &job_11(d));
 
     let before = snapshot(&env.data());
     collect_ok(&env);
@@ -1607,13 +1529,7 @@ fn existing_moved_aside_copies_are_never_read_or_moved() {
 /// the date should be re-collected all the same (the readers' hint promises it).
 #[test]
 fn unreadable_partition_of_a_complete_date_is_moved_aside() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     assert!(env.completed().contains(&d.to_string()));
     let bad = noise(2000, 5);
     fs::write(env.processed(d), &bad).unwrap();
@@ -1673,7 +1589,7 @@ fn daemon_moves_each_bad_file_aside_once_and_keeps_running() {
         d,
         &finished_job("10", "bob", &at(d, "08:00"), "COMPLETED")
             .into_iter()
-            .chain(finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"))
+            .chain(job_11(d))
             .collect::<Vec<_>>(),
     );
 

@@ -20,7 +20,7 @@ fn first_collect_matches_sacct_job_by_job() {
 }
 
 /// cpu_efficiency, memory_efficiency, wasted and reserved hours follow from the numbers
-/// sacct reported (SPEC "Metrics"), computed here independently.
+/// sacct reported (docs/metrics.md), computed here independently.
 #[test]
 fn first_collect_metrics_follow_from_sacct_numbers() {
     let Some(p) = first() else { return };
