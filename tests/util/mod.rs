@@ -1,6 +1,7 @@
 //! Shared helpers of the integration tests, one module per kind of thing.
 //!
-//! Each test target compiles this module and uses part of it, hence `allow(dead_code)`.
+//! Each test target compiles this module and uses only part of it, hence the `allow`: an
+//! item (or re-export) one target leaves unused is used by another.
 
 #![allow(dead_code, unused_imports)]
 
