@@ -10,6 +10,8 @@
 //! - The HTML rendered by a real headless Chromium (skipped when `chromium` is missing,
 //!   except under `CI=true`, where a missing Chromium fails the test).
 
+mod util;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -33,7 +35,6 @@ use slurm_usage::store::parquet::{write_processed, Meta};
 use slurm_usage::store::{Archive, Kind};
 use slurm_usage::zone::Zone;
 
-const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
 const ZONE: &str = "Europe/Amsterdam";
 const CONFIG: &str = "timezone = \"Europe/Amsterdam\"\n[groups]\nphysics = [\"alice\", \"bob\"]\nbio = [\"carol\"]\n";
 
@@ -818,25 +819,16 @@ fn python_tool_data_dir() {
 
 // ---- the binary -------------------------------------------------------------------------
 
+/// Runs the binary with the fixture's config (written to `dir`) and `args`.
 fn run(dir: &Path, args: &[&str]) -> Output {
     let config = dir.join("config.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .args(args)
-        .env_remove("SLURM_USAGE_CONFIG")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    eprintln!(
-        "$ slurm-usage {}\nstatus: {}\n--- stdout\n{}\n--- stderr\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_with(&config, args)
+}
+
+/// Runs the binary with `config` and `args`.
+fn run_with(config: &Path, args: &[&str]) -> Output {
+    util::output(util::slurm_usage().arg("--config").arg(config).args(args))
 }
 
 #[test]
@@ -1175,7 +1167,10 @@ fn fake_slurm(dir: &Path, purge_step: &str) -> PathBuf {
     };
     script(
         "sacct",
-        format!("exec \"{BIN}\" fake-sacct --jobs-per-day 20 -- \"$@\"\n"),
+        format!(
+            "exec \"{}\" fake-sacct --jobs-per-day 20 -- \"$@\"\n",
+            util::BIN
+        ),
     );
     script(
         "sinfo",
@@ -1206,25 +1201,6 @@ fn fake_slurm(dir: &Path, purge_step: &str) -> PathBuf {
     )
     .unwrap();
     config
-}
-
-fn run_with(config: &Path, args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("SLURM_USAGE_CONFIG")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    eprintln!(
-        "$ slurm-usage {}\nstatus: {}\n--- stdout\n{}\n--- stderr\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 #[test]

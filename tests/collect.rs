@@ -393,7 +393,7 @@ fn second_collector_is_told_the_data_dir_is_busy() {
     assert!(stderr(&out).contains(&format!("process {}", std::process::id())));
 
     // With --wait it waits for the holder and then runs.
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_slurm-usage"))
+    let child = slurm_usage()
         .args([
             "--config",
             env.config().to_str().unwrap(),

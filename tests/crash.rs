@@ -14,9 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{env_num, inspect, print_phases, spread, Ledger};
-
-const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
+use util::{env_num, inspect, output, print_phases, slurm_usage, spread, Ledger, BIN};
 
 /// A scratch data dir whose sacct is this binary's `fake-sacct`.
 struct Setup {
@@ -81,12 +79,10 @@ impl Setup {
     /// Starts a collect whose log goes to `log`.
     fn spawn(&self) -> Child {
         let log = std::fs::File::create(self.log()).unwrap();
-        Command::new(BIN)
+        slurm_usage()
             .arg("--config")
             .arg(self.config())
             .args(["-v", "collect", "--days", "3", "--wait"])
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -96,14 +92,12 @@ impl Setup {
 
     /// An un-killed collect; panics unless it succeeds.
     fn collect(&self) {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(self.config())
-            .args(["collect", "--days", "3", "--wait"])
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
+        let out = output(
+            slurm_usage()
+                .arg("--config")
+                .arg(self.config())
+                .args(["collect", "--days", "3", "--wait"]),
+        );
         assert!(
             out.status.success(),
             "collect failed: {}\n{}",

@@ -9,12 +9,9 @@ mod util;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::{temp_files, Daemon};
-
-const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
+use util::{output, slurm_usage, temp_files, Daemon, BIN};
 
 /// The fake sacct: answers `--version`, logs each call, fails while `<dir>/fail` exists,
 /// hangs (as `sleep`, via exec, so the daemon's kill reaches it) while `<dir>/hang` exists,
@@ -335,14 +332,7 @@ fn a_second_daemon_on_the_same_data_dir_exits_75() {
     let s = Setup::new();
     let mut d = s.start(&[]);
     d.expect("READY=1", SHORT, |m| m.lines().any(|l| l == "READY=1"));
-    let out = Command::new(BIN)
-        .arg("daemon")
-        .arg("--config")
-        .arg(s.config())
-        .env_remove("NOTIFY_SOCKET")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = output(slurm_usage().arg("daemon").arg("--config").arg(s.config()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(75), "{stderr}");
     assert!(
@@ -350,15 +340,13 @@ fn a_second_daemon_on_the_same_data_dir_exits_75() {
         "names the holder: {stderr}"
     );
     // Under journald the same error also goes out with priority 3, for `journalctl -p err`.
-    let out = Command::new(BIN)
-        .arg("daemon")
-        .arg("--config")
-        .arg(s.config())
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("RUST_LOG")
-        .env("JOURNAL_STREAM", "8:12345")
-        .output()
-        .unwrap();
+    let out = output(
+        slurm_usage()
+            .arg("daemon")
+            .arg("--config")
+            .arg(s.config())
+            .env("JOURNAL_STREAM", "8:12345"),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(75), "{stderr}");
     assert!(
@@ -375,13 +363,7 @@ fn a_second_daemon_on_the_same_data_dir_exits_75() {
 fn an_invalid_config_at_start_exits_78() {
     let s = Setup::new();
     std::fs::write(s.config(), "[schedule]\ncron = \"15 2 * *\"\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("daemon")
-        .arg("--config")
-        .arg(s.config())
-        .env_remove("NOTIFY_SOCKET")
-        .output()
-        .unwrap();
+    let out = output(slurm_usage().arg("daemon").arg("--config").arg(s.config()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(

@@ -15,15 +15,15 @@
 //! day) size the SIGKILL run: `SLURM_USAGE_DAEMON_KILLS=200 cargo test --test daemon_faults
 //! -- --nocapture sigkill` for the long one. The disk-full test needs root (a tmpfs); it is
 //! skipped with a message otherwise, and fails instead of skipping when `CI=true`.
-//! `sigterm_mid_write_starts_no_further_write` guards the fix for a shutdown bug it found:
-//! more dates were written after SIGTERM (the cycle's select! was not biased to cancel).
+//! `sigterm_mid_write_starts_no_further_write`: once SIGTERM arrives, the cycle finishes the
+//! write in hand and starts no other (cancellation must win over the next date's write).
 
 mod util;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use slurm_usage::store::atomic::is_temp_name;
@@ -33,8 +33,7 @@ use util::{
     assert_untouched, env_num, fill_disk, inspect, print_phases, skip, small_and_bigger_outputs,
     snapshot_bytes, spread, status_of, temp_files, Daemon, Ledger, Tmpfs,
 };
-
-const BIN: &str = env!("CARGO_BIN_EXE_slurm-usage");
+use util::{output, slurm_usage, BIN};
 const SHORT: Duration = Duration::from_secs(15);
 /// The daemon's promise: SIGTERM to exit in at most this long.
 const STOP_WITHIN: Duration = Duration::from_secs(5);
@@ -127,22 +126,7 @@ impl Setup {
 
     /// Runs the binary with this config; prints what it did.
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("NOTIFY_SOCKET")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        eprintln!(
-            "$ slurm-usage {}\nstatus: {}\n--- stderr\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        output(slurm_usage().arg("--config").arg(self.config()).args(args))
     }
 }
 
@@ -632,27 +616,16 @@ fn collect_while_the_daemon_writes_exits_75_or_waits() {
     );
 
     // A second daemon at the same time: refused, naming the first; the cycle goes on.
-    let out = Command::new(BIN)
-        .arg("daemon")
-        .arg("--config")
-        .arg(s.config())
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = output(slurm_usage().arg("daemon").arg("--config").arg(s.config()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(75), "{stderr}");
     assert!(stderr.contains(&format!("process {daemon}")), "{stderr}");
 
     // `collect --wait`: waits for the cycle, then collects.
-    let mut waiting = Command::new(BIN)
+    let mut waiting = slurm_usage()
         .arg("--config")
         .arg(s.config())
         .args(["-v", "collect", "--days", "1", "--no-summary", "--wait"])
-        .env_remove("RUST_LOG")
-        .env_remove("NOTIFY_SOCKET")
-        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(s.path().join("collect-wait.log")).unwrap())

@@ -269,10 +269,10 @@ fn hostile_names_change_nothing_outside_the_data_dir() {
     }
 }
 
-/// Finding of issue 7 (src/collect.rs `is_date_complete` ignores `out.malformed`): a past
-/// date whose output had an unparsable line is marked complete and never queried again, so
-/// the cut job stays out of the processed partition for good (only its verbatim text is in
-/// the raw archive). Fixed: a date with an unparsable line is never complete.
+/// A past date whose sacct output had an unparsable line may be missing a job (only its
+/// verbatim text is in the raw archive), so it must stay incomplete and be queried again: a
+/// complete date is never queried again, and the cut job would stay out of the processed
+/// partition for good.
 #[test]
 fn truncated_output_of_a_past_day_is_not_marked_complete() {
     let env = Env::new("");

@@ -27,16 +27,16 @@
 //!   window), `2026-13-45.parquet`, symlinks pointing outside the data dir, FIFOs;
 //! - `<file>.corrupt-<time>` files that already exist.
 //!
-//! Every test here runs in `cargo test`; none is ignored (the bugs they found are fixed).
+//! Every test here runs in `cargo test`; none is ignored.
 
 mod util;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, LargeStringArray, RecordBatch,
@@ -65,58 +65,11 @@ fn stderr(o: &Output) -> String {
 /// Runs the binary like [`Env::run`], but kills it and fails the test if it has not finished
 /// within `limit` (a file that blocks a reader must fail the test, not hang it).
 fn run_within(env: &Env, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slurm-usage"))
-        .arg("--config")
-        .arg(env.config())
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut out_pipe, &mut v).map(|_| v)
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut err_pipe, &mut v).map(|_| v)
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let err = err_reader.join().unwrap().unwrap_or_default();
-            panic!(
-                "slurm-usage {} did not finish within {limit:?}; stderr:\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let out = Output {
-        status,
-        stdout: out_reader.join().unwrap().unwrap(),
-        stderr: err_reader.join().unwrap().unwrap(),
-    };
-    eprintln!(
-        "$ slurm-usage {}\nstatus: {}\n--- stdout\n{}\n--- stderr\n{}",
-        args.join(" "),
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    out
+    output_within(
+        slurm_usage().arg("--config").arg(env.config()).args(args),
+        limit,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// [`run_within`] 30 s: every run here takes well under a second.
@@ -552,9 +505,9 @@ fn newer_processed_of_ours(path: &Path, jobs: &[ProcessedJob]) {
     );
 }
 
-/// The Python tool's processed file (ORIGIN.md's ProcessedJob as polars writes it): its
-/// columns only, `LargeUtf8` strings, naive timestamps (wall clock; the tests' zone is UTC),
-/// Int32 counts. `int_ids` stores `job_id` as an integer, as a pandas script might.
+/// The Python tool's processed file (its ProcessedJob as polars writes it, see
+/// docs/data-layout.md): its columns only, `LargeUtf8` strings, naive timestamps (wall
+/// clock; the tests' zone is UTC), Int32 counts. `int_ids` stores `job_id` as an integer, as a pandas script might.
 fn python_processed(path: &Path, d: NaiveDate, int_ids: bool) {
     let ts = || DataType::Timestamp(TimeUnit::Microsecond, None);
     let s = |v: &str| Arc::new(LargeStringArray::from(vec![v])) as ArrayRef;
@@ -684,6 +637,43 @@ fn make_dirs(env: &Env) {
     fs::create_dir_all(raw_dir(env)).unwrap();
 }
 
+/// How a case begins, after [`setup`].
+enum Start {
+    /// Empty `processed/` and `raw/`, to plant files in.
+    Dirs,
+    /// Alice's job 11 collected: `d` is archived and complete.
+    Collected,
+}
+
+/// The start most cases share: a fresh env and `d`, yesterday, then `start`.
+fn setup(start: Start) -> (Env, NaiveDate) {
+    let env = Env::new("");
+    let d = day(1);
+    match start {
+        Start::Dirs => make_dirs(&env),
+        Start::Collected => {
+            env.set_output(d, &alices_job("11", d));
+            collect_ok(&env);
+        }
+    }
+    (env, d)
+}
+
+/// Alice's job `id`, finished at 10:00 on `d`: what sacct reports in most cases (job 11, or
+/// 501 beside a planted job 500).
+fn alices_job(id: &str, d: NaiveDate) -> Vec<String> {
+    finished_job(id, "alice", &at(d, "10:00"), "COMPLETED")
+}
+
+/// [`collect_ok`] between two snapshots of the data dir: nothing in it is lost
+/// ([`assert_nothing_lost`]). Returns the log.
+fn collect_losing_nothing(env: &Env) -> String {
+    let before = snapshot(&env.data());
+    let log = collect_ok(env);
+    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    log
+}
+
 // ---- unreadable partitions: truncated, empty, random ------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -737,14 +727,9 @@ fn spoiled_partition(kind: Kind, spoil: Spoil) {
         },
     );
 
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
+    env.set_output(d, &alices_job("11", d));
     env.clear_calls();
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    let log = collect_losing_nothing(&env);
     let copy = assert_moved_aside(&file, &bad, &log);
     assert!(
         env.calls().contains(&d.to_string()),
@@ -769,11 +754,8 @@ fn spoiled_partition(kind: Kind, spoil: Spoil) {
     }
 
     // The next runs read the new file and leave the copy alone.
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
+    let log = collect_losing_nothing(&env);
     assert!(!log.contains("moved aside"), "{log}");
-    let after = snapshot(&env.data());
-    assert_nothing_lost(&before, &after, &[]);
     assert_eq!(copies(&file), std::slice::from_ref(&copy));
     assert_eq!(fs::read(&copy).unwrap(), bad);
     let expected = if kind == Kind::Processed { 1 } else { 2 };
@@ -820,9 +802,7 @@ fn random_bytes_raw_file_is_moved_aside() {
 /// alice's 501. The readers see 500; `collect` keeps it, adds 501, moves nothing, and writes
 /// our current schema.
 fn foreign_processed_is_read_and_extended(plant: impl Fn(&Path, NaiveDate)) {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     plant(&env.processed(d), d);
     let report = run_readers(
         &env,
@@ -837,14 +817,9 @@ fn foreign_processed_is_read_and_extended(plant: impl Fn(&Path, NaiveDate)) {
     assert_eq!(report["users"][0]["user"], "carol");
     assert_eq!(report["users"][0]["cpu_hours"], 4.0);
 
-    env.set_output(
-        d,
-        &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
+    env.set_output(d, &alices_job("501", d));
+    let log = collect_losing_nothing(&env);
     assert!(!log.contains("moved aside"), "{log}");
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
     assert!(copies(&env.processed(d)).is_empty());
     let jobs = env.jobs(d);
     assert_eq!(ids(&jobs), ["500", "501"], "kept and extended");
@@ -887,9 +862,7 @@ fn processed_file_with_integer_job_ids_is_read_and_extended() {
 
 #[test]
 fn python_tools_raw_file_is_read_and_extended() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     python_processed(&env.processed(d), d, false);
     python_raw(&env.raw(d), d);
     let out = run(&env, &["job", "500"]);
@@ -900,14 +873,9 @@ fn python_tools_raw_file_is_read_and_extended() {
         stdout(&out)
     );
 
-    env.set_output(
-        d,
-        &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
+    env.set_output(d, &alices_job("501", d));
+    let log = collect_losing_nothing(&env);
     assert!(!log.contains("moved aside"), "{log}");
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
     assert_eq!(
         sorted(env.raw_keys(d)),
         ["500", "500.batch", "501", "501.batch"]
@@ -928,17 +896,10 @@ fn python_tools_raw_file_is_read_and_extended() {
 
 #[test]
 fn unrelated_raw_file_is_kept_and_extended() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     unrelated(&env.raw(d));
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    env.set_output(d, &alices_job("11", d));
+    let log = collect_losing_nothing(&env);
     assert!(!log.contains("moved aside"), "{log}");
     // Its rows and its column stay (as text, like every raw column), beside sacct's rows.
     let mut x = raw_column(&env.raw(d), "x");
@@ -965,9 +926,7 @@ fn unrelated_raw_file_is_kept_and_extended() {
 #[test]
 fn raw_file_with_a_nested_column_is_kept_and_extended() {
     use arrow_array::builder::{ListBuilder, StringBuilder};
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     let mut tags = ListBuilder::new(StringBuilder::new());
     tags.values().append_value("a");
     tags.append(true);
@@ -987,13 +946,8 @@ fn raw_file_with_a_nested_column_is_kept_and_extended() {
     )
     .unwrap();
     write_batch(&env.raw(d), &batch, &[]);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    env.set_output(d, &alices_job("11", d));
+    let log = collect_losing_nothing(&env);
     assert_eq!(ids(&env.jobs(d)), ["11"], "{log}");
     assert_eq!(sorted(env.raw_keys(d)), ["11", "11.batch", "7"]);
     // Kept, as its text form.
@@ -1011,13 +965,8 @@ fn raw_file_with_a_nested_column_is_kept_and_extended() {
 /// jobs without id or user.
 #[test]
 fn unrelated_processed_file_is_skipped_by_the_readers() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
-    env.set_output(
-        day(2),
-        &finished_job("11", "alice", &at(day(2), "10:00"), "COMPLETED"),
-    );
+    let (env, d) = setup(Start::Dirs);
+    env.set_output(day(2), &alices_job("11", day(2)));
     let out = run(&env, &["collect", "--days", "2"]);
     assert!(out.status.success());
     unrelated(&env.processed(d));
@@ -1038,18 +987,11 @@ fn unrelated_processed_file_is_skipped_by_the_readers() {
 /// jobs in place of its column.
 #[test]
 fn unrelated_processed_file_is_moved_aside_by_collect() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     unrelated(&env.processed(d));
     let bad = fs::read(env.processed(d)).unwrap();
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    env.set_output(d, &alices_job("11", d));
+    let log = collect_losing_nothing(&env);
     assert_moved_aside(&env.processed(d), &bad, &log);
     assert_eq!(ids(&env.jobs(d)), ["11"]);
 }
@@ -1059,15 +1001,10 @@ fn unrelated_processed_file_is_moved_aside_by_collect() {
 /// upgrade; the file keeps its bytes; other dates go on.
 #[test]
 fn newer_processed_file_is_left_untouched_and_its_date_fails() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     newer_processed_of_ours(&env.processed(d), &[carol(d)]);
     let bytes = fs::read(env.processed(d)).unwrap();
-    env.set_output(
-        d,
-        &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
+    env.set_output(d, &alices_job("501", d));
     let before = snapshot(&env.data());
     let out = run(&env, &["collect", "--days", "1"]);
     let log = stderr(&out);
@@ -1097,13 +1034,7 @@ fn newer_processed_file_is_left_untouched_and_its_date_fails() {
 /// Yesterday is collected and complete; then the tracker is replaced by `bytes`. `collect`
 /// moves it aside (once), names it, and re-collects yesterday, whose archived job stays.
 fn spoiled_tracker(bytes: &[u8], why: &str) {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     assert!(env.completed().contains(&d.to_string()));
     let tracker = env.data().join(TRACKER);
     fs::write(&tracker, bytes).unwrap();
@@ -1119,9 +1050,7 @@ fn spoiled_tracker(bytes: &[u8], why: &str) {
 
     env.clear_calls();
     env.set_output(d, &[]);
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    let log = collect_losing_nothing(&env);
     let copy = assert_moved_aside(&tracker, bytes, &log);
     assert!(
         line_with(&log, &["completion tracker is unusable", why]).is_some(),
@@ -1135,10 +1064,8 @@ fn spoiled_tracker(bytes: &[u8], why: &str) {
     assert!(env.completed().contains(&d.to_string()));
 
     env.clear_calls();
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
+    let log = collect_losing_nothing(&env);
     assert!(!log.contains("moved aside"), "{log}");
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
     assert_eq!(copies(&tracker), [copy]);
     assert_eq!(env.calls(), [day(0).to_string()], "complete again");
 }
@@ -1177,13 +1104,7 @@ fn tracker_with_bad_date_facts_is_moved_aside() {
 /// Entries that are not dates are dropped; the good ones, and keys we do not know, stay.
 #[test]
 fn tracker_with_bad_entries_among_good_ones_is_read() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     let tracker = env.data().join(TRACKER);
     fs::write(
         &tracker,
@@ -1209,20 +1130,12 @@ fn tracker_with_bad_entries_among_good_ones_is_read() {
 /// of failing every collection.
 #[test]
 fn tracker_that_is_a_directory_is_moved_aside() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, _) = setup(Start::Collected);
     let tracker = env.data().join(TRACKER);
     fs::remove_file(&tracker).unwrap();
     fs::create_dir(&tracker).unwrap();
     fs::write(tracker.join("inside.txt"), b"admin's notes").unwrap();
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    let log = collect_losing_nothing(&env);
     let c = copies(&tracker);
     assert_eq!(c.len(), 1, "{log}");
     assert_eq!(fs::read(c[0].join("inside.txt")).unwrap(), b"admin's notes");
@@ -1245,12 +1158,7 @@ fn tracker_that_is_a_directory_is_moved_aside() {
 /// "0 complete dates, last success never", and a moved-aside one listed like the partitions.
 #[test]
 fn status_names_an_unreadable_or_moved_aside_tracker() {
-    let env = Env::new("");
-    env.set_output(
-        day(1),
-        &finished_job("11", "alice", &at(day(1), "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, _) = setup(Start::Collected);
     let tracker = env.data().join(TRACKER);
     fs::write(&tracker, b"{not json").unwrap();
     let out = run(&env, &["status"]);
@@ -1277,13 +1185,8 @@ fn status_names_an_unreadable_or_moved_aside_tracker() {
 #[test]
 fn stray_files_are_left_alone_and_leftover_temps_removed() {
     use std::os::unix::fs::symlink;
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
+    env.set_output(d, &alices_job("11", d));
     let outside = env.path().join("outside");
     fs::create_dir_all(&outside).unwrap();
     fs::write(outside.join("secret.parquet"), noise(512, 7)).unwrap();
@@ -1387,8 +1290,7 @@ fn stray_files_are_left_alone_and_leftover_temps_removed() {
 /// remove; another dot-file that merely contains `.tmp-` (an admin's, an editor's) is not.
 #[test]
 fn dot_files_that_only_look_like_temps_are_kept() {
-    let env = Env::new("");
-    make_dirs(&env);
+    let (env, _) = setup(Start::Dirs);
     let keep = [
         processed_dir(&env).join(".notes.tmp-keep"),
         raw_dir(&env).join(".2026-11-01.parquet.tmp-backup"),
@@ -1397,29 +1299,20 @@ fn dot_files_that_only_look_like_temps_are_kept() {
     for k in &keep {
         fs::write(k, b"not yours").unwrap();
     }
-    let before = snapshot(&env.data());
-    collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    collect_losing_nothing(&env);
 }
 
 /// A directory named like a partition of a date in the window is moved aside (with its
 /// content) like an unreadable file, and the date collected.
 #[test]
 fn directory_named_like_a_partition_in_the_window_is_moved_aside() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     for file in [env.processed(d), env.raw(d)] {
         fs::create_dir(&file).unwrap();
         fs::write(file.join("keep.me"), b"contents").unwrap();
     }
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    env.set_output(d, &alices_job("11", d));
+    let log = collect_losing_nothing(&env);
     for file in [env.processed(d), env.raw(d)] {
         let c = copies(&file);
         assert_eq!(c.len(), 1, "{}: {log}", file.display());
@@ -1442,9 +1335,7 @@ fn directory_named_like_a_partition_in_the_window_is_moved_aside() {
 #[test]
 fn symlinked_partitions_outside_the_data_dir() {
     use std::os::unix::fs::symlink;
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     let outside = env.path().join("outside");
     fs::create_dir_all(&outside).unwrap();
     old_processed_of_ours(&outside.join("good.parquet"), &[carol(d)]);
@@ -1463,13 +1354,8 @@ fn symlinked_partitions_outside_the_data_dir() {
         },
     );
 
-    env.set_output(
-        d,
-        &finished_job("501", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    env.set_output(d, &alices_job("501", d));
+    let log = collect_losing_nothing(&env);
     assert_eq!(ids(&env.jobs(d)), ["500", "501"]);
     assert!(!env.processed(d).is_symlink());
     let c = copies(&env.raw(d));
@@ -1498,13 +1384,7 @@ fn mkfifo(path: &Path) -> bool {
 /// `job` shows no steps rather than waiting on a FIFO raw file).
 #[test]
 fn fifo_named_like_a_partition_does_not_block_the_readers() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     fs::remove_file(env.raw(d)).unwrap();
     if !mkfifo(&env.raw(d)) || !mkfifo(&env.processed(day(2))) {
         eprintln!("skipped: mkfifo does not work here");
@@ -1526,16 +1406,11 @@ fn fifo_named_like_a_partition_does_not_block_the_readers() {
 /// like any unreadable file, not block the cycle (and the write lock) forever.
 #[test]
 fn fifo_named_like_a_partition_is_moved_aside_by_collect() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     if !mkfifo(&env.processed(d)) {
         return;
     }
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
+    env.set_output(d, &alices_job("11", d));
     let out = run_within(&env, &["collect", "--days", "1"], Duration::from_secs(10));
     assert!(out.status.success());
     assert_eq!(copies(&env.processed(d)).len(), 1);
@@ -1545,21 +1420,13 @@ fn fifo_named_like_a_partition_is_moved_aside_by_collect() {
 /// A FIFO where the tracker belongs is moved aside, not read (which would block).
 #[test]
 fn fifo_tracker_is_moved_aside() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     let tracker = env.data().join(TRACKER);
     fs::remove_file(&tracker).unwrap();
     if !mkfifo(&tracker) {
         return;
     }
-    let before = snapshot(&env.data());
-    let log = collect_ok(&env);
-    assert_nothing_lost(&before, &snapshot(&env.data()), &[]);
+    let log = collect_losing_nothing(&env);
     assert_eq!(copies(&tracker).len(), 1);
     assert!(
         line_with(
@@ -1575,8 +1442,7 @@ fn fifo_tracker_is_moved_aside() {
 /// `status` and the daemon's start read the tracker too: a FIFO there must not block them.
 #[test]
 fn fifo_tracker_does_not_block_status_or_the_daemon() {
-    let env = Env::new("");
-    make_dirs(&env);
+    let (env, _) = setup(Start::Dirs);
     if !mkfifo(&env.data().join(TRACKER)) {
         return;
     }
@@ -1593,9 +1459,7 @@ fn fifo_tracker_does_not_block_status_or_the_daemon() {
 /// read as data nor moved again, by any command; `status` lists them.
 #[test]
 fn existing_moved_aside_copies_are_never_read_or_moved() {
-    let env = Env::new("");
-    let d = day(1);
-    make_dirs(&env);
+    let (env, d) = setup(Start::Dirs);
     let stamp = "20261101T000000.000Z";
     let mut ghost = carol(d);
     ghost.job_id = "999".into();
@@ -1606,10 +1470,7 @@ fn existing_moved_aside_copies_are_never_read_or_moved() {
     old_processed_of_ours(&p_copy, &[ghost]);
     python_raw(&r_copy, d);
     fs::write(&t_copy, format!(r#"{{"completed_dates": ["{d}"]}}"#)).unwrap();
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
+    env.set_output(d, &alices_job("11", d));
 
     let before = snapshot(&env.data());
     collect_ok(&env);
@@ -1654,13 +1515,7 @@ fn existing_moved_aside_copies_are_never_read_or_moved() {
 /// the date should be re-collected all the same (the readers' hint promises it).
 #[test]
 fn unreadable_partition_of_a_complete_date_is_moved_aside() {
-    let env = Env::new("");
-    let d = day(1);
-    env.set_output(
-        d,
-        &finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"),
-    );
-    collect_ok(&env);
+    let (env, d) = setup(Start::Collected);
     assert!(env.completed().contains(&d.to_string()));
     let bad = noise(2000, 5);
     fs::write(env.processed(d), &bad).unwrap();
@@ -1720,7 +1575,7 @@ fn daemon_moves_each_bad_file_aside_once_and_keeps_running() {
         d,
         &finished_job("10", "bob", &at(d, "08:00"), "COMPLETED")
             .into_iter()
-            .chain(finished_job("11", "alice", &at(d, "10:00"), "COMPLETED"))
+            .chain(alices_job("11", d))
             .collect::<Vec<_>>(),
     );
 
