@@ -20,6 +20,8 @@ pub mod prom;
 pub mod report;
 pub mod sacct;
 pub mod scheduler;
+pub mod slurm;
 pub mod store;
+pub mod summary;
 pub mod synth;
 pub mod zone;
