@@ -109,7 +109,7 @@ pub struct SlurmCommand {
 
 impl SlurmCommand {
     /// `program` with no arguments yet, stdin closed, stdout and stderr piped, in a process
-    /// group of its own (see [`GroupKill`]).
+    /// group of its own so that a timeout can end whatever it started too.
     pub fn new(program: impl Into<PathBuf>, hints: Hints) -> Self {
         let program = program.into();
         let mut cmd = Command::new(&program);
@@ -223,22 +223,7 @@ impl SlurmCommand {
                 let mut buf = Vec::new();
                 stderr.read_to_end(&mut buf).await.map(|_| buf)
             };
-            let read_stdout = async {
-                loop {
-                    let mut chunk = Vec::with_capacity(CHUNK_BYTES);
-                    while chunk.len() < CHUNK_BYTES {
-                        if stdout.read_buf(&mut chunk).await? == 0 {
-                            break;
-                        }
-                    }
-                    if chunk.is_empty() {
-                        return Ok(true);
-                    }
-                    if out.send(chunk).await.is_err() {
-                        return Ok(false);
-                    }
-                }
-            };
+            let read_stdout = pump(&mut stdout, &out);
             let (wanted, err_bytes) = tokio::try_join!(read_stdout, read_stderr).map_err(io_err)?;
             if !wanted {
                 return Err(CommandError::Abandoned);
@@ -276,6 +261,28 @@ impl SlurmCommand {
             stderr,
             elapsed: started.elapsed(),
         })
+    }
+}
+
+/// Sends `stdout` to `out` in chunks of [`CHUNK_BYTES`] until it ends (`true`) or `out`'s
+/// receiver is gone (`false`).
+async fn pump(
+    stdout: &mut tokio::process::ChildStdout,
+    out: &mpsc::Sender<Vec<u8>>,
+) -> std::io::Result<bool> {
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES);
+        while chunk.len() < CHUNK_BYTES {
+            if stdout.read_buf(&mut chunk).await? == 0 {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(true);
+        }
+        if out.send(chunk).await.is_err() {
+            return Ok(false);
+        }
     }
 }
 
