@@ -46,7 +46,7 @@ use slurm_usage::slurm::job::{array_parts, is_final_state, job_of_step, normaliz
 use slurm_usage::slurm::tres::{tres_cpu_seconds, tres_gpus, tres_mem_mb, tres_pairs, tres_value};
 use slurm_usage::slurm::units::{parse_duration, parse_int, parse_memory_mb};
 
-/// The product's cap on one host list's names (`MAX_NODES` in src/sacct/parser.rs).
+/// The product's cap on one host list's names (`MAX_NODES` in src/slurm/hostlist.rs).
 const MAX_NODES: usize = 200_000;
 /// Inputs grow no larger than this (the corpus's largest file is ~20 KB).
 const MAX_INPUT: usize = 64 * 1024;
