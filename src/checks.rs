@@ -16,14 +16,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::Utc;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::live::{run_tool, tool_path, ToolError, TOOL_TIMEOUT};
 use crate::metrics::{build_jobs, Context};
-use crate::sacct::command::{run_once, sacct_args, SacctProgram};
+use crate::sacct::command::{sacct_args, SacctProgram};
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::SacctOutput;
+use crate::slurm::run::{query, tool_path, CommandError};
 use crate::store::Archive;
 
 /// A check's verdict.
@@ -132,9 +131,9 @@ fn one_line(msg: &str) -> String {
 
 /// `sacct --version` / `sinfo --version`.
 fn version_check(name: &'static str, program: &Path, hint: &str) -> (Check, bool) {
-    match run_tool(program, &["--version"], TOOL_TIMEOUT) {
+    match query(program, &["--version"]) {
         Ok(v) => (Check::pass(name, format!("{} ({})", first_line(&v), program.display())), true),
-        Err(e @ ToolError::NotFound { .. }) => (Check::fail(name, e.to_string(), hint), false),
+        Err(e @ CommandError::NotFound { .. }) => (Check::fail(name, e.to_string(), hint), false),
         Err(e) => (
             Check::fail(
                 name,
@@ -162,7 +161,7 @@ fn accounting_check(sacct: &Path, scontrol: &Path) -> Check {
         "--endtime",
         &end,
     ];
-    match run_tool(sacct, &args, TOOL_TIMEOUT) {
+    match query(sacct, &args) {
         Ok(out) => Check::pass(
             "accounting enabled",
             format!(
@@ -171,13 +170,11 @@ fn accounting_check(sacct: &Path, scontrol: &Path) -> Check {
             ),
         ),
         Err(e) => {
-            let storage = run_tool(scontrol, &["show", "config"], TOOL_TIMEOUT)
-                .ok()
-                .and_then(|c| {
-                    c.lines()
-                        .find(|l| l.trim_start().starts_with("AccountingStorageType"))
-                        .map(|l| l.split('=').nth(1).unwrap_or("").trim().to_string())
-                });
+            let storage = query(scontrol, &["show", "config"]).ok().and_then(|c| {
+                c.lines()
+                    .find(|l| l.trim_start().starts_with("AccountingStorageType"))
+                    .map(|l| l.split('=').nth(1).unwrap_or("").trim().to_string())
+            });
             let hint = match storage.as_deref() {
                 Some("accounting_storage/none") => "AccountingStorageType is accounting_storage/none: enable slurmdbd accounting in slurm.conf".to_string(),
                 Some(s) => format!("AccountingStorageType = {s}; check that slurmdbd is running and reachable"),
@@ -217,27 +214,10 @@ fn dry_collection(config: &Config) -> Check {
     let today = zone.today();
     let layout = FieldLayout::ours();
     let args = sacct_args(&layout, zone.day_start(today), zone.day_end(today));
-    let prog = SacctProgram::new(&config.collect.sacct);
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return Check::fail(
-                name,
-                format!("cannot start the async runtime: {e}"),
-                "this is a bug",
-            )
-        }
-    };
     let t0 = Instant::now();
-    let run = rt.block_on(run_once(
-        &prog,
-        &args,
-        config.collect.sacct_timeout.0,
-        &CancellationToken::new(),
-    ));
+    let run = SacctProgram::new(&config.collect.sacct)
+        .command(&args)
+        .output_blocking(config.collect.sacct_timeout.0);
     match run {
         Ok(run) => {
             let out = SacctOutput::parse(run.stdout, &layout);
@@ -426,7 +406,7 @@ pub fn run_checks(config: Result<&Config, String>, archive: &Archive) -> Vec<Che
             "fix `sacct found` first",
         ));
     }
-    checks.push(match run_tool(&sacctmgr, &["-n", "-P", "show", "configuration"], TOOL_TIMEOUT) {
+    checks.push(match query(&sacctmgr, &["-n", "-P", "show", "configuration"]) {
         Ok(out) => purge_check(&out, cfg.collect.lookback_days, cfg.collect.max_recollect_days),
         Err(e) => Check::warn(
             "purge margin",

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::collect::{run_cycle, CollectOptions, Collector};
 use crate::config::{Config, ConfigSource};
-use crate::sacct::command::SacctProgram;
+use crate::demo::{DemoArgs, FakeSacctArgs};
+use crate::slurm::run::{query, tool_path};
 use crate::store::Archive;
 
 /// Exit code: another collector holds the data dir.
@@ -123,29 +124,6 @@ pub enum ConfigCommand {
     },
 }
 
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Collect today and this many days before it.
-    #[arg(short, long, default_value_t = 3, value_name = "N")]
-    pub days: u32,
-    /// Jobs per day of the synthetic sacct.
-    #[arg(long, default_value_t = 2000, value_name = "N")]
-    pub jobs_per_day: u32,
-    /// Use the synthetic sacct even when a real one is installed.
-    #[arg(long)]
-    pub synthetic: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct FakeSacctArgs {
-    /// Jobs per day to generate.
-    #[arg(long, default_value_t = 1000)]
-    pub jobs_per_day: u32,
-    /// The sacct arguments (--starttime, --endtime, --format, --delimiter, --version).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub sacct_args: Vec<String>,
-}
-
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let color =
@@ -170,7 +148,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Collect(args) => collect(config, &args),
         Command::Status(args) => status(&config, &archive, &args),
-        Command::Demo(args) => crate::demo::run(config, &args, cli.data_dir.is_some()),
+        Command::Demo(args) => demo(config, &args, cli.data_dir.is_some()),
         Command::Analyze(args) => analyze(&config, &archive, &args, cli.no_color),
         Command::Job(args) => job(&config, &archive, &args),
         Command::Current => current(&config, cli.no_color),
@@ -209,13 +187,18 @@ fn collect(mut config: Config, args: &CollectArgs) -> Result<ExitCode> {
     collect_with(collector, args.days, args.wait, !args.no_summary)
 }
 
+/// `demo`: collects a few days from the real or the synthetic sacct, then says where the
+/// files are.
+fn demo(config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<ExitCode> {
+    let collector = crate::demo::collector(config, args, data_dir_given)?;
+    let archive = collector.archive.clone();
+    let code = collect_with(collector, args.days, false, true)?;
+    crate::demo::write_files(&archive)?;
+    Ok(code)
+}
+
 /// Runs one cycle with `collector`, prints the summary, and picks the exit code.
-pub fn collect_with(
-    collector: Collector,
-    days: u32,
-    wait: bool,
-    summary: bool,
-) -> Result<ExitCode> {
+fn collect_with(collector: Collector, days: u32, wait: bool, summary: bool) -> Result<ExitCode> {
     let opts = CollectOptions {
         days,
         wait_for_lock: wait,
@@ -233,7 +216,7 @@ pub fn collect_with(
     })?;
     if summary {
         let mut out = std::io::stdout().lock();
-        crate::report::summary::write_summary(&report, &mut out)?;
+        crate::summary::write_summary(&report, &mut out)?;
         out.flush()?;
     }
     Ok(if report.failed() > 0 || report.cancelled {
@@ -285,19 +268,6 @@ fn config_check(file: Option<&PathBuf>) -> Result<ExitCode> {
         config.groups.values().map(Vec::len).sum::<usize>()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A collector that runs `program` with `prefix` arguments before sacct's own.
-pub fn collector_with_program(
-    config: Config,
-    program: PathBuf,
-    prefix: Vec<std::ffi::OsString>,
-) -> Collector {
-    let sacct = SacctProgram {
-        program,
-        prefix_args: prefix,
-    };
-    Collector::with_sacct(Arc::new(config), sacct)
 }
 
 // ---- reports: analyze, test, job, current, nodes (src/report/, src/checks.rs, src/live.rs) ----
@@ -399,10 +369,13 @@ fn analyze(
     if let Err(e) = validate(&req, config) {
         usage_error(e);
     }
+    // sinfo runs only once the request is known to be good and the data dir exists.
+    let inventory = || crate::live::node_inventory(&tool_path(&config.collect.sacct, "sinfo"));
     match run_analyze(
         config,
         archive,
         &req,
+        inventory,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr(),
     ) {
@@ -472,11 +445,9 @@ fn job(config: &Config, archive: &Archive, args: &JobArgs) -> Result<ExitCode> {
 }
 
 fn current(config: &Config, no_color: bool) -> Result<ExitCode> {
-    use crate::live::{
-        parse_squeue, run_tool, sinfo_nodes, tool_path, write_current, SQUEUE_ARGS, TOOL_TIMEOUT,
-    };
+    use crate::live::{parse_squeue, sinfo_nodes, write_current, SQUEUE_ARGS};
     let squeue = tool_path(&config.collect.sacct, "squeue");
-    let text = run_tool(&squeue, SQUEUE_ARGS, TOOL_TIMEOUT)?;
+    let text = query(&squeue, SQUEUE_ARGS)?;
     let cpus = sinfo_nodes(&tool_path(&config.collect.sacct, "sinfo"))
         .map(|n| n.into_iter().map(|(k, v)| (k, v.cpus)).collect())
         .unwrap_or_default();
@@ -497,7 +468,7 @@ fn current(config: &Config, no_color: bool) -> Result<ExitCode> {
 }
 
 fn nodes(config: &Config, no_color: bool) -> Result<ExitCode> {
-    let nodes = crate::live::sinfo_nodes(&crate::live::tool_path(&config.collect.sacct, "sinfo"))?;
+    let nodes = crate::live::sinfo_nodes(&tool_path(&config.collect.sacct, "sinfo"))?;
     let style = crate::report::render::Style {
         color: stdout_color(no_color),
         width: crate::report::render::Style::terminal_width(),

@@ -3,53 +3,86 @@
 //! The demo runs the real collection code path: it spawns sacct as a child process. With a
 //! working `sacct` on PATH that is the real one; otherwise it is this binary's own
 //! `fake-sacct`, which prints synthetic output in sacct's format for the window it is asked.
+//! `cli` runs the collection itself, between [`collector`] and [`write_files`].
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use chrono::{NaiveDateTime, Utc};
+use clap::Args;
 
-use crate::cli::{collect_with, collector_with_program, DemoArgs, FakeSacctArgs};
+use crate::collect::Collector;
 use crate::config::Config;
+use crate::sacct::command::SacctProgram;
 use crate::sacct::fields::{FieldLayout, DELIMITER};
-use crate::store::Kind;
+use crate::store::{Archive, Kind};
 use crate::synth::Synth;
 
-/// Runs the demo collection and prints where the files are.
-pub fn run(mut config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<ExitCode> {
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Collect today and this many days before it.
+    #[arg(short, long, default_value_t = 3, value_name = "N")]
+    pub days: u32,
+    /// Jobs per day of the synthetic sacct.
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub jobs_per_day: u32,
+    /// Use the synthetic sacct even when a real one is installed.
+    #[arg(long)]
+    pub synthetic: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FakeSacctArgs {
+    /// Jobs per day to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub jobs_per_day: u32,
+    /// The sacct arguments (--starttime, --endtime, --format, --delimiter, --version).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub sacct_args: Vec<String>,
+}
+
+/// A collector for the demo (its data dir a scratch dir unless one was given), for
+/// the real sacct when it answers, else for the synthetic one. Says which on stdout.
+pub fn collector(mut config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<Collector> {
     if !data_dir_given {
         let stamp = Utc::now().format("%Y%m%d-%H%M%S");
         config.data_dir =
             std::env::temp_dir().join(format!("slurm-usage-demo-{stamp}-{}", std::process::id()));
     }
-    let real = !args.synthetic && real_sacct_works(&config);
-    let collector = if real {
+    if !args.synthetic && real_sacct_works(&config) {
         println!(
             "Collecting from the real sacct ({}) into {}",
             config.collect.sacct.display(),
             config.data_dir.display()
         );
-        crate::collect::Collector::new(std::sync::Arc::new(config.clone()))
-    } else {
-        println!(
-            "No sacct that answers here: collecting from the built-in synthetic sacct ({} jobs/day) into {}",
-            args.jobs_per_day,
-            config.data_dir.display()
-        );
-        let exe = std::env::current_exe().context("cannot find this program's path")?;
-        let prefix = vec![
+        return Ok(Collector::new(Arc::new(config)));
+    }
+    println!(
+        "No sacct that answers here: collecting from the built-in synthetic sacct ({} jobs/day) into {}",
+        args.jobs_per_day,
+        config.data_dir.display()
+    );
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    // The synthetic cluster's days are UTC days.
+    config.timezone = Some("UTC".parse().expect("UTC is a zone"));
+    let sacct = SacctProgram {
+        program: exe,
+        prefix_args: vec![
             "fake-sacct".into(),
             "--jobs-per-day".into(),
             args.jobs_per_day.to_string().into(),
             "--".into(),
-        ];
-        // The synthetic cluster's days are UTC days.
-        config.timezone = Some("UTC".parse().expect("UTC is a zone"));
-        collector_with_program(config.clone(), exe, prefix)
+        ],
     };
-    let archive = collector.archive.clone();
-    let code = collect_with(collector, args.days, false, true)?;
+    Ok(Collector::with_sacct(Arc::new(config), sacct))
+}
+
+/// After the collection: the files written and what to try next.
+pub fn write_files(archive: &Archive) -> Result<()> {
     println!();
     println!("Files written:");
     for kind in [Kind::Raw, Kind::Processed] {
@@ -65,47 +98,33 @@ pub fn run(mut config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<
     println!("Look around:");
     println!(
         "  slurm-usage status --data-dir {}",
-        config.data_dir.display()
+        archive.location().display()
     );
     println!(
         "  python3 -c \"import polars as pl; print(pl.read_parquet('{}/processed/*.parquet').group_by('user').agg(pl.col('cpu_hours_reserved').sum()))\"",
-        config.data_dir.display()
+        archive.location().display()
     );
-    Ok(code)
+    Ok(())
 }
 
 /// Whether sacct is installed *and* answers a query: on a machine with the SLURM client but no
 /// reachable slurmdbd the demo uses the synthetic sacct instead of showing only failures.
 fn real_sacct_works(config: &Config) -> bool {
-    let child = std::process::Command::new(&config.collect.sacct)
-        .args([
-            "--noheader",
-            "--allusers",
-            "--starttime",
-            "now",
-            "--endtime",
-            "now",
-            "--format=JobID",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    let Ok(mut child) = child else { return false };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(50))
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
-    }
+    let args: Vec<OsString> = [
+        "--noheader",
+        "--allusers",
+        "--starttime",
+        "now",
+        "--endtime",
+        "now",
+        "--format=JobID",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    SacctProgram::new(&config.collect.sacct)
+        .command(&args)
+        .output_blocking(Duration::from_secs(10))
+        .is_ok()
 }
 
 /// The synthetic sacct: understands `--version`, `--starttime/-S`, `--endtime/-E`,

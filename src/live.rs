@@ -1,9 +1,9 @@
 //! What the cluster is doing now: `current` (squeue) and `nodes` (sinfo), plus the node
 //! CPU/GPU inventory that `analyze` uses for utilisation.
 //!
-//! The commands run without a shell, with a short timeout that kills a hung child (a down
-//! slurmctld makes squeue and sinfo wait a long time), and their parsers are pure functions
-//! tested with the real Slurm 22.05 captures in `tests/fixtures/`.
+//! The commands run through [`crate::slurm::run::query`] (no shell, a short timeout that kills
+//! a hung child: a down slurmctld makes squeue and sinfo wait a long time), and their parsers
+//! are pure functions tested with the real Slurm 22.05 captures in `tests/fixtures/`.
 //!
 //! squeue's format is the newer Python tool's, `squeue -ro '%u/%t/%D/%P/%C/%N/%h'`, and so are
 //! the tables: per user and partition, cores and nodes, by state (`R=4 / PD=2`). A job with
@@ -11,171 +11,18 @@
 //! node's CPUs once per user and node.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{self, Write};
+use std::path::Path;
 
 use crate::report::analyze::NodeInventory;
 use crate::report::render::{table, Align, Style};
 use crate::report::thousands;
-
-/// How long `squeue`/`sinfo`/`sacctmgr` may take before they are killed.
-pub const TOOL_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Why a Slurm tool gave no usable output.
-#[derive(Debug, thiserror::Error)]
-pub enum ToolError {
-    #[error("{program} not found (hint: install the Slurm client tools, or put them on PATH)")]
-    NotFound { program: String },
-    #[error("failed to start {program}: {source}")]
-    Spawn {
-        program: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{program} exited with {status}: {stderr}")]
-    Failed {
-        program: String,
-        status: ExitStatus,
-        stderr: String,
-    },
-    #[error("{program} did not answer within {after:?} and was killed (hint: is slurmctld up?)")]
-    Timeout { program: String, after: Duration },
-}
-
-/// Where to find a Slurm tool: next to the configured sacct when that is a path (a site with
-/// Slurm in /opt/slurm/bin), else by name on PATH.
-pub fn tool_path(sacct: &Path, name: &str) -> PathBuf {
-    if sacct.components().count() > 1 {
-        if let Some(dir) = sacct.parent() {
-            let p = dir.join(name);
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
-    PathBuf::from(name)
-}
-
-/// Runs `program args` with no shell and no stdin; returns stdout (lossy UTF-8). The child is
-/// killed at `timeout`. Its stderr is kept for the error message.
-pub fn run_tool(program: &Path, args: &[&str], timeout: Duration) -> Result<String, ToolError> {
-    let name = program.display().to_string();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound => ToolError::NotFound {
-                program: name.clone(),
-            },
-            _ => ToolError::Spawn {
-                program: name.clone(),
-                source,
-            },
-        })?;
-    // Read both pipes on threads so a chatty child cannot fill a pipe and hang.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if started.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(ToolError::Timeout {
-                    program: name,
-                    after: timeout,
-                });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(source) => {
-                return Err(ToolError::Spawn {
-                    program: name,
-                    source,
-                })
-            }
-        }
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    if !status.success() {
-        let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
-        return Err(ToolError::Failed {
-            program: name,
-            status,
-            stderr: if stderr.is_empty() {
-                "(no stderr)".into()
-            } else {
-                stderr
-            },
-        });
-    }
-    Ok(String::from_utf8_lossy(&stdout).into_owned())
-}
+use crate::slurm::hostlist::expand_nodelist;
+use crate::slurm::run::{query, CommandError};
+use crate::slurm::tres::gres_gpus;
 
 // ---------------------------------------------------------------------------------------
 // sinfo
-
-/// GPUs in a GRES string: `gpu:a100:4(S:0-1)` -> 4, `gpu:2,gpu:v100:1` -> 3, `(null)` -> 0.
-/// Only `gpu` entries count (`shard`, `mps` are not GPUs); a typed entry without a count
-/// (`gpu:a100`) is one GPU.
-pub fn parse_gres_gpus(gres: &str) -> u64 {
-    let mut total = 0;
-    let mut depth = 0usize;
-    let mut start = 0;
-    let bytes = gres.as_bytes();
-    let mut entries = Vec::new();
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'(' => depth += 1,
-            b')' => depth = depth.saturating_sub(1),
-            b',' if depth == 0 => {
-                entries.push(&gres[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    entries.push(&gres[start..]);
-    for e in entries {
-        let e = e.trim();
-        let e = e.split('(').next().unwrap_or("");
-        let mut parts = e.split(':');
-        if parts.next() != Some("gpu") {
-            continue;
-        }
-        let rest: Vec<&str> = parts.collect();
-        total += match rest.last() {
-            None => 1,
-            Some(last) => last.trim().parse::<u64>().unwrap_or(1),
-        };
-    }
-    total
-}
 
 /// One node from sinfo.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -200,7 +47,7 @@ pub fn parse_sinfo(cpus: &str, gres: &str) -> BTreeMap<String, NodeInfo> {
     for line in gres.lines() {
         if let Some((node, g)) = line.trim().split_once(',') {
             let info = nodes.entry(node.trim().to_string()).or_default();
-            info.gpus = parse_gres_gpus(g);
+            info.gpus = gres_gpus(g);
             info.gres = g.trim().to_string();
         }
     }
@@ -208,9 +55,9 @@ pub fn parse_sinfo(cpus: &str, gres: &str) -> BTreeMap<String, NodeInfo> {
 }
 
 /// Runs sinfo twice (CPUs, GRES) and parses it.
-pub fn sinfo_nodes(sinfo: &Path) -> Result<BTreeMap<String, NodeInfo>, ToolError> {
-    let cpus = run_tool(sinfo, &["-h", "-N", "--format=%N,%c"], TOOL_TIMEOUT)?;
-    let gres = run_tool(sinfo, &["-h", "-N", "--format=%N,%G"], TOOL_TIMEOUT)?;
+pub fn sinfo_nodes(sinfo: &Path) -> Result<BTreeMap<String, NodeInfo>, CommandError> {
+    let cpus = query(sinfo, &["-h", "-N", "--format=%N,%c"])?;
+    let gres = query(sinfo, &["-h", "-N", "--format=%N,%G"])?;
     Ok(parse_sinfo(&cpus, &gres))
 }
 
@@ -225,14 +72,15 @@ pub fn node_inventory(sinfo: &Path) -> NodeInventory {
             unavailable: None,
         },
         Ok(_) => NodeInventory::unavailable("sinfo listed no nodes"),
-        Err(ToolError::NotFound { .. }) => {
+        Err(CommandError::NotFound { .. }) => {
             NodeInventory::unavailable("sinfo is not installed here")
         }
-        Err(ToolError::Failed { .. }) => {
+        Err(CommandError::Failed { .. }) => {
             NodeInventory::unavailable("sinfo failed; is slurmctld reachable from here?")
         }
-        Err(ToolError::Timeout { .. }) => NodeInventory::unavailable("sinfo timed out"),
-        Err(ToolError::Spawn { .. }) => NodeInventory::unavailable("sinfo could not be started"),
+        Err(CommandError::Timeout { .. }) => NodeInventory::unavailable("sinfo timed out"),
+        // Spawn or a broken pipe; a blocking query is never cancelled or abandoned.
+        Err(_) => NodeInventory::unavailable("sinfo could not be started"),
     }
 }
 
@@ -348,7 +196,7 @@ pub fn queue_usage(jobs: &[QueueJob], node_cpus: &BTreeMap<String, u64>) -> (Usa
             if !seen.insert((j.user.clone(), j.node_list.clone())) {
                 continue;
             }
-            let whole: Option<u64> = crate::sacct::parser::expand_nodelist(&j.node_list)
+            let whole: Option<u64> = expand_nodelist(&j.node_list)
                 .iter()
                 .map(|n| node_cpus.get(n).copied())
                 .sum();
@@ -471,18 +319,6 @@ mod tests {
     }
 
     #[test]
-    fn gres_forms() {
-        assert_eq!(parse_gres_gpus("(null)"), 0);
-        assert_eq!(parse_gres_gpus("gpu:4"), 4);
-        assert_eq!(parse_gres_gpus("gpu:a100:4(S:0-1)"), 4);
-        assert_eq!(parse_gres_gpus("gpu:tesla:2(S:0),gpu:k80:1(S:1)"), 3);
-        assert_eq!(parse_gres_gpus("gpu:a100:4(S:0-1),shard:8"), 4);
-        assert_eq!(parse_gres_gpus("mps:100,gpu:2"), 2);
-        assert_eq!(parse_gres_gpus("gpu:a100"), 1);
-        assert_eq!(parse_gres_gpus("gpu:a100:8(IDX:0-7)"), 8);
-    }
-
-    #[test]
     fn real_sinfo_capture() {
         let nodes = parse_sinfo(&fixture("sinfo-cpus.txt"), &fixture("sinfo-gpus.txt"));
         assert_eq!(nodes.len(), 1);
@@ -537,28 +373,5 @@ mod tests {
         assert!(text.contains("alice *"), "{text}");
         assert!(text.contains("R=1 / PD=1"), "{text}");
         assert!(text.contains("2 users"), "{text}");
-    }
-
-    #[test]
-    fn tool_errors_are_clear() {
-        let err =
-            run_tool(Path::new("/nonexistent/sinfo"), &[], Duration::from_secs(1)).unwrap_err();
-        assert!(matches!(err, ToolError::NotFound { .. }), "{err}");
-        let err = run_tool(
-            Path::new("/bin/sh"),
-            &["-c", "echo boom >&2; exit 3"],
-            Duration::from_secs(5),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("boom"), "{err}");
-        let t0 = Instant::now();
-        let err = run_tool(
-            Path::new("/bin/sh"),
-            &["-c", "exec sleep 30"],
-            Duration::from_millis(200),
-        )
-        .unwrap_err();
-        assert!(matches!(err, ToolError::Timeout { .. }));
-        assert!(t0.elapsed() < Duration::from_secs(10));
     }
 }

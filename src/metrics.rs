@@ -17,10 +17,12 @@ use crate::fxhash::FxHashMap;
 use crate::model::{ProcessedJob, Text};
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{
-    array_parts, is_final_state, job_of_step, normalize_state, parse_duration, parse_int,
-    parse_memory_mb, parse_req_mem, parse_time_utc, parse_timelimit_seconds, recycle, split_fields,
-    split_prefix, tres_cpu_seconds, tres_gpus, tres_mem_mb, MemPer, SacctOutput,
+    parse_req_mem, parse_time_utc, parse_timelimit_seconds, recycle, split_fields, split_prefix,
+    MemPer, SacctOutput,
 };
+use crate::slurm::job::{array_parts, is_final_state, job_of_step, normalize_state};
+use crate::slurm::tres::{tres_cpu_seconds, tres_gpus, tres_mem_mb};
+use crate::slurm::units::{parse_duration, parse_int, parse_memory_mb};
 
 /// What every job of one sacct run shares.
 #[derive(Debug, Clone)]

@@ -376,7 +376,7 @@ pub fn from_record_batch(
             user: take(&user),
             job_name: take(&job_name),
             partition: take(&partition),
-            is_complete: complete[i].unwrap_or_else(|| crate::sacct::parser::is_final_state(&st)),
+            is_complete: complete[i].unwrap_or_else(|| crate::slurm::job::is_final_state(&st)),
             state: st,
             submit_time: submit[i],
             start_time: start[i],

@@ -41,8 +41,12 @@ use chrono::Datelike;
 use slurm_usage::metrics::{build_jobs, Context};
 use slurm_usage::sacct::fields::{FieldLayout, DELIMITER};
 use slurm_usage::sacct::parser::*;
+use slurm_usage::slurm::hostlist::expand_nodelist;
+use slurm_usage::slurm::job::{array_parts, is_final_state, job_of_step, normalize_state};
+use slurm_usage::slurm::tres::{tres_cpu_seconds, tres_gpus, tres_mem_mb, tres_pairs, tres_value};
+use slurm_usage::slurm::units::{parse_duration, parse_int, parse_memory_mb};
 
-/// The product's cap on one host list's names (`MAX_NODES` in src/sacct/parser.rs).
+/// The product's cap on one host list's names (`MAX_NODES` in src/slurm/hostlist.rs).
 const MAX_NODES: usize = 200_000;
 /// Inputs grow no larger than this (the corpus's largest file is ~20 KB).
 const MAX_INPUT: usize = 64 * 1024;

@@ -8,6 +8,10 @@ use proptest::prelude::*;
 use slurm_usage::sacct::fields::{FieldLayout, DELIMITER, SACCT_FIELDS};
 use slurm_usage::sacct::parser::*;
 use slurm_usage::sacct::stream::{Event, StreamParser};
+use slurm_usage::slurm::hostlist::expand_nodelist;
+use slurm_usage::slurm::job::{array_parts, is_final_state, job_of_step, normalize_state};
+use slurm_usage::slurm::tres::{tres_cpu_seconds, tres_gpus, tres_mem_mb, tres_pairs, tres_value};
+use slurm_usage::slurm::units::{parse_duration, parse_int, parse_memory_mb};
 
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")

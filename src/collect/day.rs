@@ -16,12 +16,11 @@ use super::attribution;
 use crate::fxhash::FxHashMap;
 use crate::metrics::{Context, JobBuilder, Slot};
 use crate::model::ProcessedJob;
-use crate::sacct::command::{
-    run_streaming, AttemptError, Cancelled, SacctError, SacctProgram, SacctRun,
-};
+use crate::sacct::command::{run_streaming, AttemptError, Cancelled, SacctProgram};
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{recycle, split_fields, Malformed};
 use crate::sacct::stream::{Event, StreamParser};
+use crate::slurm::run::{CommandError as SacctError, Finished as SacctRun};
 use crate::store::parquet::{Meta, StoreError};
 use crate::store::raw::RawStage;
 use crate::store::Archive;

@@ -38,7 +38,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::scan::{self, JobMetrics, JobRow, OwnedRow, ScanError, TextColumn, REPORT_COLUMNS};
 use crate::config::Config;
-use crate::sacct::parser::expand_nodelist;
+use crate::slurm::hostlist::expand_nodelist;
 use crate::store::{Archive, Kind};
 use crate::zone::Zone;
 

@@ -122,10 +122,15 @@ fn with_dir(p: &Path) -> PathBuf {
 
 /// Runs `analyze`: reads the archive, writes the chosen format to `out`, the HTML file if
 /// asked. Exit status is the caller's: 0 even when no job matched (the output says so).
+///
+/// `inventory` asks the cluster for its node counts (sinfo); it is the caller's, since the
+/// reports read only the archive. It is called once the request is known to be good, and not
+/// at all with `--no-sinfo`.
 pub fn run_analyze(
     config: &Config,
     archive: &Archive,
     req: &AnalyzeRequest,
+    inventory: impl FnOnce() -> NodeInventory,
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<Analysis> {
@@ -150,7 +155,7 @@ pub fn run_analyze(
     let inventory = if req.no_sinfo {
         NodeInventory::unavailable("--no-sinfo")
     } else {
-        crate::live::node_inventory(&crate::live::tool_path(&config.collect.sacct, "sinfo"))
+        inventory()
     };
     let ctx = Context {
         window,

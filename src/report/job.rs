@@ -382,7 +382,7 @@ pub fn write_job(l: &Lookup, steps: &[Step], zone: &Zone, out: &mut impl Write) 
         format!(" (exit code {})", j.exit_code)
     };
     writeln!(out, "State: {}{exit}", j.state)?;
-    let nodes = crate::sacct::parser::expand_nodelist(&j.node_list).len();
+    let nodes = crate::slurm::hostlist::expand_nodelist(&j.node_list).len();
     writeln!(
         out,
         "Nodes: {}{}",

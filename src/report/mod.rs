@@ -15,7 +15,6 @@ pub mod json;
 pub mod render;
 pub mod scan;
 pub mod status;
-pub mod summary;
 
 /// `1234567` -> `1,234,567`.
 pub fn thousands(n: u64) -> String {

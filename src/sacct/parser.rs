@@ -1,4 +1,6 @@
-//! Turning sacct's bytes into rows, and sacct's value formats into numbers.
+//! Turning sacct's bytes into rows, and the values only sacct prints (ReqMem, timestamps
+//! under `TZ=UTC`, time limits) into numbers. SLURM's shared vocabulary (durations, memory
+//! sizes, TRES strings, host lists, job states) is in [`crate::slurm`].
 //!
 //! Pure functions only: every parser here is tested with string literals and real captured
 //! lines. Nothing aborts a whole day: a record that cannot be split is returned as
@@ -12,6 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use memchr::{memchr, memchr_iter};
 
 use super::fields::FieldLayout;
+use crate::slurm::units::{is_blank, parse_duration, parse_int, parse_memory_mb};
 
 /// A record's place in the output text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,80 +314,12 @@ fn looks_like_job_id(line: &[u8], delim: u8) -> bool {
         })
 }
 
-/// A value sacct prints when it has nothing to say.
-fn is_blank(s: &str) -> bool {
-    matches!(
-        s.trim(),
-        "" | "Unknown" | "None" | "N/A" | "n/a" | "INVALID" | "(null)"
-    )
-}
-
-/// Parses sacct's durations: `MM:SS.mmm`, `MM:SS`, `HH:MM:SS`, `D-HH:MM:SS`, with optional
-/// fractional seconds. `UNLIMITED`, `Partition_Limit`, `INVALID` and empty give `None`.
-pub fn parse_duration(s: &str) -> Option<f64> {
-    let s = s.trim();
-    if is_blank(s) || !s.as_bytes()[0].is_ascii_digit() {
-        return None;
-    }
-    let (days, rest) = match s.split_once('-') {
-        Some((d, r)) => (d.parse::<u64>().ok()?, r),
-        None => (0, s),
-    };
-    let mut parts = [0f64; 3];
-    let mut count = 0;
-    for p in rest.split(':') {
-        if count == 3 {
-            return None;
-        }
-        parts[count] = plain_number(p)?;
-        count += 1;
-    }
-    let secs = match count {
-        1 => parts[0],
-        2 => parts[0] * 60.0 + parts[1],
-        3 => parts[0] * 3600.0 + parts[1] * 60.0 + parts[2],
-        _ => return None,
-    };
-    Some(days as f64 * 86_400.0 + secs)
-}
-
 /// How a ReqMem value is counted (Slurm < 21.08 appended `c` or `n`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemPer {
     Job,
     Cpu,
     Node,
-}
-
-/// Parses a memory size into MiB: `K`, `M`, `G`, `T`, `P` are binary; a bare number is bytes.
-pub fn parse_memory_mb(s: &str) -> Option<f64> {
-    let s = s.trim();
-    if is_blank(s) {
-        return None;
-    }
-    let (num, mult) = match s.as_bytes()[s.len() - 1] {
-        b'K' | b'k' => (&s[..s.len() - 1], 1.0 / 1024.0),
-        b'M' | b'm' => (&s[..s.len() - 1], 1.0),
-        b'G' | b'g' => (&s[..s.len() - 1], 1024.0),
-        b'T' | b't' => (&s[..s.len() - 1], 1024.0 * 1024.0),
-        b'P' | b'p' => (&s[..s.len() - 1], 1024.0 * 1024.0 * 1024.0),
-        _ => (s, 1.0 / (1024.0 * 1024.0)),
-    };
-    plain_number(num)
-        .map(|v| v * mult)
-        .filter(|v| v.is_finite())
-}
-
-/// A number as sacct prints one: digits with at most one decimal point. `f64`'s own parser
-/// also takes `1e308`, `inf` and `NaN`, which made infinite CPU times and memory (found by
-/// the fuzzer).
-fn plain_number(s: &str) -> Option<f64> {
-    let digits = s.bytes().filter(u8::is_ascii_digit).count();
-    let ok =
-        digits > 0 && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && digits + 1 >= s.len();
-    ok.then(|| s.parse::<f64>().ok())
-        .flatten()
-        .filter(|v| v.is_finite())
 }
 
 /// Parses ReqMem: `32G`, `2.50G`, `4000M` (whole job, Slurm >= 21.08), or `4000Mc` / `4000Mn`
@@ -397,65 +332,6 @@ pub fn parse_req_mem(s: &str) -> Option<(f64, MemPer)> {
         _ => (s, MemPer::Job),
     };
     parse_memory_mb(body).map(|mb| (mb, per))
-}
-
-/// Iterates the `key=value` pairs of a TRES string (`cpu=2,mem=100M,gres/gpu:a100=4`).
-pub fn tres_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
-    s.split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.trim(), v.trim()))
-}
-
-/// The value of `key` in a TRES string (`key=value` at the start or after a comma).
-pub fn tres_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
-    let mut from = 0;
-    while let Some(i) = s[from..].find(key).map(|i| i + from) {
-        let after = i + key.len();
-        if (i == 0 || s.as_bytes()[i - 1] == b',') && s.as_bytes().get(after) == Some(&b'=') {
-            let rest = &s[after + 1..];
-            return Some(rest.split(',').next().unwrap_or("").trim());
-        }
-        from = after;
-    }
-    None
-}
-
-/// `mem=` of a TRES string, in MiB.
-pub fn tres_mem_mb(s: &str) -> Option<f64> {
-    tres_value(s, "mem").and_then(parse_memory_mb)
-}
-
-/// `cpu=` of a TRESUsageInTot string (a duration there), in seconds.
-pub fn tres_cpu_seconds(s: &str) -> Option<f64> {
-    tres_value(s, "cpu").and_then(parse_duration)
-}
-
-/// GPUs in an AllocTRES string: `gres/gpu=N`, or when only typed entries exist
-/// (`gres/gpu:a100=2,gres/gpu:v100=1`), their sum.
-pub fn tres_gpus(s: &str) -> i64 {
-    let mut untyped = None;
-    let mut typed = 0i64;
-    for (k, v) in tres_pairs(s) {
-        let Some(kind) = k.strip_prefix("gres/gpu") else {
-            continue;
-        };
-        let n = v.parse::<i64>().unwrap_or(0).max(0);
-        if kind.is_empty() {
-            untyped = Some(n);
-        } else if kind.starts_with(':') {
-            typed = typed.saturating_add(n);
-        }
-    }
-    untyped.unwrap_or(typed)
-}
-
-/// Parses a non-negative integer field; `None` for blanks and garbage.
-pub fn parse_int(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if s.is_empty() || !s.as_bytes()[0].is_ascii_digit() {
-        return None;
-    }
-    s.parse().ok()
 }
 
 /// Parses a sacct timestamp printed under `TZ=UTC` (`2026-11-25T16:42:00`), or epoch seconds
@@ -497,43 +373,6 @@ fn fast_iso(b: &[u8]) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
-/// The base state: `CANCELLED by 123` -> `CANCELLED`, `RUNNING` -> `RUNNING`.
-pub fn normalize_state(s: &str) -> &str {
-    s.split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('+')
-}
-
-/// Whether a normalized state can no longer change (SPEC "Completion").
-pub fn is_final_state(state: &str) -> bool {
-    matches!(
-        state,
-        "COMPLETED"
-            | "FAILED"
-            | "CANCELLED"
-            | "TIMEOUT"
-            | "OUT_OF_MEMORY"
-            | "NODE_FAIL"
-            | "BOOT_FAIL"
-            | "DEADLINE"
-            | "PREEMPTED"
-            | "LAUNCH_FAILED"
-            | "RECONFIG_FAIL"
-    )
-}
-
-/// The job a step row belongs to: `9.batch` -> `9`, `9` -> `9`, `4_1.extern` -> `4_1`.
-pub fn job_of_step(id: &str) -> &str {
-    id.split_once('.').map_or(id, |(j, _)| j)
-}
-
-/// Array parts of a JobID: `4_1` -> (`4`, Some(1)); `4_[1-3]` -> (`4`, None); `7` -> None.
-pub fn array_parts(job_id: &str) -> Option<(&str, Option<i64>)> {
-    let (base, task) = job_id.split_once('_')?;
-    Some((base, task.parse().ok()))
-}
-
 /// Time limit in seconds from `TimelimitRaw` (minutes) or `Timelimit` (`D-HH:MM:SS`).
 pub fn parse_timelimit_seconds(raw_minutes: Option<&str>, formatted: Option<&str>) -> Option<i64> {
     if let Some(m) = raw_minutes.and_then(parse_int) {
@@ -541,75 +380,6 @@ pub fn parse_timelimit_seconds(raw_minutes: Option<&str>, formatted: Option<&str
         return (m < u32::MAX as i64).then(|| m * 60);
     }
     formatted.and_then(parse_duration).map(|s| s as i64)
-}
-
-/// Expands a Slurm host list: `node[001-003,010]` -> node001, node002, node003, node010;
-/// `gpu-[1-2],cpu01` -> gpu-1, gpu-2, cpu01. `None assigned` and blanks are no nodes.
-pub fn expand_nodelist(s: &str) -> Vec<String> {
-    let s = s.trim();
-    if is_blank(s) || s == "None assigned" {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    // Split on commas that are outside brackets.
-    let mut depth = 0;
-    let mut start = 0;
-    let bytes = s.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'[' => depth += 1,
-            b']' => depth -= 1,
-            b',' if depth == 0 => {
-                expand_one(&s[start..i], &mut out);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    expand_one(&s[start..], &mut out);
-    out
-}
-
-/// At most this many names from one host list: nested ranges multiply (`a[0-99999]b[0-99999]`
-/// would be 10^10 names), and no cluster has more nodes.
-const MAX_NODES: usize = 200_000;
-
-fn expand_one(item: &str, out: &mut Vec<String>) {
-    let item = item.trim();
-    if item.is_empty() || out.len() >= MAX_NODES {
-        return;
-    }
-    let Some(open) = item.find('[') else {
-        out.push(item.to_string());
-        return;
-    };
-    let Some(close) = item[open..].find(']').map(|c| c + open) else {
-        out.push(item.to_string());
-        return;
-    };
-    let (prefix, ranges, suffix) = (&item[..open], &item[open + 1..close], &item[close + 1..]);
-    let mut tails = Vec::new();
-    expand_one(suffix, &mut tails);
-    if tails.is_empty() {
-        tails.push(String::new());
-    }
-    for part in ranges.split(',') {
-        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        match (lo.parse::<u64>(), hi.parse::<u64>()) {
-            (Ok(a), Ok(b)) if a <= b && b - a < 100_000 => {
-                let width = lo.len();
-                for n in a..=b {
-                    for t in &tails {
-                        if out.len() >= MAX_NODES {
-                            return;
-                        }
-                        out.push(format!("{prefix}{n:0width$}{t}"));
-                    }
-                }
-            }
-            _ => out.push(format!("{prefix}{part}{suffix}")),
-        }
-    }
 }
 
 /// A date as the archive names it (`2026-11-25`).
@@ -623,21 +393,10 @@ mod tests {
 
     /// Found by the fuzzer: huge values must not overflow (a panic in debug builds).
     #[test]
-    fn huge_counts_saturate_or_are_rejected() {
+    fn huge_timelimits_are_rejected() {
         let max = i64::MAX.to_string();
-        assert_eq!(
-            tres_gpus(&format!("gres/gpu:a={max},gres/gpu:b={max}")),
-            i64::MAX
-        );
         assert_eq!(parse_timelimit_seconds(Some(&max), None), None);
         assert_eq!(parse_timelimit_seconds(Some("90"), None), Some(5400));
-        assert_eq!(parse_duration("1e308:00:00"), None);
-        assert_eq!(parse_duration("1-inf:00:00"), None);
-        assert_eq!(parse_duration("01:02:03.5"), Some(3723.5));
-        assert_eq!(parse_memory_mb("1e308P"), None);
-        assert_eq!(parse_memory_mb("NaNM"), None);
-        assert_eq!(parse_memory_mb("1.5G"), Some(1536.0));
-        assert_eq!(parse_memory_mb("1..5G"), None);
     }
 
     /// The SWAR split agrees with a plain `splitn` on every length and delimiter position.
@@ -677,68 +436,12 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("00:10.189"), Some(10.189));
-        assert_eq!(parse_duration("00:05.448"), Some(5.448));
-        assert_eq!(parse_duration("00:00:00"), Some(0.0));
-        assert_eq!(parse_duration("01:02:03"), Some(3723.0));
-        assert_eq!(parse_duration("2-01:00:00"), Some(2.0 * 86_400.0 + 3600.0));
-        assert_eq!(parse_duration("12:34"), Some(754.0));
-        assert_eq!(parse_duration("1-00:00:00.500"), Some(86_400.5));
-        for bad in [
-            "",
-            "UNLIMITED",
-            "Partition_Limit",
-            "INVALID",
-            "Unknown",
-            "1:2:3:4",
-            "a:b",
-            "-5",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn memory_units_are_binary_and_bare_is_bytes() {
-        assert_eq!(parse_memory_mb("6108K"), Some(6108.0 / 1024.0));
-        assert_eq!(parse_memory_mb("100M"), Some(100.0));
-        assert_eq!(parse_memory_mb("2.50G"), Some(2560.0));
-        assert_eq!(parse_memory_mb("1T"), Some(1_048_576.0));
-        assert_eq!(parse_memory_mb("1048576"), Some(1.0));
-        assert_eq!(parse_memory_mb("0"), Some(0.0));
-        assert_eq!(parse_memory_mb("0.01M"), Some(0.01));
-        assert_eq!(parse_memory_mb(""), None);
-        assert_eq!(parse_memory_mb("lots"), None);
-    }
-
-    #[test]
     fn req_mem_old_and_new_forms() {
         assert_eq!(parse_req_mem("32G"), Some((32768.0, MemPer::Job)));
         assert_eq!(parse_req_mem("4000Mc"), Some((4000.0, MemPer::Cpu)));
         assert_eq!(parse_req_mem("4000Mn"), Some((4000.0, MemPer::Node)));
         assert_eq!(parse_req_mem("0n"), Some((0.0, MemPer::Node)));
         assert_eq!(parse_req_mem(""), None);
-    }
-
-    #[test]
-    fn tres_values() {
-        let alloc = "billing=2,cpu=2,mem=100M,node=1";
-        assert_eq!(tres_mem_mb(alloc), Some(100.0));
-        assert_eq!(tres_gpus(alloc), 0);
-        assert_eq!(tres_gpus("cpu=8,gres/gpu=4,gres/gpu:a100=4"), 4);
-        assert_eq!(tres_gpus("cpu=8,gres/gpu:a100=2,gres/gpu:v100=1"), 3);
-        assert_eq!(tres_gpus("cpu=8,gres/gpumem=40G"), 0);
-        let usage = "cpu=00:00:05,energy=0,fs/disk=8100,mem=6108K,pages=0,vmem=13080K";
-        assert_eq!(tres_mem_mb(usage), Some(6108.0 / 1024.0));
-        assert_eq!(tres_cpu_seconds(usage), Some(5.0));
-        assert_eq!(tres_mem_mb(""), None);
-        assert_eq!(tres_mem_mb("vmem=5G,mem=1G"), Some(1024.0));
-        assert_eq!(tres_mem_mb("vmem=5G"), None);
-        assert_eq!(
-            tres_value("gres/gpumem=4,gres/gpu=2", "gres/gpu"),
-            Some("2")
-        );
     }
 
     #[test]
@@ -756,37 +459,6 @@ mod tests {
     }
 
     #[test]
-    fn states() {
-        assert_eq!(normalize_state("CANCELLED by 0"), "CANCELLED");
-        assert_eq!(normalize_state("CANCELLED by 1234"), "CANCELLED");
-        assert_eq!(normalize_state("COMPLETED"), "COMPLETED");
-        assert!(is_final_state("OUT_OF_MEMORY"));
-        assert!(is_final_state("PREEMPTED"));
-        for s in [
-            "RUNNING",
-            "PENDING",
-            "SUSPENDED",
-            "COMPLETING",
-            "REQUEUED",
-            "RESIZING",
-            "",
-        ] {
-            assert!(!is_final_state(s), "{s}");
-        }
-    }
-
-    #[test]
-    fn ids() {
-        assert_eq!(job_of_step("9.batch"), "9");
-        assert_eq!(job_of_step("4_1.extern"), "4_1");
-        assert_eq!(job_of_step("123+0.0"), "123+0");
-        assert_eq!(job_of_step("12"), "12");
-        assert_eq!(array_parts("4_1"), Some(("4", Some(1))));
-        assert_eq!(array_parts("4_[1-3]"), Some(("4", None)));
-        assert_eq!(array_parts("123+0"), None);
-    }
-
-    #[test]
     fn timelimits() {
         assert_eq!(
             parse_timelimit_seconds(Some("5"), Some("00:05:00")),
@@ -801,30 +473,6 @@ mod tests {
             Some(86_400)
         );
         assert_eq!(parse_timelimit_seconds(Some("4294967295"), None), None);
-    }
-
-    #[test]
-    fn nodelists() {
-        assert_eq!(expand_nodelist("vm"), ["vm"]);
-        assert_eq!(
-            expand_nodelist("node[001-003,010]"),
-            ["node001", "node002", "node003", "node010"]
-        );
-        assert_eq!(
-            expand_nodelist("gpu-[1-2],cpu-[01-03]"),
-            ["gpu-1", "gpu-2", "cpu-01", "cpu-02", "cpu-03"]
-        );
-        assert_eq!(
-            expand_nodelist("rack[1-2]-n[1-2]"),
-            ["rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2"]
-        );
-        assert!(expand_nodelist("None assigned").is_empty());
-        assert_eq!(
-            expand_nodelist("a[0-99999]b[0-99999]").len(),
-            MAX_NODES,
-            "bounded"
-        );
-        assert!(expand_nodelist("").is_empty());
     }
 
     #[test]

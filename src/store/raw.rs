@@ -31,7 +31,8 @@ use parquet::schema::types::ColumnPath;
 use super::atomic::{Staged, TempFile, WriteError};
 use super::parquet::{open, peek, quarantine, read_batches, Meta, StoreError, CHUNK};
 use crate::sacct::fields::FieldLayout;
-use crate::sacct::parser::{job_of_step, recycle, split_fields};
+use crate::sacct::parser::{recycle, split_fields};
+use crate::slurm::job::job_of_step;
 
 /// Column of the raw archive that holds a line sacct printed but we could not split.
 pub const RAW_LINE_COLUMN: &str = "RawLine";

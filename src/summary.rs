@@ -1,9 +1,11 @@
-//! The one-screen summary printed after `collect`.
+//! The one-screen summary printed after `collect`: a view of the cycle's [`CycleReport`],
+//! as `prom` is the daemon's. It sits above the collector so that the reports, which read
+//! only the archive, never depend on it.
 
 use std::io::{self, Write};
 
-use super::thousands;
 use crate::collect::{CycleReport, DateOutcome};
+use crate::report::thousands;
 
 /// Writes the per-date table and the totals.
 pub fn write_summary(r: &CycleReport, out: &mut impl Write) -> io::Result<()> {

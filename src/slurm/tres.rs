@@ -1,0 +1,141 @@
+//! TRES and GRES strings: what a job was given or used (`cpu=2,mem=100M,gres/gpu:a100=4`,
+//! sacct's AllocTRES and TRESUsageInTot) and what a node holds (`gpu:a100:4(S:0-1)`, sinfo's
+//! `%G`).
+//!
+//! Pure functions; a value that cannot be read counts as absent (`None`, or zero GPUs).
+
+use super::units::{parse_duration, parse_memory_mb};
+
+/// Iterates the `key=value` pairs of a TRES string (`cpu=2,mem=100M,gres/gpu:a100=4`).
+pub fn tres_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
+    s.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+}
+
+/// The value of `key` in a TRES string (`key=value` at the start or after a comma).
+pub fn tres_value<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find(key).map(|i| i + from) {
+        let after = i + key.len();
+        if (i == 0 || s.as_bytes()[i - 1] == b',') && s.as_bytes().get(after) == Some(&b'=') {
+            let rest = &s[after + 1..];
+            return Some(rest.split(',').next().unwrap_or("").trim());
+        }
+        from = after;
+    }
+    None
+}
+
+/// `mem=` of a TRES string, in MiB.
+pub fn tres_mem_mb(s: &str) -> Option<f64> {
+    tres_value(s, "mem").and_then(parse_memory_mb)
+}
+
+/// `cpu=` of a TRESUsageInTot string (a duration there), in seconds.
+pub fn tres_cpu_seconds(s: &str) -> Option<f64> {
+    tres_value(s, "cpu").and_then(parse_duration)
+}
+
+/// GPUs in an AllocTRES string: `gres/gpu=N`, or when only typed entries exist
+/// (`gres/gpu:a100=2,gres/gpu:v100=1`), their sum.
+pub fn tres_gpus(s: &str) -> i64 {
+    let mut untyped = None;
+    let mut typed = 0i64;
+    for (k, v) in tres_pairs(s) {
+        let Some(kind) = k.strip_prefix("gres/gpu") else {
+            continue;
+        };
+        let n = v.parse::<i64>().unwrap_or(0).max(0);
+        if kind.is_empty() {
+            untyped = Some(n);
+        } else if kind.starts_with(':') {
+            typed = typed.saturating_add(n);
+        }
+    }
+    untyped.unwrap_or(typed)
+}
+
+/// GPUs in a GRES string: `gpu:a100:4(S:0-1)` -> 4, `gpu:2,gpu:v100:1` -> 3, `(null)` -> 0.
+/// Only `gpu` entries count (`shard`, `mps` are not GPUs); a typed entry without a count
+/// (`gpu:a100`) is one GPU.
+pub fn gres_gpus(gres: &str) -> u64 {
+    let mut total = 0;
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = gres.as_bytes();
+    let mut entries = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                entries.push(&gres[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    entries.push(&gres[start..]);
+    for e in entries {
+        let e = e.trim();
+        let e = e.split('(').next().unwrap_or("");
+        let mut parts = e.split(':');
+        if parts.next() != Some("gpu") {
+            continue;
+        }
+        let rest: Vec<&str> = parts.collect();
+        total += match rest.last() {
+            None => 1,
+            Some(last) => last.trim().parse::<u64>().unwrap_or(1),
+        };
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzzer: huge counts must not overflow (a panic in debug builds).
+    #[test]
+    fn huge_gpu_counts_saturate() {
+        let max = i64::MAX.to_string();
+        assert_eq!(
+            tres_gpus(&format!("gres/gpu:a={max},gres/gpu:b={max}")),
+            i64::MAX
+        );
+    }
+
+    #[test]
+    fn tres_values() {
+        let alloc = "billing=2,cpu=2,mem=100M,node=1";
+        assert_eq!(tres_mem_mb(alloc), Some(100.0));
+        assert_eq!(tres_gpus(alloc), 0);
+        assert_eq!(tres_gpus("cpu=8,gres/gpu=4,gres/gpu:a100=4"), 4);
+        assert_eq!(tres_gpus("cpu=8,gres/gpu:a100=2,gres/gpu:v100=1"), 3);
+        assert_eq!(tres_gpus("cpu=8,gres/gpumem=40G"), 0);
+        let usage = "cpu=00:00:05,energy=0,fs/disk=8100,mem=6108K,pages=0,vmem=13080K";
+        assert_eq!(tres_mem_mb(usage), Some(6108.0 / 1024.0));
+        assert_eq!(tres_cpu_seconds(usage), Some(5.0));
+        assert_eq!(tres_mem_mb(""), None);
+        assert_eq!(tres_mem_mb("vmem=5G,mem=1G"), Some(1024.0));
+        assert_eq!(tres_mem_mb("vmem=5G"), None);
+        assert_eq!(
+            tres_value("gres/gpumem=4,gres/gpu=2", "gres/gpu"),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn gres_forms() {
+        assert_eq!(gres_gpus("(null)"), 0);
+        assert_eq!(gres_gpus("gpu:4"), 4);
+        assert_eq!(gres_gpus("gpu:a100:4(S:0-1)"), 4);
+        assert_eq!(gres_gpus("gpu:tesla:2(S:0),gpu:k80:1(S:1)"), 3);
+        assert_eq!(gres_gpus("gpu:a100:4(S:0-1),shard:8"), 4);
+        assert_eq!(gres_gpus("mps:100,gpu:2"), 2);
+        assert_eq!(gres_gpus("gpu:a100"), 1);
+        assert_eq!(gres_gpus("gpu:a100:8(IDX:0-7)"), 8);
+    }
+}

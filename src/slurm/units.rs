@@ -1,0 +1,143 @@
+//! Numbers as SLURM's tools print them: durations (`1-02:03:04.5`), memory sizes (`2.50G`,
+//! `6108K`) and counts, plus the words that stand for "no value" (`Unknown`, `None`, ...).
+//!
+//! Pure functions: a value that cannot be read is `None`, never an error, so one odd field
+//! never costs a whole record. TRES strings ([`super::tres`]) are built from these.
+
+/// A value SLURM prints when it has nothing to say.
+pub fn is_blank(s: &str) -> bool {
+    matches!(
+        s.trim(),
+        "" | "Unknown" | "None" | "N/A" | "n/a" | "INVALID" | "(null)"
+    )
+}
+
+/// Parses SLURM's durations: `MM:SS.mmm`, `MM:SS`, `HH:MM:SS`, `D-HH:MM:SS`, with optional
+/// fractional seconds. `UNLIMITED`, `Partition_Limit`, `INVALID` and empty give `None`.
+pub fn parse_duration(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if is_blank(s) || !s.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    let (days, rest) = match s.split_once('-') {
+        Some((d, r)) => (d.parse::<u64>().ok()?, r),
+        None => (0, s),
+    };
+    let mut parts = [0f64; 3];
+    let mut count = 0;
+    for p in rest.split(':') {
+        if count == 3 {
+            return None;
+        }
+        parts[count] = plain_number(p)?;
+        count += 1;
+    }
+    let secs = match count {
+        1 => parts[0],
+        2 => parts[0] * 60.0 + parts[1],
+        3 => parts[0] * 3600.0 + parts[1] * 60.0 + parts[2],
+        _ => return None,
+    };
+    Some(days as f64 * 86_400.0 + secs)
+}
+
+/// Parses a memory size into MiB: `K`, `M`, `G`, `T`, `P` are binary; a bare number is bytes.
+pub fn parse_memory_mb(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if is_blank(s) {
+        return None;
+    }
+    let (num, mult) = match s.as_bytes()[s.len() - 1] {
+        b'K' | b'k' => (&s[..s.len() - 1], 1.0 / 1024.0),
+        b'M' | b'm' => (&s[..s.len() - 1], 1.0),
+        b'G' | b'g' => (&s[..s.len() - 1], 1024.0),
+        b'T' | b't' => (&s[..s.len() - 1], 1024.0 * 1024.0),
+        b'P' | b'p' => (&s[..s.len() - 1], 1024.0 * 1024.0 * 1024.0),
+        _ => (s, 1.0 / (1024.0 * 1024.0)),
+    };
+    plain_number(num)
+        .map(|v| v * mult)
+        .filter(|v| v.is_finite())
+}
+
+/// A number as SLURM prints one: digits with at most one decimal point. `f64`'s own parser
+/// also takes `1e308`, `inf` and `NaN`, which made infinite CPU times and memory (found by
+/// the fuzzer).
+fn plain_number(s: &str) -> Option<f64> {
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    let ok =
+        digits > 0 && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && digits + 1 >= s.len();
+    ok.then(|| s.parse::<f64>().ok())
+        .flatten()
+        .filter(|v| v.is_finite())
+}
+
+/// Parses a non-negative integer field; `None` for blanks and garbage.
+pub fn parse_int(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s.is_empty() || !s.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzzer: huge values must be rejected, not become infinite.
+    #[test]
+    fn huge_values_are_rejected() {
+        assert_eq!(parse_duration("1e308:00:00"), None);
+        assert_eq!(parse_duration("1-inf:00:00"), None);
+        assert_eq!(parse_duration("01:02:03.5"), Some(3723.5));
+        assert_eq!(parse_memory_mb("1e308P"), None);
+        assert_eq!(parse_memory_mb("NaNM"), None);
+        assert_eq!(parse_memory_mb("1.5G"), Some(1536.0));
+        assert_eq!(parse_memory_mb("1..5G"), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("00:10.189"), Some(10.189));
+        assert_eq!(parse_duration("00:05.448"), Some(5.448));
+        assert_eq!(parse_duration("00:00:00"), Some(0.0));
+        assert_eq!(parse_duration("01:02:03"), Some(3723.0));
+        assert_eq!(parse_duration("2-01:00:00"), Some(2.0 * 86_400.0 + 3600.0));
+        assert_eq!(parse_duration("12:34"), Some(754.0));
+        assert_eq!(parse_duration("1-00:00:00.500"), Some(86_400.5));
+        for bad in [
+            "",
+            "UNLIMITED",
+            "Partition_Limit",
+            "INVALID",
+            "Unknown",
+            "1:2:3:4",
+            "a:b",
+            "-5",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn memory_units_are_binary_and_bare_is_bytes() {
+        assert_eq!(parse_memory_mb("6108K"), Some(6108.0 / 1024.0));
+        assert_eq!(parse_memory_mb("100M"), Some(100.0));
+        assert_eq!(parse_memory_mb("2.50G"), Some(2560.0));
+        assert_eq!(parse_memory_mb("1T"), Some(1_048_576.0));
+        assert_eq!(parse_memory_mb("1048576"), Some(1.0));
+        assert_eq!(parse_memory_mb("0"), Some(0.0));
+        assert_eq!(parse_memory_mb("0.01M"), Some(0.01));
+        assert_eq!(parse_memory_mb(""), None);
+        assert_eq!(parse_memory_mb("lots"), None);
+    }
+
+    #[test]
+    fn ints_and_blanks() {
+        assert_eq!(parse_int(" 42 "), Some(42));
+        assert_eq!(parse_int("-1"), None);
+        assert_eq!(parse_int("Unknown"), None);
+        assert!(is_blank("(null)") && is_blank(" None ") && !is_blank("0"));
+    }
+}
