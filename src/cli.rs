@@ -177,10 +177,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn collect(mut config: Config, args: &CollectArgs) -> Result<ExitCode> {
     if let Some(n) = args.n_parallel {
-        anyhow::ensure!(
-            (1..=64).contains(&n),
-            "--n-parallel must be between 1 and 64"
-        );
+        if !(1..=64).contains(&n) {
+            usage_error("--n-parallel must be between 1 and 64");
+        }
         config.collect.max_concurrent_sacct = n;
     }
     let collector = Collector::new(Arc::new(config));

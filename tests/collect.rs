@@ -553,3 +553,18 @@ fn demo_collects_from_the_synthetic_sacct() {
     assert!(jobs.len() >= 150, "{} jobs", jobs.len());
     assert!(jobs.iter().any(|j| j.cpu_efficiency > 0.0));
 }
+
+#[test]
+fn an_out_of_range_n_parallel_is_a_usage_error_and_asks_nothing_of_sacct() {
+    let env = Env::new("");
+    for n in ["0", "65"] {
+        let out = env.run(&["collect", "-n", n]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--n-parallel must be between 1 and 64"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(env.calls().is_empty(), "{:?}", env.calls());
+}

@@ -20,7 +20,7 @@ use crate::sacct::command::{run_streaming, AttemptError, Cancelled, SacctProgram
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{recycle, split_fields, Malformed};
 use crate::sacct::stream::{Event, StreamParser};
-use crate::slurm::run::{CommandError as SacctError, Finished as SacctRun};
+use crate::slurm::run::{CommandError, Finished};
 use crate::store::parquet::{Meta, StoreError};
 use crate::store::raw::RawStage;
 use crate::store::Archive;
@@ -46,7 +46,7 @@ pub(super) struct Day {
 #[derive(Debug, thiserror::Error)]
 pub(super) enum FetchError {
     #[error(transparent)]
-    Sacct(#[from] SacctError),
+    Sacct(#[from] CommandError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("parsing sacct's output failed: {0}")]
@@ -69,7 +69,7 @@ impl AttemptError for FetchError {
         matches!(self, FetchError::Sacct(e) if AttemptError::is_timeout(e))
     }
     fn is_cancelled(&self) -> bool {
-        matches!(self, FetchError::Sacct(SacctError::Cancelled))
+        matches!(self, FetchError::Sacct(CommandError::Cancelled))
     }
 }
 
@@ -92,7 +92,7 @@ pub(super) async fn fetch(
     timeout: std::time::Duration,
     cancel: &CancellationToken,
     spec: DaySpec,
-) -> Result<(Day, SacctRun), FetchError> {
+) -> Result<(Day, Finished), FetchError> {
     // Two chunks in flight: sacct runs ahead of the parser by at most 2 MB.
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(2);
     let consumer = tokio::task::spawn_blocking(move || -> Result<Day, StoreError> {
@@ -111,7 +111,7 @@ pub(super) async fn fetch(
         .map_err(|e| FetchError::Internal(e.to_string()));
     match (run, built) {
         (Ok(run), Ok(Ok(day))) => Ok((day, run)),
-        (Ok(_) | Err(SacctError::Abandoned), Ok(Err(store))) => Err(store.into()),
+        (Ok(_) | Err(CommandError::Abandoned), Ok(Err(store))) => Err(store.into()),
         (Ok(_), Err(e)) => Err(e),
         (Err(e), _) => Err(e.into()),
     }

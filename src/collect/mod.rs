@@ -35,7 +35,7 @@ use crate::metrics::Context;
 use crate::model::ProcessedJob;
 use crate::sacct::command::{sacct_args, version, with_retries, SacctProgram};
 use crate::sacct::fields::FieldLayout;
-use crate::slurm::run::CommandError as SacctError;
+use crate::slurm::run::CommandError;
 use crate::store::lock::{DirLock, LockError};
 use crate::store::parquet::Meta;
 use crate::store::tracker::{Tracker, TrackerError};
@@ -533,7 +533,7 @@ async fn apply(
             ..DateReport::new(date, DateOutcome::Failed(why))
         };
         let date_report = match fetched.result {
-            Err(FetchError::Sacct(SacctError::Cancelled)) => {
+            Err(FetchError::Sacct(CommandError::Cancelled)) => {
                 report.cancelled = true;
                 continue;
             }
