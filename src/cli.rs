@@ -394,7 +394,9 @@ fn analyze(
 
 fn test_cmd(cli: &Cli) -> Result<ExitCode> {
     let source = config_source(cli);
-    let loaded = source.load().map_err(|e| format!("{e:#}"));
+    let loaded = source
+        .load()
+        .map_err(|e| crate::logging::error_chain(&e.into()));
     let archive = match &loaded {
         Ok(c) => Archive::of(c),
         Err(_) => Archive::local(source.data_dir_without_config()),

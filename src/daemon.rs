@@ -36,6 +36,7 @@ use tracing::{debug, error, info, warn};
 use crate::collect::{run_cycle, CollectOptions, Collector, CycleReport, DateOutcome};
 use crate::config::{Config, ConfigSource};
 use crate::heap;
+use crate::logging::error_chain;
 use crate::prom::{self, Metrics};
 use crate::report::thousands;
 use crate::scheduler::{self, Backoff, CronTicker, Schedule, Wake};
@@ -71,7 +72,7 @@ pub fn run(opts: DaemonOptions) -> Result<ExitCode> {
         // logged here too, it carries `<3>` and shows up in `journalctl -p err`.
         if crate::logging::under_journald() {
             crate::logging::init("error", false);
-            error!("{e:#}");
+            error!("{}", error_chain(e));
         }
     }
     result
@@ -323,9 +324,15 @@ async fn reload(
             notify(&[NotifyState::Ready]);
         }
         Err(e) => {
-            error!("config reload failed, keeping the previous config: {e:#}");
+            error!(
+                "config reload failed, keeping the previous config: {}",
+                error_chain(&e)
+            );
             let status = one_line(
-                &format!("reload rejected, previous config in force: {e:#}"),
+                &format!(
+                    "reload rejected, previous config in force: {}",
+                    error_chain(&e)
+                ),
                 STATUS_MAX,
             );
             notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
@@ -487,7 +494,7 @@ impl CycleLoop {
                     ok
                 }
                 Outcome::Error(e, took) => {
-                    error!(source = "cycle", "cycle failed: {e:#}");
+                    error!(source = "cycle", "cycle failed: {}", error_chain(e));
                     self.metrics.record_error(took.as_secs_f64());
                     false
                 }
@@ -616,7 +623,7 @@ fn status_line(
         Outcome::Error(e, _) => format!(
             "cycle failed ({failures_in_a_row} in a row): {}{retry}, next {next}",
             // Shorter than STATUS_MAX so that the retry and next times survive the cut.
-            one_line(&format!("{e:#}"), STATUS_MAX * 2 / 3)
+            one_line(&error_chain(e), STATUS_MAX * 2 / 3)
         ),
     };
     one_line(&text, STATUS_MAX)

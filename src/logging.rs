@@ -13,6 +13,25 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
+/// An error and its causes on one line, `: `-joined like anyhow's `{:#}`, but a cause whose
+/// text the line already holds is not said again: most of our messages name their cause
+/// (`cannot create the data dir /x: Permission denied (os error 13)`) and also keep it as
+/// the error's `source`, which `{:#}` would print a second time.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Prints events as `<priority>message key=value ...` for journald's stream parser.
 struct JournalFormat;
 
@@ -83,6 +102,29 @@ pub fn cli_level(verbose: u8, quiet: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let said = format!("cannot create the data dir /x: {io}");
+        #[derive(Debug)]
+        struct Wrapped(String, std::io::Error);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.1)
+            }
+        }
+        let err = anyhow::Error::new(Wrapped(said.clone(), io)).context("collection failed");
+        assert_eq!(error_chain(&err), format!("collection failed: {said}"));
+        // Causes that add something are all kept, in order.
+        let err = anyhow::anyhow!("disk full").context("cannot write x");
+        assert_eq!(error_chain(&err), "cannot write x: disk full");
+    }
 
     #[test]
     fn priorities_match_syslog() {

@@ -6,6 +6,7 @@ use clap::Parser;
 use slurm_usage::cli::{self, Cli, EXIT_BUSY, EXIT_CONFIG};
 use slurm_usage::collect::CollectError;
 use slurm_usage::config::ConfigError;
+use slurm_usage::logging::error_chain;
 use slurm_usage::store::lock::LockError;
 
 fn main() -> ExitCode {
@@ -13,7 +14,7 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("slurm-usage: error: {err:#}");
+            eprintln!("slurm-usage: error: {}", error_chain(&err));
             if err.chain().any(|e| e.is::<ConfigError>()) {
                 ExitCode::from(EXIT_CONFIG)
             } else if err.chain().any(is_busy) {

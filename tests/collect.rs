@@ -568,3 +568,16 @@ fn an_out_of_range_n_parallel_is_a_usage_error_and_asks_nothing_of_sacct() {
     }
     assert!(env.calls().is_empty(), "{:?}", env.calls());
 }
+
+#[test]
+fn an_error_names_its_cause_once() {
+    let env = Env::new("");
+    let file = env.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let data = file.join("data");
+    let out = env.run(&["--data-dir", data.to_str().unwrap(), "collect"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cannot create the data dir"), "{err}");
+    assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
+}
