@@ -192,7 +192,7 @@ fn demo(config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<ExitCod
     let collector = crate::demo::collector(config, args, data_dir_given)?;
     let archive = collector.archive.clone();
     let code = collect_with(collector, args.days, false, true)?;
-    crate::demo::write_files(&archive)?;
+    crate::demo::write_files(&archive, args.days)?;
     Ok(code)
 }
 

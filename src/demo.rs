@@ -82,7 +82,7 @@ pub fn collector(mut config: Config, args: &DemoArgs, data_dir_given: bool) -> R
 }
 
 /// After the collection: the files written and what to try next.
-pub fn write_files(archive: &Archive) -> Result<()> {
+pub fn write_files(archive: &Archive, days: u32) -> Result<()> {
     println!();
     println!("Files written:");
     for kind in [Kind::Raw, Kind::Processed] {
@@ -96,10 +96,14 @@ pub fn write_files(archive: &Archive) -> Result<()> {
     }
     println!();
     println!("Look around:");
-    println!(
-        "  slurm-usage status --data-dir {}",
-        archive.location().display()
-    );
+    // The program as it was started (`target/release/slurm-usage` after `cargo run`): a bare
+    // `slurm-usage` is not on PATH until the package is installed.
+    let me = std::env::args()
+        .next()
+        .unwrap_or_else(|| "slurm-usage".into());
+    let dir = archive.location().display();
+    println!("  {me} status --data-dir {dir}");
+    println!("  {me} analyze --data-dir {dir} --days {}", days);
     println!(
         "  python3 -c \"import polars as pl; print(pl.read_parquet('{}/processed/*.parquet').group_by('user').agg(pl.col('cpu_hours_reserved').sum()))\"",
         archive.location().display()

@@ -20,6 +20,7 @@ use crate::report::thousands;
 use crate::slurm::hostlist::expand_nodelist;
 use crate::slurm::run::{query, CommandError};
 use crate::slurm::tres::gres_gpus;
+use crate::slurm::units::is_blank;
 
 // ---------------------------------------------------------------------------------------
 // sinfo
@@ -29,7 +30,7 @@ use crate::slurm::tres::gres_gpus;
 pub struct NodeInfo {
     pub cpus: u64,
     pub gpus: u64,
-    /// GRES as sinfo printed it (`(null)` when none).
+    /// GRES as sinfo printed it; empty when the node has none (sinfo says `(null)`).
     pub gres: String,
 }
 
@@ -48,7 +49,10 @@ pub fn parse_sinfo(cpus: &str, gres: &str) -> BTreeMap<String, NodeInfo> {
         if let Some((node, g)) = line.trim().split_once(',') {
             let info = nodes.entry(node.trim().to_string()).or_default();
             info.gpus = gres_gpus(g);
-            info.gres = g.trim().to_string();
+            info.gres = Some(g.trim())
+                .filter(|g| !is_blank(g))
+                .unwrap_or_default()
+                .to_string();
         }
     }
     nodes
@@ -327,9 +331,18 @@ mod tests {
             NodeInfo {
                 cpus: 2,
                 gpus: 0,
-                gres: "(null)".into()
+                gres: String::new()
             }
         );
+        let mut out = Vec::new();
+        let style = Style {
+            color: false,
+            width: 80,
+            top: 10,
+        };
+        write_nodes(&nodes, &style, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains("(null)"), "{out}");
         let twice = parse_sinfo("a,8\na,8\nb,4\n", "a,gpu:a100:4(S:0-1)\nb,(null)\n");
         assert_eq!(twice.len(), 2);
         assert_eq!((twice["a"].cpus, twice["a"].gpus), (8, 4));
