@@ -91,9 +91,13 @@ pub struct DaemonArgs {}
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
-    /// Collect today and this many days before it.
+    /// Collect today and this many days before it (at most 3660, ten years, unless --force:
+    /// every day is a sacct query to slurmdbd).
     #[arg(short, long, default_value_t = 1, value_name = "N")]
     pub days: u32,
+    /// Allow --days above 3660.
+    #[arg(long)]
+    pub force: bool,
     /// Print the summary table at the end (default).
     #[arg(long, overrides_with = "no_summary")]
     pub summary: bool,
@@ -175,7 +179,23 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// `collect --days` above this needs `--force`: each day is one sacct query, and a typo
+/// (`--days 100000` for `--days 10`) would ask slurmdbd for every day since 1753.
+pub const MAX_DAYS: u32 = 3660;
+
 fn collect(mut config: Config, args: &CollectArgs) -> Result<ExitCode> {
+    if args.days > MAX_DAYS && !args.force {
+        usage_error(format!(
+            "--days {} would run {} sacct queries against slurmdbd, one per day back to {}; the limit is {MAX_DAYS} (ten years) unless you add --force",
+            args.days,
+            u64::from(args.days) + 1,
+            config
+                .zone()
+                .today()
+                .checked_sub_days(chrono::Days::new(args.days.into()))
+                .map_or_else(|| "the earliest date".to_string(), |d| d.to_string()),
+        ));
+    }
     if let Some(n) = args.n_parallel {
         if !(1..=64).contains(&n) {
             usage_error("--n-parallel must be between 1 and 64");

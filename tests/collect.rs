@@ -581,3 +581,21 @@ fn an_error_names_its_cause_once() {
     assert!(err.contains("cannot create the data dir"), "{err}");
     assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
 }
+
+#[test]
+fn days_beyond_ten_years_are_refused_without_force_and_ask_nothing_of_sacct() {
+    let env = Env::new("");
+    let out = env.run(&["collect", "--days", "100000"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--days 100000 would run 100001 sacct queries"),
+        "{err}"
+    );
+    assert!(err.contains("unless you add --force"), "{err}");
+    assert!(env.calls().is_empty(), "{:?}", env.calls());
+    assert!(
+        !env.data().join("processed").exists(),
+        "no partition was created"
+    );
+}
