@@ -10,6 +10,7 @@ pub mod render;
 pub mod scan;
 pub mod status;
 pub mod summary;
+pub mod tables;
 
 /// `1234567` -> `1,234,567`.
 pub fn thousands(n: u64) -> String {
