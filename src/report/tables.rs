@@ -16,6 +16,7 @@
 
 use super::analyze::{Analysis, DayUsage, Efficiency, NodeUsage, StateCount, Usage};
 use super::thousands;
+use Unit::{Amount, Count, MeanHours, Name, Percent};
 
 /// One value of a table cell, unrounded.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,18 @@ pub enum Cell {
     Num(f64),
     /// `null` in JSON, empty in CSV.
     Null,
+}
+
+impl From<u64> for Cell {
+    fn from(v: u64) -> Cell {
+        Cell::Int(v)
+    }
+}
+
+impl From<f64> for Cell {
+    fn from(v: f64) -> Cell {
+        Cell::Num(v)
+    }
 }
 
 impl From<Option<f64>> for Cell {
@@ -187,22 +200,6 @@ pub struct Column<R> {
 }
 
 impl<R> Column<R> {
-    /// A column every output shows.
-    const fn new(
-        key: &'static str,
-        header: &'static str,
-        unit: Unit,
-        value: fn(&R) -> Cell,
-    ) -> Self {
-        Column {
-            key,
-            header,
-            unit,
-            shown: Shown::ALL,
-            value,
-        }
-    }
-
     /// The same column, shown only in `shown`.
     const fn only(self, shown: Shown) -> Self {
         Column { shown, ..self }
@@ -321,43 +318,50 @@ fn name(s: &str) -> Cell {
     Cell::Str(s.to_string())
 }
 
+/// A column every output shows (see [`Column::only`]).
+const fn col<R>(
+    key: &'static str,
+    header: &'static str,
+    unit: Unit,
+    value: fn(&R) -> Cell,
+) -> Column<R> {
+    Column {
+        key,
+        header,
+        unit,
+        shown: Shown::ALL,
+        value,
+    }
+}
+
 // Columns of every usage table (users, groups, partitions, top wasters).
-const JOBS: Column<Usage> = Column::new("jobs", "Jobs", Unit::Count, |u| Cell::Int(u.jobs));
-const COMPLETED: Column<Usage> = Column::new("completed_jobs", "Completed", Unit::Count, |u| {
-    Cell::Int(u.completed_jobs)
+const JOBS: Column<Usage> = col("jobs", "Jobs", Count, |u| u.jobs.into());
+const COMPLETED: Column<Usage> = col("completed_jobs", "Completed", Count, |u| {
+    u.completed_jobs.into()
 });
-const CPU_HOURS: Column<Usage> = Column::new("cpu_hours", "CPU h", Unit::Amount, |u| {
-    Cell::Num(u.cpu_hours)
+const CPU_HOURS: Column<Usage> = col("cpu_hours", "CPU h", Amount, |u| u.cpu_hours.into());
+const GPU_HOURS: Column<Usage> = col("gpu_hours", "GPU h", Amount, |u| u.gpu_hours.into());
+const MEM_HOURS: Column<Usage> = col("memory_gb_hours", "Mem GB-h", Amount, |u| {
+    u.memory_gb_hours.into()
 });
-const GPU_HOURS: Column<Usage> = Column::new("gpu_hours", "GPU h", Unit::Amount, |u| {
-    Cell::Num(u.gpu_hours)
-});
-const MEM_HOURS: Column<Usage> = Column::new("memory_gb_hours", "Mem GB-h", Unit::Amount, |u| {
-    Cell::Num(u.memory_gb_hours)
-});
-const RAM: Column<Usage> = Column::new("ram_gb", "RAM GB", Unit::Amount, |u| Cell::Num(u.ram_gb));
-const WAIT: Column<Usage> = Column::new("avg_wait_hours", "Wait h", Unit::MeanHours, |u| {
+const RAM: Column<Usage> = col("ram_gb", "RAM GB", Amount, |u| u.ram_gb.into());
+const WAIT: Column<Usage> = col("avg_wait_hours", "Wait h", MeanHours, |u| {
     u.avg_wait_hours.into()
 });
-const CPU_EFF: Column<Usage> = Column::new("avg_cpu_efficiency", "CPU eff", Unit::Percent, |u| {
+const CPU_EFF: Column<Usage> = col("avg_cpu_efficiency", "CPU eff", Percent, |u| {
     u.avg_cpu_efficiency.into()
 });
-const MEM_EFF: Column<Usage> =
-    Column::new("avg_memory_efficiency", "Mem eff", Unit::Percent, |u| {
-        u.avg_memory_efficiency.into()
-    });
-const CPU_WASTED: Column<Usage> =
-    Column::new("cpu_hours_wasted", "CPU h wasted", Unit::Amount, |u| {
-        Cell::Num(u.cpu_hours_wasted)
-    });
-const MEM_WASTED: Column<Usage> = Column::new(
-    "memory_gb_hours_wasted",
-    "Mem GB-h wasted",
-    Unit::Amount,
-    |u| Cell::Num(u.memory_gb_hours_wasted),
-);
-const GROUP_OF_USER: Column<Usage> = Column::new("group", "Group", Unit::Name, |u| {
-    Cell::Str(u.group.clone().unwrap_or_default())
+const MEM_EFF: Column<Usage> = col("avg_memory_efficiency", "Mem eff", Percent, |u| {
+    u.avg_memory_efficiency.into()
+});
+const CPU_WASTED: Column<Usage> = col("cpu_hours_wasted", "CPU h wasted", Amount, |u| {
+    u.cpu_hours_wasted.into()
+});
+const MEM_WASTED: Column<Usage> = col("memory_gb_hours_wasted", "Mem GB-h wasted", Amount, |u| {
+    u.memory_gb_hours_wasted.into()
+});
+const GROUP_OF_USER: Column<Usage> = col("group", "Group", Name, |u| {
+    name(u.group.as_deref().unwrap_or_default())
 });
 
 /// Per user, by CPU hours.
@@ -366,7 +370,7 @@ pub const USERS: Table<Usage> = Table {
     single: false,
     rows: |a| &a.users,
     columns: &[
-        Column::new("user", "User", Unit::Name, |u| name(&u.key)),
+        col("user", "User", Name, |u| name(&u.key)),
         GROUP_OF_USER,
         JOBS,
         COMPLETED.only(Shown::DATA),
@@ -388,8 +392,8 @@ pub const GROUPS: Table<Usage> = Table {
     single: false,
     rows: |a| &a.groups,
     columns: &[
-        Column::new("group", "Group", Unit::Name, |u| name(&u.key)),
-        Column::new("users", "Users", Unit::Count, |u| u.users.into()),
+        col("group", "Group", Name, |u| name(&u.key)),
+        col("users", "Users", Count, |u| u.users.into()),
         JOBS,
         COMPLETED.only(Shown::DATA),
         CPU_HOURS,
@@ -410,15 +414,12 @@ pub const PARTITIONS: Table<Usage> = Table {
     single: false,
     rows: |a| &a.partitions,
     columns: &[
-        // The terminal names the jobs without a partition.
-        Column::new("partition", "Partition", Unit::Name, |u: &Usage| {
+        // The terminal names the jobs without a partition; HTML leaves the cell empty.
+        col("partition", "Partition", Name, |u: &Usage| {
             name(if u.key.is_empty() { "(none)" } else { &u.key })
         })
         .only(Shown::TERMINAL),
-        Column::new("partition", "Partition", Unit::Name, |u: &Usage| {
-            name(&u.key)
-        })
-        .only(Shown::NOT_TERMINAL),
+        col("partition", "Partition", Name, |u: &Usage| name(&u.key)).only(Shown::NOT_TERMINAL),
         JOBS,
         COMPLETED.only(Shown::DATA),
         CPU_HOURS,
@@ -433,13 +434,17 @@ pub const PARTITIONS: Table<Usage> = Table {
     ],
 };
 
+/// Rows of [`TOP_WASTERS`] the terminal and HTML show ("Top 10 wasters"); JSON and CSV
+/// hold every user.
+pub const TOP_WASTERS_SHOWN: usize = 10;
+
 /// Users with COMPLETED jobs, by CPU hours wasted.
 pub const TOP_WASTERS: Table<Usage> = Table {
     name: "top_wasters",
     single: false,
     rows: |a| &a.top_wasters,
     columns: &[
-        Column::new("user", "User", Unit::Name, |u| name(&u.key)),
+        col("user", "User", Name, |u| name(&u.key)),
         GROUP_OF_USER.only(Shown::DATA),
         COMPLETED,
         CPU_WASTED,
@@ -449,14 +454,9 @@ pub const TOP_WASTERS: Table<Usage> = Table {
     ],
 };
 
-/// Rows of [`TOP_WASTERS`] the terminal and HTML show ("Top 10 wasters"); JSON and CSV
-/// hold every user.
-pub const TOP_WASTERS_SHOWN: usize = 10;
-
-const CPU_UTIL: Column<NodeUsage> =
-    Column::new("cpu_utilization", "CPU util", Unit::Percent, |n| {
-        n.cpu_utilization.into()
-    });
+const CPU_UTIL: Column<NodeUsage> = col("cpu_utilization", "CPU util", Percent, |n| {
+    n.cpu_utilization.into()
+});
 
 /// Per node, by CPU hours. People read each count next to its utilisation; the JSON keeps
 /// the counts together.
@@ -465,19 +465,15 @@ pub const NODES: Table<NodeUsage> = Table {
     single: false,
     rows: |a| &a.nodes,
     columns: &[
-        Column::new("node", "Node", Unit::Name, |n| name(&n.node)),
-        Column::new("jobs", "Jobs", Unit::Count, |n| Cell::Int(n.jobs)),
-        Column::new("cpu_hours", "CPU h", Unit::Amount, |n| {
-            Cell::Num(n.cpu_hours)
-        }),
-        Column::new("gpu_hours", "GPU h", Unit::Amount, |n| {
-            Cell::Num(n.gpu_hours)
-        }),
-        Column::new("cpus", "CPUs", Unit::Count, |n| n.cpus.into()),
+        col("node", "Node", Name, |n| name(&n.node)),
+        col("jobs", "Jobs", Count, |n| n.jobs.into()),
+        col("cpu_hours", "CPU h", Amount, |n| n.cpu_hours.into()),
+        col("gpu_hours", "GPU h", Amount, |n| n.gpu_hours.into()),
+        col("cpus", "CPUs", Count, |n| n.cpus.into()),
         CPU_UTIL.only(Shown::PEOPLE),
-        Column::new("gpus", "GPUs", Unit::Count, |n| n.gpus.into()),
+        col("gpus", "GPUs", Count, |n| n.gpus.into()),
         CPU_UTIL.only(Shown::DATA),
-        Column::new("gpu_utilization", "GPU util", Unit::Percent, |n| {
+        col("gpu_utilization", "GPU util", Percent, |n| {
             n.gpu_utilization.into()
         }),
     ],
@@ -489,19 +485,13 @@ pub const DAILY: Table<DayUsage> = Table {
     single: false,
     rows: |a| &a.daily,
     columns: &[
-        Column::new("date", "Date", Unit::Name, |d| {
-            Cell::Str(d.date.to_string())
-        }),
-        Column::new("jobs", "Jobs", Unit::Count, |d| Cell::Int(d.jobs)),
-        Column::new("users", "Users", Unit::Count, |d| Cell::Int(d.users)),
-        Column::new("cpu_hours", "CPU hours", Unit::Amount, |d| {
-            Cell::Num(d.cpu_hours)
-        }),
-        Column::new("gpu_hours", "GPU hours", Unit::Amount, |d| {
-            Cell::Num(d.gpu_hours)
-        }),
-        Column::new("memory_gb_hours", "Mem GB-hours", Unit::Amount, |d| {
-            Cell::Num(d.memory_gb_hours)
+        col("date", "Date", Name, |d| Cell::Str(d.date.to_string())),
+        col("jobs", "Jobs", Count, |d| d.jobs.into()),
+        col("users", "Users", Count, |d| d.users.into()),
+        col("cpu_hours", "CPU hours", Amount, |d| d.cpu_hours.into()),
+        col("gpu_hours", "GPU hours", Amount, |d| d.gpu_hours.into()),
+        col("memory_gb_hours", "Mem GB-hours", Amount, |d| {
+            d.memory_gb_hours.into()
         }),
     ],
 };
@@ -512,12 +502,10 @@ pub const STATES: Table<StateCount> = Table {
     single: false,
     rows: |a| &a.states,
     columns: &[
-        Column::new("state", "State", Unit::Name, |s| name(&s.state)),
-        Column::new("jobs", "Jobs", Unit::Count, |s| Cell::Int(s.jobs)),
-        Column::new("percent", "Share", Unit::Percent, |s| Cell::Num(s.percent)),
-        Column::new("cpu_hours", "CPU h", Unit::Amount, |s| {
-            Cell::Num(s.cpu_hours)
-        }),
+        col("state", "State", Name, |s| name(&s.state)),
+        col("jobs", "Jobs", Count, |s| s.jobs.into()),
+        col("percent", "Share", Percent, |s| s.percent.into()),
+        col("cpu_hours", "CPU h", Amount, |s| s.cpu_hours.into()),
     ],
 };
 
@@ -527,76 +515,59 @@ pub const SUMMARY: Table<Analysis> = Table {
     single: true,
     rows: whole,
     columns: &[
-        Column::new("jobs", "Jobs", Unit::Count, |a| Cell::Int(a.summary.jobs)),
-        Column::new("completed_jobs", "Completed", Unit::Count, |a| {
-            Cell::Int(a.summary.completed_jobs)
+        col("jobs", "Jobs", Count, |a| a.summary.jobs.into()),
+        col("completed_jobs", "Completed", Count, |a| {
+            a.summary.completed_jobs.into()
         }),
-        Column::new("running_jobs", "Running", Unit::Count, |a| {
-            Cell::Int(a.summary.running_jobs)
+        col("running_jobs", "Running", Count, |a| {
+            a.summary.running_jobs.into()
         }),
-        Column::new("pending_jobs", "Pending", Unit::Count, |a| {
-            Cell::Int(a.summary.pending_jobs)
+        col("pending_jobs", "Pending", Count, |a| {
+            a.summary.pending_jobs.into()
         }),
-        Column::new("users", "Users", Unit::Count, |a| {
-            Cell::Int(a.summary.users)
+        col("users", "Users", Count, |a| a.summary.users.into()),
+        col("groups", "Groups", Count, |a| a.summary.groups.into()),
+        col("partitions", "Partitions", Count, |a| {
+            a.summary.partitions.into()
         }),
-        Column::new("groups", "Groups", Unit::Count, |a| {
-            Cell::Int(a.summary.groups)
+        col("nodes", "Nodes", Count, |a| a.summary.nodes.into()),
+        col("cpu_hours", "CPU hours", Amount, |a| {
+            a.summary.cpu_hours.into()
         }),
-        Column::new("partitions", "Partitions", Unit::Count, |a| {
-            Cell::Int(a.summary.partitions)
+        col("gpu_hours", "GPU hours", Amount, |a| {
+            a.summary.gpu_hours.into()
         }),
-        Column::new("nodes", "Nodes", Unit::Count, |a| {
-            Cell::Int(a.summary.nodes)
+        col("memory_gb_hours", "Memory GB-hours", Amount, |a| {
+            a.summary.memory_gb_hours.into()
         }),
-        Column::new("cpu_hours", "CPU hours", Unit::Amount, |a| {
-            Cell::Num(a.summary.cpu_hours)
+        col("ram_gb", "RAM allocated (GB)", Amount, |a| {
+            a.summary.ram_gb.into()
         }),
-        Column::new("gpu_hours", "GPU hours", Unit::Amount, |a| {
-            Cell::Num(a.summary.gpu_hours)
+        col("avg_wait_hours", "Average wait (hours)", MeanHours, |a| {
+            a.summary.avg_wait_hours.into()
         }),
-        Column::new("memory_gb_hours", "Memory GB-hours", Unit::Amount, |a| {
-            Cell::Num(a.summary.memory_gb_hours)
-        }),
-        Column::new("ram_gb", "RAM allocated (GB)", Unit::Amount, |a| {
-            Cell::Num(a.summary.ram_gb)
-        }),
-        Column::new(
-            "avg_wait_hours",
-            "Average wait (hours)",
-            Unit::MeanHours,
-            |a| a.summary.avg_wait_hours.into(),
-        ),
-        Column::new("avg_cpu_efficiency", "CPU efficiency", Unit::Percent, |a| {
+        col("avg_cpu_efficiency", "CPU efficiency", Percent, |a| {
             a.summary.avg_cpu_efficiency.into()
         }),
-        Column::new(
-            "avg_memory_efficiency",
-            "Memory efficiency",
-            Unit::Percent,
-            |a| a.summary.avg_memory_efficiency.into(),
-        ),
-        Column::new("cpu_hours_wasted", "CPU hours wasted", Unit::Amount, |a| {
-            Cell::Num(a.summary.cpu_hours_wasted)
+        col("avg_memory_efficiency", "Memory efficiency", Percent, |a| {
+            a.summary.avg_memory_efficiency.into()
         }),
-        Column::new(
+        col("cpu_hours_wasted", "CPU hours wasted", Amount, |a| {
+            a.summary.cpu_hours_wasted.into()
+        }),
+        col(
             "memory_gb_hours_wasted",
             "Memory GB-hours wasted",
-            Unit::Amount,
-            |a| Cell::Num(a.summary.memory_gb_hours_wasted),
+            Amount,
+            |a| a.summary.memory_gb_hours_wasted.into(),
         ),
-        Column::new("files", "Files", Unit::Count, |a| {
-            Cell::Int(a.summary.files)
+        col("files", "Files", Count, |a| a.summary.files.into()),
+        col("files_unreadable", "Files unreadable", Count, |a| {
+            (a.unreadable.len() as u64).into()
         }),
-        Column::new("files_unreadable", "Files unreadable", Unit::Count, |a| {
-            Cell::Int(a.unreadable.len() as u64)
+        col("duplicates_removed", "Duplicates removed", Count, |a| {
+            a.summary.duplicates_removed.into()
         }),
-        Column::new(
-            "duplicates_removed",
-            "Duplicates removed",
-            Unit::Count,
-            |a| Cell::Int(a.summary.duplicates_removed),
-        ),
     ],
 };
 
@@ -607,44 +578,41 @@ pub const EFFICIENCY: Table<Analysis> = Table {
     single: true,
     rows: whole,
     columns: &[
-        Column::new("completed_jobs", "Completed", Unit::Count, |a| {
-            Cell::Int(a.efficiency.completed_jobs)
+        col("completed_jobs", "Completed", Count, |a| {
+            a.efficiency.completed_jobs.into()
         }),
-        Column::new("avg_cpu_efficiency", "CPU mean", Unit::Percent, |a| {
+        col("avg_cpu_efficiency", "CPU mean", Percent, |a| {
             a.efficiency.cpu.mean.into()
         }),
-        Column::new("median_cpu_efficiency", "CPU median", Unit::Percent, |a| {
+        col("median_cpu_efficiency", "CPU median", Percent, |a| {
             a.efficiency.cpu.median.into()
         }),
-        Column::new("min_cpu_efficiency", "CPU min", Unit::Percent, |a| {
+        col("min_cpu_efficiency", "CPU min", Percent, |a| {
             a.efficiency.cpu.min.into()
         }),
-        Column::new("max_cpu_efficiency", "CPU max", Unit::Percent, |a| {
+        col("max_cpu_efficiency", "CPU max", Percent, |a| {
             a.efficiency.cpu.max.into()
         }),
-        Column::new("avg_memory_efficiency", "Memory mean", Unit::Percent, |a| {
+        col("avg_memory_efficiency", "Memory mean", Percent, |a| {
             a.efficiency.memory.mean.into()
         }),
-        Column::new(
-            "median_memory_efficiency",
-            "Memory median",
-            Unit::Percent,
-            |a| a.efficiency.memory.median.into(),
-        ),
-        Column::new("min_memory_efficiency", "Memory min", Unit::Percent, |a| {
+        col("median_memory_efficiency", "Memory median", Percent, |a| {
+            a.efficiency.memory.median.into()
+        }),
+        col("min_memory_efficiency", "Memory min", Percent, |a| {
             a.efficiency.memory.min.into()
         }),
-        Column::new("max_memory_efficiency", "Memory max", Unit::Percent, |a| {
+        col("max_memory_efficiency", "Memory max", Percent, |a| {
             a.efficiency.memory.max.into()
         }),
-        Column::new("cpu_hours_wasted", "CPU hours wasted", Unit::Amount, |a| {
-            Cell::Num(a.efficiency.cpu_hours_wasted)
+        col("cpu_hours_wasted", "CPU hours wasted", Amount, |a| {
+            a.efficiency.cpu_hours_wasted.into()
         }),
-        Column::new(
+        col(
             "memory_gb_hours_wasted",
             "Memory GB-hours wasted",
-            Unit::Amount,
-            |a| Cell::Num(a.efficiency.memory_gb_hours_wasted),
+            Amount,
+            |a| a.efficiency.memory_gb_hours_wasted.into(),
         ),
     ],
 };
