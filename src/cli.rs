@@ -322,9 +322,12 @@ pub struct AnalyzeArgs {
     /// Output on stdout.
     #[arg(long, value_enum, default_value_t = crate::report::command::Format::Table)]
     pub format: crate::report::command::Format,
-    /// With --format csv: which table (summary, users, groups, partitions, nodes, daily,
-    /// states, efficiency, top_wasters).
-    #[arg(long, value_name = "NAME")]
+    // The help lists the names of report::tables::TABLES, so it cannot miss a table.
+    #[arg(
+        long,
+        value_name = "NAME",
+        help = format!("With --format csv: which table ({})", crate::report::tables::names())
+    )]
     pub table: Option<String>,
     /// Also write a self-contained HTML report (tables and SVG charts) to FILE.
     #[arg(long, value_name = "FILE")]

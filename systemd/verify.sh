@@ -27,7 +27,7 @@ fi
 bin="$(realpath "$bin")"
 
 fail=0
-# The contract of the unit (SPEC "Packaging and systemd"); a missing line is a failure.
+# The contract of the unit (docs/daemon.md); a missing line is a failure.
 for want in \
     '^Type=notify$' \
     '^ExecStart=/usr/bin/slurm-usage daemon$' \

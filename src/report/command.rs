@@ -9,8 +9,9 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::analyze::{analyze_dir, Analysis, Context, Filter, Groups, NodeInventory, Window};
 use super::html::{render, HtmlOptions};
-use super::json::{table, write_csv, write_json, TABLES};
+use super::json::{table, write_csv, write_json};
 use super::render::{write_report, Style};
+use super::tables;
 use crate::config::Config;
 use crate::store::Archive;
 
@@ -19,7 +20,7 @@ use crate::store::Archive;
 pub enum Format {
     /// Aligned tables and bar charts.
     Table,
-    /// One JSON object (the SPEC "Contracts" shape).
+    /// One JSON object (its keys and fields: docs/reports.md).
     Json,
     /// One table as CSV (`--table`, default users).
     Csv,
@@ -33,7 +34,7 @@ pub struct AnalyzeRequest {
     pub until: Option<NaiveDate>,
     pub filter: Filter,
     pub format: Format,
-    /// CSV table name (one of [`TABLES`]).
+    /// CSV table name (one of [`tables::TABLES`]).
     pub table: Option<String>,
     pub html: Option<PathBuf>,
     pub top: usize,
@@ -50,7 +51,7 @@ pub enum RequestError {
     Backwards { since: NaiveDate, until: NaiveDate },
     #[error("--table picks the CSV table; add --format csv")]
     TableWithoutCsv,
-    #[error("unknown table {0:?}; one of: {tables}", tables = TABLES.join(", "))]
+    #[error("unknown table {0:?}; one of: {tables}", tables = tables::names())]
     UnknownTable(String),
     #[error("the window {since} .. {until} is longer than {MAX_DAYS} days")]
     TooLong { since: NaiveDate, until: NaiveDate },
@@ -100,7 +101,7 @@ pub fn validate(req: &AnalyzeRequest, config: &Config) -> Result<(), RequestErro
         if req.format != Format::Csv {
             return Err(RequestError::TableWithoutCsv);
         }
-        if !TABLES.contains(&t.as_str()) {
+        if tables::find(t).is_none() {
             return Err(RequestError::UnknownTable(t.clone()));
         }
     }

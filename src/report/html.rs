@@ -8,7 +8,10 @@
 use std::fmt::Write as _;
 
 use super::analyze::{Analysis, DayUsage, Usage};
-use super::render::{hours, num, pct};
+use super::tables::{
+    hours, num, pct, spread_layout, Align, Layout, View, DAILY, GROUPS, NODES, PARTITIONS, STATES,
+    TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
+};
 use super::thousands;
 
 /// What the page says about itself.
@@ -113,7 +116,7 @@ pub fn render(a: &Analysis, o: &HtmlOptions) -> String {
         groups(&mut h, a, o);
         partitions(&mut h, a, o);
         nodes(&mut h, a, o);
-        efficiency(&mut h, a, o);
+        efficiency(&mut h, a);
         states(&mut h, a);
     }
     let _ = writeln!(
@@ -174,47 +177,8 @@ fn daily(h: &mut String, a: &Analysis) {
         );
     }
     h.push_str("</div>\n<p class=\"note\">Each job's hours are split over the days it ran.</p>\n");
-    let rows: Vec<Vec<String>> = a.daily.iter().map(super::render::daily_row).collect();
-    folded_table(
-        h,
-        &[
-            "Date",
-            "Jobs",
-            "Users",
-            "CPU hours",
-            "GPU hours",
-            "Mem GB-hours",
-        ],
-        &rows,
-        31,
-        "days",
-    );
+    folded_table(h, &DAILY.layout(&a.daily, View::Html), 31, "days");
     h.push_str("</section>\n");
-}
-
-fn usage_rows(list: &[Usage], with_group: bool, with_users: bool) -> Vec<Vec<String>> {
-    list.iter()
-        .map(|u| {
-            let mut r = vec![u.key.clone()];
-            if with_group {
-                r.push(u.group.clone().unwrap_or_default());
-            }
-            if with_users {
-                r.push(thousands(u.users.unwrap_or(0)));
-            }
-            r.extend([
-                thousands(u.jobs),
-                num(u.cpu_hours),
-                num(u.gpu_hours),
-                num(u.memory_gb_hours),
-                num(u.ram_gb),
-                hours(u.avg_wait_hours),
-                pct(u.avg_cpu_efficiency),
-                pct(u.avg_memory_efficiency),
-            ]);
-            r
-        })
-        .collect()
 }
 
 fn usage_bars(
@@ -303,16 +267,7 @@ fn users(h: &mut String, a: &Analysis, o: &HtmlOptions) {
         );
     }
     h.push_str("</div>\n");
-    folded_table(
-        h,
-        &[
-            "User", "Group", "Jobs", "CPU h", "GPU h", "Mem GB-h", "RAM GB", "Wait h", "CPU eff",
-            "Mem eff",
-        ],
-        &usage_rows(&a.users, true, false),
-        o.top,
-        "users",
-    );
+    folded_table(h, &USERS.layout(&a.users, View::Html), o.top, "users");
     h.push_str("</section>\n");
 }
 
@@ -337,16 +292,7 @@ fn groups(h: &mut String, a: &Analysis, o: &HtmlOptions) {
         );
     }
     h.push_str("</div>\n");
-    folded_table(
-        h,
-        &[
-            "Group", "Users", "Jobs", "CPU h", "GPU h", "Mem GB-h", "RAM GB", "Wait h", "CPU eff",
-            "Mem eff",
-        ],
-        &usage_rows(&a.groups, false, true),
-        o.top,
-        "groups",
-    );
+    folded_table(h, &GROUPS.layout(&a.groups, View::Html), o.top, "groups");
     h.push_str("</section>\n");
 }
 
@@ -365,18 +311,7 @@ fn partitions(h: &mut String, a: &Analysis, o: &HtmlOptions) {
     h.push_str("</div>\n");
     folded_table(
         h,
-        &[
-            "Partition",
-            "Jobs",
-            "CPU h",
-            "GPU h",
-            "Mem GB-h",
-            "RAM GB",
-            "Wait h",
-            "CPU eff",
-            "Mem eff",
-        ],
-        &usage_rows(&a.partitions, false, false),
+        &PARTITIONS.layout(&a.partitions, View::Html),
         o.top,
         "partitions",
     );
@@ -461,43 +396,18 @@ fn nodes(h: &mut String, a: &Analysis, o: &HtmlOptions) {
             );
         }
     }
-    let rows: Vec<Vec<String>> = a.nodes.iter().map(super::render::node_row).collect();
-    folded_table(
-        h,
-        &[
-            "Node", "Jobs", "CPU h", "GPU h", "CPUs", "CPU util", "GPUs", "GPU util",
-        ],
-        &rows,
-        o.top,
-        "nodes",
-    );
+    folded_table(h, &NODES.layout(&a.nodes, View::Html), o.top, "nodes");
     h.push_str("</section>\n");
 }
 
-fn efficiency(h: &mut String, a: &Analysis, o: &HtmlOptions) {
+fn efficiency(h: &mut String, a: &Analysis) {
     h.push_str("<section id=\"efficiency\">\n<h2>Efficiency (completed jobs)</h2>\n");
     let e = &a.efficiency;
     if e.completed_jobs == 0 {
         h.push_str("<p>No COMPLETED job in the window.</p>\n</section>\n");
         return;
     }
-    let row = |name: &str, s: &super::analyze::Spread| {
-        vec![
-            name.to_string(),
-            pct(s.mean),
-            pct(s.median),
-            pct(s.min),
-            pct(s.max),
-        ]
-    };
-    table(
-        h,
-        &["Metric", "Mean", "Median", "Min", "Max"],
-        &[
-            row("CPU efficiency", &e.cpu),
-            row("Memory efficiency", &e.memory),
-        ],
-    );
+    table(h, &spread_layout(e));
     let _ = writeln!(
         h,
         "<p class=\"note\">{} completed jobs wasted {} CPU hours and {} memory GB-hours.</p>",
@@ -509,7 +419,7 @@ fn efficiency(h: &mut String, a: &Analysis, o: &HtmlOptions) {
     let wasted: Vec<(String, f64, String)> = a
         .top_wasters
         .iter()
-        .take(10)
+        .take(TOP_WASTERS_SHOWN)
         .filter(|u| u.cpu_hours_wasted > 0.0)
         .map(|u| (u.key.clone(), u.cpu_hours_wasted, num(u.cpu_hours_wasted)))
         .collect();
@@ -526,12 +436,8 @@ fn efficiency(h: &mut String, a: &Analysis, o: &HtmlOptions) {
         );
     }
     h.push_str("</div>\n");
-    let rows: Vec<Vec<String>> = (a.top_wasters.iter())
-        .take(super::render::TOP_WASTERS)
-        .map(super::render::waster_row)
-        .collect();
-    table(h, &super::render::WASTER_HEADERS, &rows);
-    let _ = o;
+    let shown = &a.top_wasters[..a.top_wasters.len().min(TOP_WASTERS_SHOWN)];
+    table(h, &TOP_WASTERS.layout(shown, View::Html));
     h.push_str("</section>\n");
 }
 
@@ -575,8 +481,7 @@ fn states(h: &mut String, a: &Analysis) {
     }
     svg.push_str("</svg>");
     figure(h, "State distribution", &svg);
-    let rows: Vec<Vec<String>> = a.states.iter().map(super::render::state_row).collect();
-    table(h, &super::render::STATE_HEADERS, &rows);
+    table(h, &STATES.layout(&a.states, View::Html));
     h.push_str("</section>\n");
 }
 
@@ -588,12 +493,15 @@ fn figure(h: &mut String, caption: &str, svg: &str) {
     );
 }
 
-/// Columns after the first that hold text, not numbers (left-aligned).
-const TEXT_COLUMNS: &[&str] = &["Group"];
+fn table(h: &mut String, l: &Layout) {
+    table_rows(h, &l.headers, &l.align, &l.rows);
+}
 
-fn table(h: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+/// A table. The first column is left-aligned by the stylesheet; later text columns get
+/// class `t`.
+fn table_rows(h: &mut String, headers: &[&str], align: &[Align], rows: &[Vec<String>]) {
     let class = |i: usize| {
-        if i > 0 && TEXT_COLUMNS.contains(&headers[i]) {
+        if i > 0 && align[i] == Align::Left {
             " class=\"t\""
         } else {
             ""
@@ -615,14 +523,14 @@ fn table(h: &mut String, headers: &[&str], rows: &[Vec<String>]) {
 }
 
 /// The first `top` rows, and the whole table folded below when there are more.
-fn folded_table(h: &mut String, headers: &[&str], rows: &[Vec<String>], top: usize, what: &str) {
-    if rows.len() <= top {
-        table(h, headers, rows);
+fn folded_table(h: &mut String, l: &Layout, top: usize, what: &str) {
+    if l.rows.len() <= top {
+        table(h, l);
         return;
     }
-    table(h, headers, &rows[..top]);
-    let _ = writeln!(h, "<details><summary>All {} {what}</summary>", rows.len());
-    table(h, headers, rows);
+    table_rows(h, &l.headers, &l.align, &l.rows[..top]);
+    let _ = writeln!(h, "<details><summary>All {} {what}</summary>", l.rows.len());
+    table(h, l);
     h.push_str("</details>\n");
 }
 

@@ -15,6 +15,7 @@ pub mod json;
 pub mod render;
 pub mod scan;
 pub mod status;
+pub mod tables;
 
 /// `1234567` -> `1,234,567`.
 pub fn thousands(n: u64) -> String {

@@ -7,7 +7,12 @@
 
 use std::io::{self, Write};
 
-use super::analyze::{Analysis, Usage, UNGROUPED};
+use super::analyze::{Analysis, DayUsage, NodeUsage, Usage, UNGROUPED};
+pub use super::tables::Align;
+use super::tables::{
+    hours, num, pct, spread_layout, Layout, View, DAILY, GROUPS, NODES, PARTITIONS, STATES,
+    TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
+};
 use super::thousands;
 
 /// How to draw: colour or not, and how many columns the terminal has.
@@ -39,13 +44,6 @@ impl Style {
             s.to_string()
         }
     }
-}
-
-/// Column alignment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Align {
-    Left,
-    Right,
 }
 
 fn width(s: &str) -> usize {
@@ -159,6 +157,11 @@ pub fn table(
     Ok(())
 }
 
+/// Writes a table laid out from its description ([`super::tables`]).
+fn described(out: &mut impl Write, style: &Style, l: &Layout) -> io::Result<()> {
+    table(out, style, &l.headers, &l.align, &l.rows)
+}
+
 /// How a bar chart colours its bars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Palette {
@@ -231,35 +234,6 @@ pub fn bars(
         )?;
     }
     writeln!(out)
-}
-
-/// Hours and other amounts: whole numbers with thousands separators from 100 up, one
-/// decimal below (a small test cluster still shows something).
-pub fn num(v: f64) -> String {
-    if !v.is_finite() {
-        return "-".into();
-    }
-    if v.abs() >= 99.95 {
-        let r = v.abs().round() as u64;
-        let s = thousands(r);
-        if v < 0.0 {
-            format!("-{s}")
-        } else {
-            s
-        }
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-/// A percentage, or `-` when undefined.
-pub fn pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.1}%"))
-}
-
-/// Hours with one decimal, or `-`.
-pub fn hours(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.1}"))
 }
 
 fn share(v: f64, total: f64) -> String {
@@ -424,44 +398,11 @@ fn summary(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> 
 /// At most this many days are listed in the terminal; JSON and CSV hold them all.
 const TERMINAL_DAYS: usize = 31;
 
-/// The cells of a day's row, shared by the terminal and the HTML report.
-pub(crate) fn daily_row(d: &crate::report::analyze::DayUsage) -> Vec<String> {
-    vec![
-        d.date.to_string(),
-        thousands(d.jobs),
-        thousands(d.users),
-        num(d.cpu_hours),
-        num(d.gpu_hours),
-        num(d.memory_gb_hours),
-    ]
-}
-
 fn daily(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Daily usage")?;
     let skip = a.daily.len().saturating_sub(TERMINAL_DAYS);
     let shown = &a.daily[skip..];
-    let rows: Vec<Vec<String>> = shown.iter().map(daily_row).collect();
-    table(
-        out,
-        style,
-        &[
-            "Date",
-            "Jobs",
-            "Users",
-            "CPU hours",
-            "GPU hours",
-            "Mem GB-hours",
-        ],
-        &[
-            Align::Left,
-            Align::Right,
-            Align::Right,
-            Align::Right,
-            Align::Right,
-            Align::Right,
-        ],
-        &rows,
-    )?;
+    described(out, style, &DAILY.layout(shown, View::Terminal))?;
     if skip > 0 {
         note(
             out,
@@ -482,7 +423,7 @@ fn daily(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
         ),
     )?;
     writeln!(out)?;
-    let day_bars = |get: &dyn Fn(&super::analyze::DayUsage) -> f64, unit: &str| -> Vec<Bar> {
+    let day_bars = |get: &dyn Fn(&DayUsage) -> f64, unit: &str| -> Vec<Bar> {
         shown
             .iter()
             .map(|d| Bar {
@@ -513,37 +454,9 @@ fn daily(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
 
 fn users(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Resource usage by user")?;
-    let rows: Vec<Vec<String>> = a
-        .users
-        .iter()
-        .take(style.top)
-        .map(|u| {
-            vec![
-                u.key.clone(),
-                u.group.clone().unwrap_or_default(),
-                thousands(u.jobs),
-                num(u.cpu_hours),
-                num(u.gpu_hours),
-                num(u.memory_gb_hours),
-                num(u.ram_gb),
-                hours(u.avg_wait_hours),
-                pct(u.avg_cpu_efficiency),
-                pct(u.avg_memory_efficiency),
-            ]
-        })
-        .collect();
-    use Align::{Left as L, Right as R};
-    table(
-        out,
-        style,
-        &[
-            "User", "Group", "Jobs", "CPU h", "GPU h", "Mem GB-h", "RAM GB", "Wait h", "CPU eff",
-            "Mem eff",
-        ],
-        &[L, L, R, R, R, R, R, R, R, R],
-        &rows,
-    )?;
-    showing(out, style, rows.len(), a.users.len(), "users")?;
+    let shown = &a.users[..a.users.len().min(style.top)];
+    described(out, style, &USERS.layout(shown, View::Terminal))?;
+    showing(out, style, shown.len(), a.users.len(), "users")?;
     note(out, style, "Efficiency: average over each user's COMPLETED jobs. Hours are reserved hours (allocation x elapsed).")?;
     writeln!(out)?;
     bars(
@@ -578,32 +491,7 @@ fn users(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
 
 fn groups(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Resource usage by research group")?;
-    let rows: Vec<Vec<String>> = a
-        .groups
-        .iter()
-        .map(|g| {
-            vec![
-                g.key.clone(),
-                thousands(g.users.unwrap_or(0)),
-                thousands(g.jobs),
-                num(g.cpu_hours),
-                num(g.gpu_hours),
-                num(g.memory_gb_hours),
-                pct(g.avg_cpu_efficiency),
-                pct(g.avg_memory_efficiency),
-            ]
-        })
-        .collect();
-    use Align::{Left as L, Right as R};
-    table(
-        out,
-        style,
-        &[
-            "Group", "Users", "Jobs", "CPU h", "GPU h", "Mem GB-h", "CPU eff", "Mem eff",
-        ],
-        &[L, R, R, R, R, R, R, R],
-        &rows,
-    )?;
+    described(out, style, &GROUPS.layout(&a.groups, View::Terminal))?;
     if a.groups.iter().all(|g| g.key == UNGROUPED) {
         note(
             out,
@@ -630,45 +518,9 @@ fn groups(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
 
 fn partitions(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Resource usage by partition")?;
-    let rows: Vec<Vec<String>> = a
-        .partitions
-        .iter()
-        .take(style.top)
-        .map(|p| {
-            vec![
-                if p.key.is_empty() {
-                    "(none)".into()
-                } else {
-                    p.key.clone()
-                },
-                thousands(p.jobs),
-                num(p.cpu_hours),
-                num(p.gpu_hours),
-                num(p.memory_gb_hours),
-                hours(p.avg_wait_hours),
-                pct(p.avg_cpu_efficiency),
-                pct(p.avg_memory_efficiency),
-            ]
-        })
-        .collect();
-    use Align::{Left as L, Right as R};
-    table(
-        out,
-        style,
-        &[
-            "Partition",
-            "Jobs",
-            "CPU h",
-            "GPU h",
-            "Mem GB-h",
-            "Wait h",
-            "CPU eff",
-            "Mem eff",
-        ],
-        &[L, R, R, R, R, R, R, R],
-        &rows,
-    )?;
-    showing(out, style, rows.len(), a.partitions.len(), "partitions")?;
+    let shown = &a.partitions[..a.partitions.len().min(style.top)];
+    described(out, style, &PARTITIONS.layout(shown, View::Terminal))?;
+    showing(out, style, shown.len(), a.partitions.len(), "partitions")?;
     writeln!(out)?;
     bars(
         out,
@@ -679,39 +531,15 @@ fn partitions(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<(
     )
 }
 
-/// The cells of a node's row, shared by the terminal and the HTML report.
-pub(crate) fn node_row(n: &crate::report::analyze::NodeUsage) -> Vec<String> {
-    let opt = |v: Option<u64>| v.map_or("?".to_string(), thousands);
-    vec![
-        n.node.clone(),
-        thousands(n.jobs),
-        num(n.cpu_hours),
-        num(n.gpu_hours),
-        opt(n.cpus),
-        pct(n.cpu_utilization),
-        opt(n.gpus),
-        pct(n.gpu_utilization),
-    ]
-}
-
 fn nodes(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Node usage")?;
     if a.nodes.is_empty() {
         writeln!(out, "No job in the window ran on a node yet.")?;
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = a.nodes.iter().take(style.top).map(node_row).collect();
-    use Align::{Left as L, Right as R};
-    table(
-        out,
-        style,
-        &[
-            "Node", "Jobs", "CPU h", "GPU h", "CPUs", "CPU util", "GPUs", "GPU util",
-        ],
-        &[L, R, R, R, R, R, R, R],
-        &rows,
-    )?;
-    showing(out, style, rows.len(), a.nodes.len(), "nodes")?;
+    let shown = &a.nodes[..a.nodes.len().min(style.top)];
+    described(out, style, &NODES.layout(shown, View::Terminal))?;
+    showing(out, style, shown.len(), a.nodes.len(), "nodes")?;
     match &a.node_counts_unavailable {
         Some(why) => note(out, style, &format!("Node CPU/GPU counts unavailable ({why}): utilisation not computed."))?,
         None => note(
@@ -745,11 +573,7 @@ fn nodes(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
 }
 
 /// The `top` nodes by a utilisation (percent), highest first, ties by name.
-fn utilisation_bars(
-    a: &Analysis,
-    top: usize,
-    get: impl Fn(&crate::report::analyze::NodeUsage) -> Option<f64>,
-) -> Vec<Bar> {
+fn utilisation_bars(a: &Analysis, top: usize, get: impl Fn(&NodeUsage) -> Option<f64>) -> Vec<Bar> {
     let mut list: Vec<Bar> = (a.nodes.iter())
         .filter_map(|n| get(n).map(|u| (n, u)))
         .map(|(n, u)| Bar {
@@ -767,9 +591,6 @@ fn utilisation_bars(
     list
 }
 
-/// Rows in the top wasters table.
-pub const TOP_WASTERS: usize = 10;
-
 fn efficiency(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Efficiency (completed jobs)")?;
     let e = &a.efficiency;
@@ -777,26 +598,7 @@ fn efficiency(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<(
         writeln!(out, "No COMPLETED job in the window.")?;
         return Ok(());
     }
-    let row = |name: &str, s: &super::analyze::Spread| {
-        vec![
-            name.to_string(),
-            pct(s.mean),
-            pct(s.median),
-            pct(s.min),
-            pct(s.max),
-        ]
-    };
-    use Align::{Left as L, Right as R};
-    table(
-        out,
-        style,
-        &["Metric", "Mean", "Median", "Min", "Max"],
-        &[L, R, R, R, R],
-        &[
-            row("CPU efficiency", &e.cpu),
-            row("Memory efficiency", &e.memory),
-        ],
-    )?;
+    described(out, style, &spread_layout(e))?;
     note(
         out,
         style,
@@ -809,55 +611,13 @@ fn efficiency(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<(
     )?;
     writeln!(out)?;
     writeln!(out, "{}", style.paint("1", "Top 10 wasters"))?;
-    let rows: Vec<Vec<String>> = a
-        .top_wasters
-        .iter()
-        .take(TOP_WASTERS)
-        .map(waster_row)
-        .collect();
-    table(out, style, &WASTER_HEADERS, &[L, R, R, R, R, R], &rows)
-}
-
-/// Columns of the top wasters table (terminal and HTML).
-pub(crate) const WASTER_HEADERS: [&str; 6] = [
-    "User",
-    "Completed",
-    "CPU h wasted",
-    "Mem GB-h wasted",
-    "CPU eff",
-    "Mem eff",
-];
-
-/// One user's row in the top wasters table (terminal and HTML).
-pub(crate) fn waster_row(u: &Usage) -> Vec<String> {
-    vec![
-        u.key.clone(),
-        thousands(u.completed_jobs),
-        num(u.cpu_hours_wasted),
-        num(u.memory_gb_hours_wasted),
-        pct(u.avg_cpu_efficiency),
-        pct(u.avg_memory_efficiency),
-    ]
+    let shown = &a.top_wasters[..a.top_wasters.len().min(TOP_WASTERS_SHOWN)];
+    described(out, style, &TOP_WASTERS.layout(shown, View::Terminal))
 }
 
 fn states(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Job states")?;
-    let rows: Vec<Vec<String>> = a.states.iter().map(state_row).collect();
-    use Align::{Left as L, Right as R};
-    table(out, style, &STATE_HEADERS, &[L, R, R, R], &rows)
-}
-
-/// Columns of the job states table (terminal and HTML).
-pub(crate) const STATE_HEADERS: [&str; 4] = ["State", "Jobs", "Share", "CPU h"];
-
-/// One state's row in the job states table (terminal and HTML).
-pub(crate) fn state_row(s: &crate::report::analyze::StateCount) -> Vec<String> {
-    vec![
-        s.state.clone(),
-        thousands(s.jobs),
-        format!("{:.1}%", s.percent),
-        num(s.cpu_hours),
-    ]
+    described(out, style, &STATES.layout(&a.states, View::Terminal))
 }
 
 #[cfg(test)]
@@ -956,14 +716,5 @@ mod tests {
         };
         assert!(s.paint("1", "x").contains('\x1b'));
         assert_eq!(plain(80).paint("1", "x"), "x");
-    }
-
-    #[test]
-    fn numbers() {
-        assert_eq!(num(12345.6), "12,346");
-        assert_eq!(num(12.34), "12.3");
-        assert_eq!(num(0.0), "0.0");
-        assert_eq!(pct(None), "-");
-        assert_eq!(pct(Some(45.25)), "45.2%");
     }
 }

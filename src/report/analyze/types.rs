@@ -1,0 +1,152 @@
+//! What an analysis produces: the [`Analysis`] every writer (terminal, HTML, JSON, CSV)
+//! reads, and its row types. Plain data, computed by [`super::finish`]; which of these fields
+//! a report table shows, and how, is declared in [`crate::report::tables`].
+
+use chrono::NaiveDate;
+
+use super::Filter;
+
+/// Usage of one user, group or partition. Averages are `None` when nothing defines them
+/// (no completed job, no started job).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// The user, group or partition name.
+    pub key: String,
+    /// Users only: their research group.
+    pub group: Option<String>,
+    /// Groups only: how many users had jobs.
+    pub users: Option<u64>,
+    pub jobs: u64,
+    pub completed_jobs: u64,
+    pub cpu_hours: f64,
+    pub gpu_hours: f64,
+    pub memory_gb_hours: f64,
+    /// Memory the jobs held, summed (GB).
+    pub ram_gb: f64,
+    pub avg_wait_hours: Option<f64>,
+    pub avg_cpu_efficiency: Option<f64>,
+    pub avg_memory_efficiency: Option<f64>,
+    /// Of COMPLETED jobs.
+    pub cpu_hours_wasted: f64,
+    /// Of COMPLETED jobs.
+    pub memory_gb_hours_wasted: f64,
+}
+
+/// One node: its share of the jobs that ran on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeUsage {
+    pub node: String,
+    pub jobs: u64,
+    pub cpu_hours: f64,
+    pub gpu_hours: f64,
+    /// From sinfo; `None` when unknown.
+    pub cpus: Option<u64>,
+    pub gpus: Option<u64>,
+    /// CPU hours / (CPUs x hours of the window up to now), in percent.
+    pub cpu_utilization: Option<f64>,
+    /// GPU hours / (GPUs x hours), in percent; `None` for a node without GPUs.
+    pub gpu_utilization: Option<f64>,
+}
+
+/// One calendar day of the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayUsage {
+    pub date: NaiveDate,
+    /// Jobs that ran on this day (a job spanning three days counts on each).
+    pub jobs: u64,
+    /// Users with a job running on this day.
+    pub users: u64,
+    pub cpu_hours: f64,
+    pub gpu_hours: f64,
+    pub memory_gb_hours: f64,
+}
+
+/// Jobs in one state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateCount {
+    pub state: String,
+    pub jobs: u64,
+    /// Share of all jobs, percent.
+    pub percent: f64,
+    pub cpu_hours: f64,
+}
+
+/// Distribution of an efficiency over COMPLETED jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Spread {
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// The efficiency section: COMPLETED jobs only.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Efficiency {
+    pub completed_jobs: u64,
+    pub cpu: Spread,
+    pub memory: Spread,
+    pub cpu_hours_wasted: f64,
+    pub memory_gb_hours_wasted: f64,
+}
+
+/// Cluster-wide totals.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Summary {
+    pub jobs: u64,
+    pub users: u64,
+    pub groups: u64,
+    pub partitions: u64,
+    pub nodes: u64,
+    pub completed_jobs: u64,
+    pub running_jobs: u64,
+    pub pending_jobs: u64,
+    pub cpu_hours: f64,
+    pub gpu_hours: f64,
+    pub memory_gb_hours: f64,
+    pub ram_gb: f64,
+    pub avg_wait_hours: Option<f64>,
+    pub avg_cpu_efficiency: Option<f64>,
+    pub avg_memory_efficiency: Option<f64>,
+    pub cpu_hours_wasted: f64,
+    pub memory_gb_hours_wasted: f64,
+    /// Partitions read.
+    pub files: u64,
+    /// Records dropped because a newer record of the same job exists.
+    pub duplicates_removed: u64,
+}
+
+/// The whole report. Lists hold every entry; renderers cut them to `--top`.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub since: NaiveDate,
+    pub until: NaiveDate,
+    pub zone: String,
+    /// Hours of the window up to now (the denominator of utilisation).
+    pub hours: f64,
+    pub filter: Filter,
+    pub summary: Summary,
+    /// By CPU hours, descending.
+    pub users: Vec<Usage>,
+    pub groups: Vec<Usage>,
+    pub partitions: Vec<Usage>,
+    pub nodes: Vec<NodeUsage>,
+    /// Why node CPU/GPU counts are missing, if they are.
+    pub node_counts_unavailable: Option<String>,
+    /// Every date of the window, in order.
+    pub daily: Vec<DayUsage>,
+    /// By jobs, descending.
+    pub states: Vec<StateCount>,
+    pub efficiency: Efficiency,
+    /// Users with COMPLETED jobs, by CPU hours wasted, descending.
+    pub top_wasters: Vec<Usage>,
+    /// Files that could not be read (skipped), with the reason.
+    pub unreadable: Vec<String>,
+}
+
+impl Analysis {
+    /// No job matched.
+    pub fn is_empty(&self) -> bool {
+        self.summary.jobs == 0
+    }
+}
