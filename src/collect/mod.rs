@@ -1,21 +1,21 @@
 //! One collection cycle, shared by `slurm-usage collect` and every daemon tick, in four
 //! phases (the rules: docs/collection.md):
 //!
-//! 1. [`prepare`] (plan): take the archive's write lock, remove temp files a crash left
+//! 1. `prepare` (plan): take the archive's write lock, remove temp files a crash left
 //!    behind, load the tracker, and [`plan`] the dates: today and the lookback days, plus
 //!    older dates that have a partition but are not complete (up to `max_recollect_days`),
 //!    minus dates the tracker holds as complete.
-//! 2. [`fetch`]: one sacct per date, at most `max_concurrent_sacct` at once; its output is
+//! 2. `fetch`: one sacct per date, at most `max_concurrent_sacct` at once; its output is
 //!    parsed on a blocking thread while sacct prints it (`day.rs`): jobs are built and the
 //!    date's raw rows staged as they arrive. A date's semaphore permit is held until its
 //!    files are written, so at most that many days are in memory at once.
-//! 3. [`apply`]: one writer applies the dates one after another as they arrive (`writer.rs`):
+//! 3. `apply`: one writer applies the dates one after another as they arrive (`writer.rs`):
 //!    each job is routed to the date of its start, or submit if never started (`route.rs`);
 //!    a job that moved to another date is written there before it is removed here (a crash
 //!    leaves a duplicate, never a loss). A date becomes complete when its day ended `settle`
 //!    ago, its sacct ran after that, and every job in it is final; the tracker is saved after
 //!    every date.
-//! 4. [`finish`]: write the jobs held for dates whose sacct failed, note the last success,
+//! 4. `finish`: write the jobs held for dates whose sacct failed, note the last success,
 //!    save the tracker.
 //!
 //! A failed or hung sacct leaves its date's files untouched and the date incomplete.

@@ -95,7 +95,7 @@ impl Archive {
     }
 
     /// The archive a config names (its `data_dir`, with any `--data-dir` override already
-    /// applied when the config was loaded: [`crate::config::Config::discover_with`]).
+    /// applied when the config was loaded: [`crate::config::ConfigSource::load`]).
     pub fn of(config: &Config) -> Archive {
         Archive::local(&config.data_dir)
     }

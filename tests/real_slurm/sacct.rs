@@ -188,7 +188,9 @@ pub fn sacct_window(
         .collect())
 }
 
-/// Whether a job in `state` (as sacct prints it) will not change any more.
+/// Whether a job in `state` (as sacct prints it) will not change any more. Written out here
+/// rather than taken from `slurm_usage::slurm::job`: the test's expectations must not follow
+/// the code they check.
 pub fn is_final(state: &str) -> bool {
     matches!(
         normalize(state).as_str(),
