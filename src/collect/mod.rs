@@ -562,9 +562,12 @@ async fn apply(
         }
         report.dates.push(date_report);
     }
-    if report.cancelled {
-        fetching.tasks.abort_all();
-    }
+    // The fetch tasks end by themselves, never aborted: dropping the receiver drops the dates
+    // that will not be applied and frees their permits, so a task still waiting for one sees
+    // the cancellation and returns; a task mid-fetch returns once its sacct is killed and its
+    // parsing thread has dropped the date's staged raw file. An aborted task would detach that
+    // thread, and a daemon exiting after SIGTERM could leave its temp file behind.
+    drop(fetching.rx);
     while fetching.tasks.join_next().await.is_some() {}
     Ok(writer)
 }
