@@ -47,6 +47,7 @@ pub(super) struct Writer {
 }
 
 /// A date's output after routing: the jobs that stay, and those that leave.
+#[derive(Default)]
 struct Routed {
     /// Fresh jobs that stay in the date.
     fresh: Vec<ProcessedJob>,
@@ -69,14 +70,9 @@ fn split(
     mut elsewhere: FxHashMap<usize, Vec<String>>,
     routes: &[Route],
 ) -> Routed {
-    let mut fresh = jobs;
     let mut out = Routed {
-        fresh: Vec::new(),
-        back_here: Vec::new(),
-        moved_ids: HashSet::new(),
-        moved_raw: HashSet::new(),
-        upserts: BTreeMap::new(),
-        stash: Vec::new(),
+        fresh: jobs,
+        ..Routed::default()
     };
     for (i, route) in routes.iter().enumerate() {
         if *route == Route::BackHere {
@@ -89,7 +85,7 @@ fn split(
     let mut gone: Vec<(usize, ProcessedJob)> = Vec::new();
     for (i, route) in routes.iter().enumerate().rev() {
         if !route.stays() {
-            gone.push((i, fresh.swap_remove(i)));
+            gone.push((i, out.fresh.swap_remove(i)));
         }
     }
     for (i, job) in gone.into_iter().rev() {
@@ -105,7 +101,6 @@ fn split(
             Route::Here | Route::BackHere | Route::Drop => {}
         }
     }
-    out.fresh = fresh;
     out
 }
 
@@ -341,19 +336,17 @@ impl Writer {
             complete,
             "date collected"
         );
+        let outcome = if complete {
+            DateOutcome::Complete
+        } else {
+            DateOutcome::Incomplete
+        };
         Ok(DateReport {
-            date,
-            outcome: if complete {
-                DateOutcome::Complete
-            } else {
-                DateOutcome::Incomplete
-            },
             jobs: jobs.len(),
             incomplete_jobs,
-            moved_out: 0,
             parse_errors,
             raw_rows: raw.fresh,
-            sacct_seconds: 0.0,
+            ..DateReport::new(date, outcome)
         })
     }
 
