@@ -83,6 +83,33 @@ pub enum Command {
     /// Run as a service: collect on the `[schedule]` cron, reload the config on SIGHUP, talk
     /// to systemd (Type=notify).
     Daemon(DaemonArgs),
+    /// The lake (`[lake]` in the config): upload the archive to S3-compatible object storage,
+    /// or show what is pending. `collect` and the daemon upload after every cycle by themselves.
+    #[command(subcommand, after_help = LAKE_HELP)]
+    Lake(LakeCommand),
+}
+
+const LAKE_HELP: &str =
+    "Credentials come from the AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, \
+AWS_REGION, AWS_ENDPOINT_URL for on-premises S3, AWS_ALLOW_HTTP=true for a plain-http endpoint) or \
+~/.aws/credentials, never from the config file. Layout, engines and the lease: docs/lake.md.";
+
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Upload every local partition whose lake copy is missing or differs (a backfill of an
+    /// existing archive; idempotent and resumable). Exit 0 when nothing is left pending,
+    /// 1 when something is (the error says why; it is retried by the next sync or cycle).
+    Sync {
+        /// List what would be uploaded; upload nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// What is pending (from the data dir), the last upload, and who holds the cluster's lease.
+    Status {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `daemon` takes only the global flags (`--config`, `--data-dir`); the rest is the config.
@@ -147,6 +174,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         _ => {}
     }
     let config = config_source(&cli).load()?;
+    if crate::lake::LakeUrl::is_url(&config.data_dir)
+        && !matches!(cli.command, Command::Analyze(_) | Command::Job(_))
+    {
+        anyhow::bail!(
+            "data dir {} is a lake: only `analyze` and `job` read a lake; the other commands work on the local data dir (to upload one to the lake, set [lake] url in the config: docs/lake.md)",
+            config.data_dir.display()
+        );
+    }
     let archive = Archive::of(&config);
     crate::logging::init(crate::logging::cli_level(cli.verbose, cli.quiet), color);
     match cli.command {
@@ -157,6 +192,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Job(args) => job(&config, &archive, &args),
         Command::Current => current(&config, cli.no_color),
         Command::Nodes => nodes(&config, cli.no_color),
+        Command::Lake(LakeCommand::Sync { dry_run }) => {
+            crate::lake::command::lake_sync(&config, &archive, dry_run)
+        }
+        Command::Lake(LakeCommand::Status { json }) => {
+            crate::lake::command::lake_status(&config, &archive, json)
+        }
         Command::Config(_) | Command::FakeSacct(_) | Command::Daemon(_) | Command::Test => {
             unreachable!("handled above")
         }
@@ -231,12 +272,27 @@ fn collect_with(collector: Collector, days: u32, wait: bool, summary: bool) -> R
                 c.cancel();
             }
         });
-        run_cycle(&collector, &opts, &cancel).await
+        let report = run_cycle(&collector, &opts, &cancel).await?;
+        // The local archive is committed; the lake gets its copy now. Its outcome never
+        // changes the exit code: what did not go up stays pending for the next run.
+        let lake = if report.cancelled {
+            None
+        } else {
+            crate::lake::command::upload_after_collect(&collector.config, &collector.archive).await
+        };
+        anyhow::Ok((report, lake))
     })?;
+    let (report, lake) = report;
     if summary {
         let mut out = std::io::stdout().lock();
         crate::summary::write_summary(&report, &mut out)?;
+        if let Some(lake) = &lake {
+            writeln!(out, "{}", lake.line())?;
+        }
         out.flush()?;
+    }
+    if let Some(e) = lake.as_ref().and_then(|l| l.error.as_ref()) {
+        eprintln!("slurm-usage: warning: lake upload incomplete, retried next time: {e}");
     }
     Ok(if report.failed() > 0 || report.cancelled {
         ExitCode::FAILURE
@@ -251,8 +307,9 @@ fn status(config: &Config, archive: &Archive, args: &StatusArgs) -> Result<ExitC
         "data dir {} does not exist (hint: run `slurm-usage collect`, or pass --data-dir)",
         archive.location().display()
     );
-    let s = crate::report::status::read_status(archive)
+    let mut s = crate::report::status::read_status(archive)
         .with_context(|| format!("cannot read {}", archive.location().display()))?;
+    s.lake = crate::lake::command::health(config, archive);
     let mut out = std::io::stdout().lock();
     crate::report::status::write_status(&config.zone(), &s, args.recent, &mut out)?;
     Ok(ExitCode::SUCCESS)

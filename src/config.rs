@@ -50,6 +50,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Log verbosity.
     pub log: LogConfig,
+    /// `[lake]`: a copy of every partition in object storage. `None`: no lake.
+    pub lake: Option<LakeConfig>,
     /// Where this config came from (`None`: built-in defaults). Not a TOML key.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -65,6 +67,7 @@ impl Default for Config {
             groups: BTreeMap::new(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            lake: None,
             source: None,
         }
     }
@@ -133,6 +136,26 @@ impl Default for CollectConfig {
 pub struct MetricsConfig {
     /// Path of the `.prom` file written after each daemon cycle; off when unset.
     pub textfile: Option<PathBuf>,
+}
+
+/// `[lake]`: where the copy of the archive goes (`docs/lake.md`). Credentials never come
+/// from here: they come from the AWS environment and files, so the config can stay 0644.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LakeConfig {
+    /// `s3://bucket/prefix` or `file:///srv/lake`.
+    pub url: String,
+    /// The lake's `cluster=` partition. `None`: the `cluster` column of the archive's rows.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// How long this writer's lease on its cluster's prefix lasts without a renewal; every
+    /// upload round renews it. Another head node may take the prefix over only after it.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl: HumanDuration,
+}
+
+fn default_lease_ttl() -> HumanDuration {
+    HumanDuration(Duration::from_secs(6 * 3600))
 }
 
 /// `[log]`
@@ -359,6 +382,25 @@ impl Config {
             }
             Ok(_) => {}
         }
+        if let Some(lake) = &self.lake {
+            if let Err(e) = crate::lake::LakeUrl::parse(&lake.url) {
+                return Err(format!("{}: [lake] url = {:?}: {e}", at("url"), lake.url));
+            }
+            if let Some(c) = &lake.cluster {
+                if !valid_name(c) {
+                    return Err(format!(
+                        "{}: [lake] cluster {c:?} may only hold letters, digits, '.', '_' and '-'",
+                        at("cluster")
+                    ));
+                }
+            }
+            if lake.lease_ttl.0 < Duration::from_secs(60) {
+                return Err(format!(
+                    "{}: [lake] lease_ttl must be at least \"1m\"",
+                    at("lease_ttl")
+                ));
+            }
+        }
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (group, users) in &self.groups {
             if !valid_name(group) {
@@ -423,7 +465,7 @@ pub fn search_path() -> Vec<PathBuf> {
     paths
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s != "."

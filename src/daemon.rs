@@ -80,6 +80,11 @@ pub fn run(opts: DaemonOptions) -> Result<ExitCode> {
 
 fn start(opts: DaemonOptions) -> Result<ExitCode> {
     let config = opts.source.load()?;
+    anyhow::ensure!(
+        !crate::lake::LakeUrl::is_url(&config.data_dir),
+        "data_dir {} is a lake URL; the daemon writes a local data dir and uploads it to [lake] url",
+        config.data_dir.display()
+    );
     // tokio-cron-scheduler logs every job it adds at info; that is noise in our journal.
     crate::logging::init(
         &format!("{},tokio_cron_scheduler=warn", config.log.level.0),
@@ -179,8 +184,10 @@ pub async fn serve(
             cancel: cancel.clone(),
             tasks: tasks.clone(),
             health: health.clone(),
-            metrics,
+            metrics: Arc::new(Mutex::new(metrics)),
             backoff: Backoff::default(),
+            upload: None,
+            last_status: Arc::new(Mutex::new(String::new())),
         }
         .run(),
     );
@@ -422,8 +429,13 @@ struct CycleLoop {
     cancel: CancellationToken,
     tasks: TaskTracker,
     health: Arc<Health>,
-    metrics: Metrics,
+    /// Shared with the lake upload task, which updates the lake gauges when it ends.
+    metrics: Arc<Mutex<Metrics>>,
     backoff: Backoff,
+    /// The lake upload round started after the last cycle, while it runs.
+    upload: Option<tokio::task::JoinHandle<()>>,
+    /// The last cycle's STATUS text, for the upload task to add the lake's state to.
+    last_status: Arc<Mutex<String>>,
 }
 
 /// How a cycle ended.
@@ -490,12 +502,12 @@ impl CycleLoop {
             let ok = match &outcome {
                 Outcome::Report(r) => {
                     let ok = r.failed() == 0 && !r.cancelled;
-                    self.metrics.record_cycle(r, ok, now);
+                    lock(&self.metrics).record_cycle(r, ok, now);
                     ok
                 }
                 Outcome::Error(e, took) => {
                     error!(source = "cycle", "cycle failed: {}", error_chain(e));
-                    self.metrics.record_error(took.as_secs_f64());
+                    lock(&self.metrics).record_error(took.as_secs_f64());
                     false
                 }
             };
@@ -533,15 +545,24 @@ impl CycleLoop {
                 );
             }
             // Metrics first: whoever reads STATUS may look at the textfile next.
-            write_metrics(&config, &self.metrics).await;
+            let lake = lake_health(&config).await;
+            let snapshot = {
+                let mut m = lock(&self.metrics);
+                m.lake = lake.clone();
+                m.clone()
+            };
+            write_metrics(&config, &snapshot).await;
             let status = status_line(
                 &outcome,
                 self.backoff.failures(),
                 retry_text.as_deref(),
                 &next_text,
             );
+            *lock(&self.last_status) = status.clone();
+            let status = with_lake(&status, lake.as_ref());
             notify(&[NotifyState::Status(&status)]);
             debug!(status = %status, "status");
+            self.start_upload(&config);
             // Idle until the next tick: the cycle's freed memory goes back to the system.
             match tokio::task::spawn_blocking(heap::release_free_memory).await {
                 Ok(released) => debug!(released, "freed memory handed back after the cycle"),
@@ -549,6 +570,53 @@ impl CycleLoop {
             }
         }
         self.health.set(None);
+    }
+
+    /// Starts the lake upload round for what the cycle committed, in a task of its own: a
+    /// slow or failing upload never holds back the next cycle. When one still runs from
+    /// the last cycle, none is started; the next round takes what is pending then.
+    fn start_upload(&mut self, config: &Arc<Config>) {
+        if config.lake.is_none() {
+            return;
+        }
+        if self.upload.as_ref().is_some_and(|h| !h.is_finished()) {
+            info!(
+                source = "lake",
+                "the previous upload round still runs; the next cycle starts the next one"
+            );
+            return;
+        }
+        let (config, metrics, status, cancel) = (
+            config.clone(),
+            self.metrics.clone(),
+            self.last_status.clone(),
+            self.cancel.clone(),
+        );
+        self.upload = Some(self.tasks.spawn(async move {
+            let archive = Archive::of(&config);
+            let round = tokio::select! {
+                r = crate::lake::command::upload_after_collect(&config, &archive) => r,
+                () = cancel.cancelled() => return,
+            };
+            let Some(report) = round else { return };
+            match &report.error {
+                Some(_) => warn!(
+                    source = "lake",
+                    "{}; retried after the next cycle",
+                    report.line()
+                ),
+                None => info!(source = "lake", "{}", report.line()),
+            }
+            let lake = lake_health(&config).await;
+            let snapshot = {
+                let mut m = lock(&metrics);
+                m.lake = lake.clone();
+                m.clone()
+            };
+            write_metrics(&config, &snapshot).await;
+            let text = with_lake(&lock(&status).clone(), lake.as_ref());
+            notify(&[NotifyState::Status(&text)]);
+        }));
     }
 
     /// Runs one cycle in a task of its own, so a panic fails this cycle only.
@@ -569,6 +637,32 @@ impl CycleLoop {
             Ok(Err(e)) => Outcome::Error(e.into(), t0.elapsed()),
             Err(e) => Outcome::Error(anyhow::anyhow!("the cycle panicked: {e}"), t0.elapsed()),
         }
+    }
+}
+
+/// A poisoned lock still holds usable metrics: a panic elsewhere must not stop reporting.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The lake's upload state from the data dir (a `stat` per partition), when configured.
+async fn lake_health(config: &Arc<Config>) -> Option<crate::lake::LakeHealth> {
+    config.lake.as_ref()?;
+    let c = config.clone();
+    tokio::task::spawn_blocking(move || crate::lake::command::health(&c, &Archive::of(&c)))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The STATUS text with the lake's pending count appended, when there is a lake.
+fn with_lake(status: &str, lake: Option<&crate::lake::LakeHealth>) -> String {
+    match lake {
+        Some(l) => one_line(
+            &format!("{status}; lake {} pending", thousands(l.pending as u64)),
+            STATUS_MAX,
+        ),
+        None => status.to_string(),
     }
 }
 

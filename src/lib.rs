@@ -27,6 +27,7 @@ pub mod daemon;
 pub mod demo;
 pub mod fxhash;
 pub mod heap;
+pub mod lake;
 pub mod live;
 pub mod logging;
 pub mod metrics;

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub sacct_seconds: f64,
     /// Unparsable sacct lines (kept verbatim in the raw archive).
     pub parse_errors: u64,
+    /// The lake's upload state, when `[lake]` is configured.
+    pub lake: Option<crate::lake::LakeHealth>,
 }
 
 /// Jobs in the partitions a cycle actually wrote (dates that were complete before the cycle
@@ -174,8 +176,30 @@ impl Metrics {
             "sacct output lines that could not be parsed (kept verbatim in the raw archive).",
             &plain(self.parse_errors.to_string()),
         );
+        if let Some(lake) = &self.lake {
+            let label = format!("{{cluster=\"{}\"}}", escape_label(&lake.cluster));
+            metric(
+                "slurm_usage_lake_pending_partitions",
+                "gauge",
+                "Local partitions not yet uploaded to the lake as they are now (retried every cycle).",
+                &[(label.as_str(), lake.pending.to_string())],
+            );
+            metric(
+                "slurm_usage_lake_last_upload_timestamp_seconds",
+                "gauge",
+                "Unix time of the last completed upload to the lake (0: none yet).",
+                &[(label.as_str(), lake.last_upload.unwrap_or(0).to_string())],
+            );
+        }
         out
     }
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the text format requires.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A float the way Prometheus' text format reads it (no exponent needed, millisecond-ish

@@ -26,6 +26,8 @@ pub struct Status {
     pub tracker_problem: Option<PeekError>,
     /// Moved-aside corrupt files found (in `processed/`, `raw/` and, for the tracker, the top).
     pub corrupt_files: Vec<String>,
+    /// The lake's upload state, when `[lake]` is configured.
+    pub lake: Option<crate::lake::LakeHealth>,
 }
 
 /// Reads the archive's status. Never writes (a corrupt tracker is reported, not moved).
@@ -89,6 +91,20 @@ pub fn write_status(zone: &Zone, s: &Status, recent: u32, out: &mut impl Write) 
     )?;
     for c in &s.corrupt_files {
         writeln!(out, "Moved aside:     {c}")?;
+    }
+    if let Some(l) = &s.lake {
+        writeln!(
+            out,
+            "Lake:            {}{}: {} partitions pending, last upload {}",
+            l.url,
+            if l.cluster.is_empty() {
+                String::new()
+            } else {
+                format!(" (cluster {})", l.cluster)
+            },
+            l.pending,
+            crate::lake::command::describe_unix(l.last_upload)
+        )?;
     }
     if let Some(e) = &s.tracker_problem {
         writeln!(out, "\nwarning: {e}")?;

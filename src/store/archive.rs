@@ -37,6 +37,7 @@ use parquet::file::reader::{ChunkReader, Length};
 
 use super::atomic::{self, Staged};
 use super::lock::{self, DirLock, LockError};
+use super::object::{self, Remote, RemoteObject};
 use super::parquet::{self as pq, Existing, Meta, StoreError};
 use super::raw::{self, RawMerge, RawStage};
 use super::tracker::{Loaded, PeekError, Tracker, TrackerError};
@@ -47,10 +48,29 @@ use crate::sacct::fields::FieldLayout;
 use crate::zone::Zone;
 
 /// Where the archive lives and every operation on it. Cheap to clone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two places: a local data dir (read and written), or one cluster's partitions in a lake
+/// (read only: [`Archive::remote`]; the lake is written by `crate::lake` from a local data
+/// dir). The write operations below are for a local data dir; the commands that write
+/// refuse a lake URL before they get here.
+#[derive(Debug, Clone)]
 pub struct Archive {
     root: PathBuf,
+    remote: Option<Arc<Remote>>,
 }
+
+impl PartialEq for Archive {
+    fn eq(&self, other: &Archive) -> bool {
+        self.root == other.root
+            && match (&self.remote, &other.remote) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Archive {}
 
 /// Why a partition could not be opened for reading. Each names the partition.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +98,28 @@ pub struct Listing {
     pub corrupt: Vec<PathBuf>,
 }
 
+/// File name of the lake uploader's record, at the top of the data dir.
+pub const LAKE_STATE: &str = "lake-state.json";
+
+/// What identifies one version of a local partition without reading it: its size and
+/// modification time (a commit renames a new file into place, so any change makes a new
+/// mtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fingerprint {
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+impl Fingerprint {
+    fn of(m: &std::fs::Metadata) -> Fingerprint {
+        use std::os::unix::fs::MetadataExt;
+        Fingerprint {
+            size: m.len(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        }
+    }
+}
+
 /// The outcome of [`Archive::probe_writable`].
 #[derive(Debug)]
 pub struct Writable {
@@ -91,7 +133,28 @@ pub struct Writable {
 impl Archive {
     /// The archive in the local directory `root` (the Python tool's layout).
     pub fn local(root: impl Into<PathBuf>) -> Archive {
-        Archive { root: root.into() }
+        Archive {
+            root: root.into(),
+            remote: None,
+        }
+    }
+
+    /// One cluster's partitions in a lake, read only.
+    pub fn remote(remote: Remote) -> Archive {
+        Archive {
+            root: remote.prefix_name(Kind::Processed),
+            remote: Some(Arc::new(remote)),
+        }
+    }
+
+    /// The cluster of a lake archive; `None` for a local data dir.
+    pub fn cluster(&self) -> Option<&str> {
+        self.remote.as_deref().map(Remote::cluster)
+    }
+
+    /// Whether this is a lake (read only) rather than a local data dir.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
     }
 
     /// The archive a config names (its `data_dir`, with any `--data-dir` override already
@@ -107,17 +170,23 @@ impl Archive {
 
     /// Whether the archive exists at all (readers refuse a missing one with a hint).
     pub fn exists(&self) -> bool {
-        self.root.is_dir()
+        self.remote.is_some() || self.root.is_dir()
     }
 
     /// The name of a partition, for messages (and the file, on local disk).
     pub fn name(&self, kind: Kind, date: NaiveDate) -> PathBuf {
-        self.prefix(kind).join(format!("{date}.parquet"))
+        match &self.remote {
+            Some(r) => r.name(kind, date),
+            None => self.prefix(kind).join(format!("{date}.parquet")),
+        }
     }
 
     /// The name of a prefix, for messages.
     pub fn prefix(&self, kind: Kind) -> PathBuf {
-        self.root.join(kind.dir())
+        match &self.remote {
+            Some(r) => r.prefix_name(kind),
+            None => self.root.join(kind.dir()),
+        }
     }
 
     /// The name of the completion tracker, for messages.
@@ -130,6 +199,9 @@ impl Archive {
     /// Dates that have a partition of `kind`, sorted. Other names (temp files, moved-aside
     /// corrupt files, a stray README) are not partitions.
     pub fn dates(&self, kind: Kind) -> io::Result<Vec<NaiveDate>> {
+        if let Some(r) = &self.remote {
+            return Ok(r.listing(kind)?.into_iter().map(|(d, _)| d).collect());
+        }
         let entries = match std::fs::read_dir(self.prefix(kind)) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -147,6 +219,11 @@ impl Archive {
     /// partition is not data: it is neither counted nor makes its date covered.
     pub fn listing(&self, kind: Kind) -> io::Result<Listing> {
         let mut out = Listing::default();
+        if let Some(r) = &self.remote {
+            out.partitions = r.listing(kind)?;
+            out.bytes = out.partitions.iter().map(|(_, s)| s).sum();
+            return Ok(out);
+        }
         for date in self.dates(kind)? {
             if let Ok(m) = std::fs::metadata(self.name(kind, date)) {
                 if m.is_file() {
@@ -170,6 +247,72 @@ impl Archive {
         Ok(out)
     }
 
+    /// Every partition of `kind` with its [`Fingerprint`] (a `stat` each, no read): what
+    /// the lake uploader compares with what it uploaded.
+    pub fn fingerprints(&self, kind: Kind) -> io::Result<Vec<(NaiveDate, Fingerprint)>> {
+        let mut out = Vec::new();
+        for date in self.dates(kind)? {
+            if let Ok(m) = std::fs::metadata(self.name(kind, date)) {
+                if m.is_file() {
+                    out.push((date, Fingerprint::of(&m)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The bytes of `date`'s partition of `kind` and the [`Fingerprint`] of exactly those
+    /// bytes (taken from the open file: a commit renames a new file into place, it never
+    /// changes an open one). `Ok(None)` when there is none.
+    pub fn read_partition(
+        &self,
+        kind: Kind,
+        date: NaiveDate,
+    ) -> io::Result<Option<(Bytes, Fingerprint)>> {
+        use std::io::Read;
+        let path = self.name(kind, date);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        };
+        let meta = file.metadata()?;
+        if let Some(kind) = not_a_file(meta.file_type()) {
+            return Err(io::Error::other(format!(
+                "{} is not a regular file but a {kind}",
+                path.display()
+            )));
+        }
+        let mut buf = Vec::with_capacity(meta.len() as usize);
+        file.read_to_end(&mut buf)?;
+        Ok(Some((Bytes::from(buf), Fingerprint::of(&meta))))
+    }
+
+    /// The lake uploader's record of what it uploaded (`lake-state.json`); `None` if absent.
+    pub fn read_lake_state(&self) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.root.join(LAKE_STATE)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The name of the lake uploader's record, for messages.
+    pub fn lake_state_name(&self) -> PathBuf {
+        self.root.join(LAKE_STATE)
+    }
+
+    /// Saves the lake uploader's record as one committed write.
+    pub fn write_lake_state(&self, bytes: &[u8]) -> Result<(), atomic::WriteError> {
+        atomic::write_bytes_atomic(&self.root.join(LAKE_STATE), bytes)
+    }
+
+    /// Takes the lake upload lock without waiting: one uploader per data dir (a daemon's
+    /// round and a manual `lake sync` never upload at once).
+    pub fn try_lock_lake(&self) -> Result<DirLock, LockError> {
+        lock::try_lock(&self.root, lock::LAKE_LOCK)
+    }
+
     /// Moved-aside copies of the tracker (they land beside it, at the top), sorted.
     pub fn corrupt_at_top(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&self.root) else {
@@ -189,6 +332,15 @@ impl Archive {
     /// Never moves or changes anything, so any process may read while a collector writes.
     pub fn open(&self, kind: Kind, date: NaiveDate) -> Result<Option<Partition>, OpenError> {
         let path = self.name(kind, date);
+        if let Some(r) = &self.remote {
+            return match r.open(kind, date) {
+                Ok(o) => Ok(o.map(|o| Partition {
+                    source: Source::Remote(o),
+                    name: path,
+                })),
+                Err(source) => Err(OpenError::Io { path, source }),
+            };
+        }
         match std::fs::metadata(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(OpenError::Io { path, source }),
@@ -200,9 +352,7 @@ impl Archive {
         }
         match File::open(&path) {
             Ok(file) => Ok(Some(Partition {
-                source: Source {
-                    file: Arc::new(file),
-                },
+                source: Source::Local(Arc::new(file)),
                 name: path,
             })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -448,27 +598,37 @@ impl Partition {
 }
 
 /// The bytes of an opened partition, served by range (Parquet's [`ChunkReader`]): a local
-/// file today, an object's ranged GETs on object storage.
+/// file, or an object's ranged GETs in a lake.
 #[derive(Debug, Clone)]
-pub struct Source {
-    file: Arc<File>,
+pub enum Source {
+    Local(Arc<File>),
+    Remote(RemoteObject),
 }
 
 impl Length for Source {
     fn len(&self) -> u64 {
-        self.file.as_ref().len()
+        match self {
+            Source::Local(f) => f.as_ref().len(),
+            Source::Remote(o) => o.len(),
+        }
     }
 }
 
 impl ChunkReader for Source {
-    type T = <File as ChunkReader>::T;
+    type T = Box<dyn io::Read + Send>;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        self.file.as_ref().get_read(start)
+        Ok(match self {
+            Source::Local(f) => Box::new(f.as_ref().get_read(start)?),
+            Source::Remote(o) => Box::new(o.read_from(start).map_err(object::to_parquet)?),
+        })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        self.file.as_ref().get_bytes(start, length)
+        match self {
+            Source::Local(f) => f.as_ref().get_bytes(start, length),
+            Source::Remote(o) => o.bytes(start, length).map_err(object::to_parquet),
+        }
     }
 }
 

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub const WRITE_LOCK: &str = ".slurm-usage.lock";
 /// File name of the daemon instance lock.
 pub const DAEMON_LOCK: &str = ".slurm-usage.daemon.lock";
+/// File name of the lake upload lock (one uploader per data dir).
+pub const LAKE_LOCK: &str = ".slurm-usage.lake.lock";
 
 /// Why a lock could not be taken. `Busy` maps to exit code 75.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,8 @@ pub enum LockError {
 fn hint(file: &str) -> &'static str {
     if file == DAEMON_LOCK {
         "another slurm-usage daemon runs on this data dir; stop it first (systemctl stop slurm-usage)"
+    } else if file == LAKE_LOCK {
+        "another upload to the lake runs from this data dir; it uploads what is pending, try again when it ends"
     } else {
         "wait for it, or pass --wait"
     }

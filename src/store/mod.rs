@@ -12,6 +12,7 @@
 mod archive;
 pub mod atomic;
 pub mod lock;
+pub mod object;
 pub mod parquet;
 pub mod raw;
 pub mod tracker;
@@ -21,17 +22,20 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-pub use archive::{Archive, Listing, OpenError, Partition, Source, Writable};
+pub use archive::{
+    Archive, Fingerprint, Listing, OpenError, Partition, Source, Writable, LAKE_STATE,
+};
 
 /// Which of the two partition kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Raw,
     Processed,
 }
 
 impl Kind {
-    fn dir(self) -> &'static str {
+    /// The prefix's name: `raw` or `processed`.
+    pub fn dir(self) -> &'static str {
         match self {
             Kind::Raw => "raw",
             Kind::Processed => "processed",
