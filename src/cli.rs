@@ -343,6 +343,14 @@ fn config_check(file: Option<&PathBuf>) -> Result<ExitCode> {
         config.groups.len(),
         config.groups.values().map(Vec::len).sum::<usize>()
     );
+    if let Some(l) = &config.lake {
+        println!(
+            "  lake     = {} (cluster {}, lease {}; credentials from the AWS environment)",
+            l.url,
+            l.cluster.as_deref().unwrap_or("from the archive's rows"),
+            l.lease_ttl
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
