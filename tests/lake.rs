@@ -56,14 +56,14 @@ fn run_with_keys(env: &Env, server: &MotoServer, args: &[&str], key: &str, secre
     output_within(&mut cmd, LIMIT).unwrap()
 }
 
-/// Two finished jobs on `date`, ids `<first>` and `<first+1>`, every line's `Cluster` set
-/// when `cluster` is given.
+/// Two finished jobs early on `date` (so today's have started, whenever the test runs), ids
+/// `<first>` and `<first+1>`, every line's `Cluster` set when `cluster` is given.
 fn two_jobs(date: NaiveDate, first: u64, cluster: Option<&str>) -> Vec<String> {
-    let mut lines = finished_job(&first.to_string(), "alice", &at(date, "10:00"), "COMPLETED");
+    let mut lines = finished_job(&first.to_string(), "alice", &at(date, "00:01"), "COMPLETED");
     lines.extend(finished_job(
         &(first + 1).to_string(),
         "bob",
-        &at(date, "11:00"),
+        &at(date, "00:02"),
         "FAILED",
     ));
     match cluster {
@@ -383,23 +383,40 @@ fn a_sync_killed_midway_leaves_whole_objects_and_stays_pending() {
     server.aws_env(&mut cmd);
     let mut child = cmd
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(std::fs::File::create(env.path().join("sync.log")).unwrap())
+        .stderr(std::fs::File::create(env.path().join("sync.err")).unwrap())
         .spawn()
         .unwrap();
+    let printed = || {
+        let read = |name: &str| std::fs::read_to_string(env.path().join(name)).unwrap_or_default();
+        format!(
+            "--- stdout\n{}\n--- stderr\n{}",
+            read("sync.log"),
+            read("sync.err")
+        )
+    };
     let t0 = Instant::now();
     // The first finished PUT of a partition (moto logs a request once it is answered).
     while data_puts(&server).is_empty() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "lake sync ended before any upload"
-        );
-        assert!(t0.elapsed() < LIMIT, "no upload within {LIMIT:?}");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "lake sync ended ({status}) before any upload\n{}",
+                printed()
+            );
+        }
+        if t0.elapsed() > LIMIT {
+            child.kill().unwrap();
+            panic!("no upload within {LIMIT:?}\n{}", printed());
+        }
         std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap(); // SIGKILL
     let status_killed = child.wait().unwrap();
-    eprintln!("lake sync killed after {:?}: {status_killed}", t0.elapsed());
+    eprintln!(
+        "lake sync killed after {:?}: {status_killed}\n{}",
+        t0.elapsed(),
+        printed()
+    );
 
     let objects = lake_objects(&server, PREFIX, CLUSTER);
     let mut whole = BTreeSet::new();
@@ -629,6 +646,42 @@ fn a_second_writer_for_the_same_cluster_is_refused() {
 
     let out = run(&first, &server, &["lake", "sync"]);
     assert_eq!(out.status.code(), Some(0), "the holder goes on");
+}
+
+/// A lease not renewed within `lease_ttl` (its writer crashed, or moved) is taken over by
+/// the next writer, which the old one then finds holding it.
+#[test]
+fn an_expired_lease_is_taken_over() {
+    let Some(server) = MotoServer::start("lake-bucket") else {
+        return;
+    };
+    let (first, second) = (Env::new(""), Env::new(""));
+    for env in [&first, &second] {
+        let url = server.url(PREFIX);
+        env.write_config(&format!(
+            "\n[lake]\nurl = \"{url}\"\ncluster = \"{CLUSTER}\"\nlease_ttl = \"1s\"\n"
+        ));
+        env.set_output(day(1), &two_jobs(day(1), 11, None));
+    }
+    let lease = format!("{PREFIX}/_slurm_usage/lease/cluster={CLUSTER}.json");
+    let holder = || -> String {
+        let bytes = server.get(&lease).expect("a lease object");
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        json["holder"].as_str().expect("a holder").to_string()
+    };
+    assert!(run(&first, &server, &["collect", "--days", "1"])
+        .status
+        .success());
+    let old = holder();
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = run(&second, &server, &["lake", "sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the expired lease is taken over"
+    );
+    assert_mirrors(&second, &server, PREFIX, CLUSTER);
+    assert_ne!(holder(), old, "the lease names the new writer");
 }
 
 /// Numbers equal up to rounding of the summation order; everything else exactly.
