@@ -219,6 +219,18 @@ fn moto_harness_works() {
     assert!(stderr(&out).contains("InvalidAccessKeyId"));
 }
 
+/// The premise of the two-cluster test (passes before the lake exists): the `Cluster` of the
+/// sacct lines is the `cluster` column of the processed rows.
+#[test]
+fn sacct_lines_carry_the_cluster() {
+    let env = Env::new("");
+    env.set_output(day(1), &two_jobs(day(1), 11, Some("alpha")));
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    let jobs = env.jobs(day(1));
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|j| j.cluster == "alpha"));
+}
+
 /// `collect` uploads what it wrote after its local commit, at the Hive keys, byte for byte;
 /// `lake status` and `status` say so.
 #[test]
