@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use chrono::{Days, NaiveDate, Utc};
 
@@ -108,7 +108,15 @@ impl Env {
 
     /// Runs the binary with the env's config and `args`.
     pub fn run(&self, args: &[&str]) -> Output {
-        output(slurm_usage().arg("--config").arg(self.config()).args(args))
+        output(&mut self.command(args))
+    }
+
+    /// The binary with the env's config and `args`, not started: for a caller that adds to
+    /// its environment (the lake's AWS variables) or starts it itself.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = slurm_usage();
+        cmd.arg("--config").arg(self.config()).args(args);
+        cmd
     }
 
     pub fn processed(&self, date: NaiveDate) -> PathBuf {

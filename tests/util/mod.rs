@@ -12,6 +12,7 @@ pub mod disk;
 pub mod env;
 pub mod host;
 pub mod kills;
+pub mod s3;
 pub mod sacct_lines;
 
 pub use archive::*;
@@ -21,4 +22,5 @@ pub use disk::*;
 pub use env::*;
 pub use host::*;
 pub use kills::*;
+pub use s3::*;
 pub use sacct_lines::*;

@@ -133,3 +133,20 @@ pub fn many_jobs(date: NaiveDate, first: u64, n: u64) -> Vec<String> {
     }
     lines
 }
+
+/// `lines` with field `name` set to `value` on every line (e.g. each line's `Cluster`).
+pub fn with_field(lines: &[String], name: &str, value: &str) -> Vec<String> {
+    let at = SACCT_FIELDS
+        .iter()
+        .position(|f| *f == name)
+        .unwrap_or_else(|| panic!("{name} is not a sacct field of the tool"));
+    let delimiter = (DELIMITER as char).to_string();
+    lines
+        .iter()
+        .map(|l| {
+            let mut fields: Vec<&str> = l.split(delimiter.as_str()).collect();
+            fields[at] = value;
+            fields.join(&delimiter)
+        })
+        .collect()
+}
