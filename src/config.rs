@@ -394,9 +394,9 @@ impl Config {
                     ));
                 }
             }
-            if lake.lease_ttl.0 < Duration::from_secs(60) {
+            if lake.lease_ttl.0.is_zero() {
                 return Err(format!(
-                    "{}: [lake] lease_ttl must be at least \"1m\"",
+                    "{}: [lake] lease_ttl must be more than \"0s\" (hint: longer than the time between cycles, e.g. \"6h\")",
                     at("lease_ttl")
                 ));
             }
