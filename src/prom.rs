@@ -354,4 +354,28 @@ mod tests {
             "no temp file left"
         );
     }
+
+    #[test]
+    fn lake_gauges_only_with_a_lake_and_labelled_by_cluster() {
+        let mut m = Metrics::default();
+        assert!(!m.render().contains("slurm_usage_lake_"));
+        m.lake = Some(crate::lake::LakeHealth {
+            url: "s3://b/p".into(),
+            cluster: "hpc".into(),
+            pending: 3,
+            last_upload: Some(1_765_000_000),
+        });
+        let text = m.render();
+        assert!(
+            text.contains("slurm_usage_lake_pending_partitions{cluster=\"hpc\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "slurm_usage_lake_last_upload_timestamp_seconds{cluster=\"hpc\"} 1765000000\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
+    }
 }

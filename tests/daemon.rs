@@ -462,3 +462,64 @@ fn failing_cycles_keep_the_daemon_alive_and_it_recovers() {
     assert_eq!(d.wait_exit(Duration::from_secs(5)).code(), Some(0));
     assert_data_loadable(&s.data());
 }
+
+/// With `[lake]`, every cycle is followed by an upload round: the STATUS line and the
+/// textfile carry the lake's pending count and last upload, and the lake ends up holding
+/// every local partition (a `file://` lake: the same code path as S3 above the store).
+#[test]
+fn the_daemon_uploads_to_the_lake_after_its_cycles() {
+    let s = Setup::new();
+    let lake = s.path().join("lake");
+    let prom = s.path().join("slurm_usage.prom");
+    s.write_config_with(
+        "",
+        &format!(
+            "textfile = \"{}\"\n[lake]\nurl = \"file://{}\"\ncluster = \"t\"\n",
+            prom.display(),
+            lake.display()
+        ),
+    );
+    let mut d = s.start(&[]);
+    let status = d.expect(
+        "a STATUS with the lake drained",
+        Duration::from_secs(30),
+        |m| m.contains("; lake 0 pending"),
+    );
+    assert!(status.contains("collected "), "{status}");
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("slurm_usage_lake_pending_partitions{cluster=\"t\"}"),
+        "{text}"
+    );
+    let last = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("slurm_usage_lake_last_upload_timestamp_seconds{cluster=\"t\"} ")
+        })
+        .unwrap_or_else(|| panic!("no last-upload gauge in {text}"));
+    assert!(last.parse::<i64>().unwrap() > 1_700_000_000, "{last}");
+    d.signal("TERM");
+    assert_eq!(
+        d.wait_exit(Duration::from_secs(10)).code(),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    // Every local partition is in the lake (the last round may have been cut by the stop,
+    // so a date collected by the last cycle can differ in bytes, never be missing).
+    for kind in ["processed", "raw"] {
+        for e in std::fs::read_dir(s.data().join(kind)).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(date) = name.strip_suffix(".parquet") else {
+                continue;
+            };
+            let object = lake.join(format!("{kind}/cluster=t/date={date}/part-0.parquet"));
+            assert!(object.is_file(), "{} missing", object.display());
+        }
+    }
+    assert!(
+        d.log().contains("source=lake") || d.log().contains("lake:"),
+        "{}",
+        d.log()
+    );
+}
