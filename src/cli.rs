@@ -293,8 +293,10 @@ fn config_check(file: Option<&PathBuf>) -> Result<ExitCode> {
 
 const ANALYZE_HELP: &str = "Window: --days N covers today and the N days before it (N+1 dates, in the configured \
 timezone); --since/--until are inclusive dates and override --days. Hours are reserved hours \
-(allocation x elapsed); efficiency and waste use COMPLETED jobs only; a job recorded twice counts \
-once (newest processed_date wins).\n\n\
+(allocation x elapsed); efficiency and waste use COMPLETED jobs only. A job is its cluster and \
+job id: the same id on two clusters counts twice, a job recorded twice on one cluster counts \
+once (newest processed_date wins). The clusters table shows when the report holds more than \
+one cluster (JSON and CSV always have it).\n\n\
 Exit codes: 0 report written (also when no job matched: the output says \"No jobs between X and Y\", \
 JSON/CSV are empty but valid), 1 the data dir does not exist or cannot be listed, 2 usage error \
 (bad date, --since after --until, --table without --format csv).";
@@ -313,6 +315,9 @@ pub struct AnalyzeArgs {
     /// Only jobs in this partition.
     #[arg(long, value_name = "PARTITION")]
     pub partition: Option<String>,
+    /// Only jobs of this cluster (sacct's Cluster, as archived in each job's `cluster` column).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
     /// First date, inclusive (YYYY-MM-DD); overrides --days.
     #[arg(long, value_name = "DATE", value_parser = parse_date_arg)]
     pub since: Option<chrono::NaiveDate>,
@@ -376,6 +381,7 @@ fn analyze(
         since: args.since,
         until: args.until,
         filter: crate::report::analyze::Filter {
+            cluster: args.cluster.clone(),
             user: args.user.clone(),
             group: args.group.clone(),
             partition: args.partition.clone(),
@@ -393,9 +399,10 @@ fn analyze(
     }
     // sinfo runs only once the request is known to be good and the data dir exists.
     let inventory = || crate::live::node_inventory(&tool_path(&config.collect.sacct, "sinfo"));
+    // One archive for now; a lake passes one archive per cluster.
     match run_analyze(
         config,
-        archive,
+        std::slice::from_ref(archive),
         &req,
         inventory,
         &mut std::io::stdout().lock(),
