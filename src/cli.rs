@@ -65,7 +65,7 @@ pub enum Command {
     /// dry collection of today, slurmdbd's purge margin. Exit 0 only if no check fails.
     Test,
     /// Show one archived job like seff: CPU and memory used vs allocated. Exit 1 if the
-    /// archive does not hold it.
+    /// archive does not hold it, or holds the id for several clusters and no --cluster picks one.
     Job(JobArgs),
     /// Live queue use per user and partition (cores and nodes, running and pending) from squeue.
     Current,
@@ -349,6 +349,10 @@ pub struct AnalyzeArgs {
 pub struct JobArgs {
     /// The job id as sacct prints it: 1234567, 1234567_4 (array task), 1234567+0 (het job).
     pub id: String,
+    /// The job's cluster. Needed when the id is archived for more than one cluster (job ids
+    /// are numbered per cluster); `job` lists the clusters then.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
 }
 
 fn parse_date_arg(s: &str) -> std::result::Result<chrono::NaiveDate, String> {
@@ -452,9 +456,23 @@ fn job(config: &Config, archive: &Archive, args: &JobArgs) -> Result<ExitCode> {
         archive.location().display()
     );
     let zone = config.zone();
-    let found = lookup(archive, args.id.trim(), &zone)?;
+    // One archive for now; a lake passes one archive per cluster.
+    let archives = std::slice::from_ref(archive);
+    let found = lookup(archives, args.id.trim(), args.cluster.as_deref(), &zone)?;
     for u in &found.unreadable {
         eprintln!("slurm-usage: warning: skipped {u}");
+    }
+    if let (Some(c), true) = (
+        &args.cluster,
+        found.records.is_empty() && found.tasks.is_empty(),
+    ) {
+        anyhow::ensure!(
+            found.elsewhere.is_empty(),
+            "job {} is not archived for cluster {c:?}, only for: {} (hint: --cluster {})",
+            args.id,
+            found.elsewhere.join(", "),
+            found.elsewhere[0]
+        );
     }
     if found.records.is_empty() && found.tasks.is_empty() {
         anyhow::bail!(
@@ -469,7 +487,7 @@ fn job(config: &Config, archive: &Archive, args: &JobArgs) -> Result<ExitCode> {
     let steps = found
         .records
         .first()
-        .map(|f| raw_steps(archive, f.date, &f.job.job_id))
+        .map(|f| raw_steps(&archives[f.archive], f.date, &f.job.job_id))
         .unwrap_or_default();
     write_job(&found, &steps, &zone, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)

@@ -960,6 +960,82 @@ fn two_archives_of_two_clusters_read_as_one() {
     assert!(text.contains("Only jobs with cluster=other"), "{text}");
 }
 
+/// One data dir holding two clusters' rows (as a lake's prefix above them would): `job`
+/// refuses to pick a cluster for an id both hold, `--cluster` picks; `analyze --cluster`.
+#[test]
+fn binary_with_two_clusters_in_one_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let data = write_fixture(&d);
+    let mut files = fixture();
+    for (day, jobs) in &mut files {
+        for (extra_day, extra) in other_cluster("other") {
+            if extra_day == *day {
+                jobs.extend(extra);
+            }
+        }
+    }
+    write_jobs(&data, files);
+    let d = d.to_str().unwrap();
+
+    let out = run(dir.path(), &["job", "101", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("job 101 is archived for 2 clusters: other, rig") && err.contains("--cluster"),
+        "{err}"
+    );
+    let out = run(
+        dir.path(),
+        &["job", "101", "--data-dir", d, "--cluster", "other"],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Cluster: other") && text.contains("User/Group: erin/erin"),
+        "{text}"
+    );
+    let out = run(
+        dir.path(),
+        &["job", "101", "--data-dir", d, "--cluster", "nope"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only for: other, rig"), "{err}");
+    // An id only one cluster holds needs no --cluster.
+    let out = run(dir.path(), &["job", "102", "--data-dir", d]);
+    assert!(out.status.success());
+
+    let window = [
+        "--since",
+        "2026-11-23",
+        "--until",
+        "2026-11-25",
+        "--no-sinfo",
+    ];
+    let mut args = vec![
+        "analyze",
+        "--data-dir",
+        d,
+        "--format",
+        "json",
+        "--cluster",
+        "rig",
+    ];
+    args.extend(window);
+    let out = run(dir.path(), &args);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["jobs"], 7);
+    assert_eq!(v["period"]["cluster"], "rig");
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 1);
+    let mut args = vec!["analyze", "--data-dir", d];
+    args.extend(window);
+    let out = run(dir.path(), &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Resource usage by cluster"), "{text}");
+}
+
 // ---- the binary -------------------------------------------------------------------------
 
 /// Runs the binary with the fixture's config (written to `dir`) and `args`.
@@ -1151,7 +1227,8 @@ fn job_search_reads_only_files_that_can_hold_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_fixture(dir.path());
     let zone: Zone = ZONE.parse().unwrap();
-    let found = slurm_usage::report::job::lookup(&data, "103", &zone).unwrap();
+    let found =
+        slurm_usage::report::job::lookup(std::slice::from_ref(&data), "103", None, &zone).unwrap();
     assert_eq!(found.records.len(), 1);
     assert_eq!(found.files, 4);
     // Only 2026-11-24 has "103" between its min and max job id.
