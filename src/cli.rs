@@ -58,7 +58,7 @@ pub enum Command {
     Collect(CollectArgs),
     /// Show what the data dir holds and how fresh it is.
     Status(StatusArgs),
-    /// Report usage and efficiency from the archive: by user, group, partition, node and day.
+    /// Report usage and efficiency from the archive: by cluster, user, group, partition, node and day.
     #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
     /// Check that collection can work here: sacct, sinfo, accounting, config, data dir, a
@@ -296,7 +296,7 @@ timezone); --since/--until are inclusive dates and override --days. Hours are re
 (allocation x elapsed); efficiency and waste use COMPLETED jobs only. A job is its cluster and \
 job id: the same id on two clusters counts twice, a job recorded twice on one cluster counts \
 once (newest processed_date wins). The clusters table shows when the report holds more than \
-one cluster (JSON and CSV always have it).\n\n\
+one cluster in the terminal and HTML (JSON and CSV always have it).\n\n\
 Exit codes: 0 report written (also when no job matched: the output says \"No jobs between X and Y\", \
 JSON/CSV are empty but valid), 1 the data dir does not exist or cannot be listed, 2 usage error \
 (bad date, --since after --until, --table without --format csv).";
