@@ -236,7 +236,7 @@ fn child(dir: &Path) {
     };
     let rss_before = peak_rss_mb();
     let t0 = Instant::now();
-    let a = analyze_dir(&data, &ctx).unwrap();
+    let a = analyze_dir(std::slice::from_ref(&data), &ctx).unwrap();
     let secs = t0.elapsed().as_secs_f64();
     println!(
         "analyze: {} files, {} jobs ({} duplicates dropped), {} users, {} nodes, {} days",

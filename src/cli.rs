@@ -58,14 +58,14 @@ pub enum Command {
     Collect(CollectArgs),
     /// Show what the data dir holds and how fresh it is.
     Status(StatusArgs),
-    /// Report usage and efficiency from the archive: by user, group, partition, node and day.
+    /// Report usage and efficiency from the archive: by cluster, user, group, partition, node and day.
     #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
     /// Check that collection can work here: sacct, sinfo, accounting, config, data dir, a
     /// dry collection of today, slurmdbd's purge margin. Exit 0 only if no check fails.
     Test,
     /// Show one archived job like seff: CPU and memory used vs allocated. Exit 1 if the
-    /// archive does not hold it.
+    /// archive does not hold it, or holds the id for several clusters and no --cluster picks one.
     Job(JobArgs),
     /// Live queue use per user and partition (cores and nodes, running and pending) from squeue.
     Current,
@@ -358,8 +358,10 @@ fn config_check(file: Option<&PathBuf>) -> Result<ExitCode> {
 
 const ANALYZE_HELP: &str = "Window: --days N covers today and the N days before it (N+1 dates, in the configured \
 timezone); --since/--until are inclusive dates and override --days. Hours are reserved hours \
-(allocation x elapsed); efficiency and waste use COMPLETED jobs only; a job recorded twice counts \
-once (newest processed_date wins).\n\n\
+(allocation x elapsed); efficiency and waste use COMPLETED jobs only. A job is its cluster and \
+job id: the same id on two clusters counts twice, a job recorded twice on one cluster counts \
+once (newest processed_date wins). The clusters table shows when the report holds more than \
+one cluster in the terminal and HTML (JSON and CSV always have it).\n\n\
 Exit codes: 0 report written (also when no job matched: the output says \"No jobs between X and Y\", \
 JSON/CSV are empty but valid), 1 the data dir does not exist or cannot be listed, 2 usage error \
 (bad date, --since after --until, --table without --format csv).";
@@ -378,6 +380,9 @@ pub struct AnalyzeArgs {
     /// Only jobs in this partition.
     #[arg(long, value_name = "PARTITION")]
     pub partition: Option<String>,
+    /// Only jobs of this cluster (sacct's Cluster, as archived in each job's `cluster` column).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
     /// First date, inclusive (YYYY-MM-DD); overrides --days.
     #[arg(long, value_name = "DATE", value_parser = parse_date_arg)]
     pub since: Option<chrono::NaiveDate>,
@@ -409,6 +414,10 @@ pub struct AnalyzeArgs {
 pub struct JobArgs {
     /// The job id as sacct prints it: 1234567, 1234567_4 (array task), 1234567+0 (het job).
     pub id: String,
+    /// The job's cluster. Needed when the id is archived for more than one cluster (job ids
+    /// are numbered per cluster); `job` lists the clusters then.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
 }
 
 fn parse_date_arg(s: &str) -> std::result::Result<chrono::NaiveDate, String> {
@@ -441,6 +450,7 @@ fn analyze(
         since: args.since,
         until: args.until,
         filter: crate::report::analyze::Filter {
+            cluster: args.cluster.clone(),
             user: args.user.clone(),
             group: args.group.clone(),
             partition: args.partition.clone(),
@@ -458,9 +468,10 @@ fn analyze(
     }
     // sinfo runs only once the request is known to be good and the data dir exists.
     let inventory = || crate::live::node_inventory(&tool_path(&config.collect.sacct, "sinfo"));
+    // One archive for now; a lake passes one archive per cluster.
     match run_analyze(
         config,
-        archive,
+        std::slice::from_ref(archive),
         &req,
         inventory,
         &mut std::io::stdout().lock(),
@@ -510,9 +521,23 @@ fn job(config: &Config, archive: &Archive, args: &JobArgs) -> Result<ExitCode> {
         archive.location().display()
     );
     let zone = config.zone();
-    let found = lookup(archive, args.id.trim(), &zone)?;
+    // One archive for now; a lake passes one archive per cluster.
+    let archives = std::slice::from_ref(archive);
+    let found = lookup(archives, args.id.trim(), args.cluster.as_deref(), &zone)?;
     for u in &found.unreadable {
         eprintln!("slurm-usage: warning: skipped {u}");
+    }
+    if let (Some(c), true) = (
+        &args.cluster,
+        found.records.is_empty() && found.tasks.is_empty(),
+    ) {
+        anyhow::ensure!(
+            found.elsewhere.is_empty(),
+            "job {} is not archived for cluster {c:?}, only for: {} (hint: --cluster {})",
+            args.id,
+            found.elsewhere.join(", "),
+            found.elsewhere[0]
+        );
     }
     if found.records.is_empty() && found.tasks.is_empty() {
         anyhow::bail!(
@@ -527,7 +552,7 @@ fn job(config: &Config, archive: &Archive, args: &JobArgs) -> Result<ExitCode> {
     let steps = found
         .records
         .first()
-        .map(|f| raw_steps(archive, f.date, &f.job.job_id))
+        .map(|f| raw_steps(&archives[f.archive], f.date, &f.job.job_id))
         .unwrap_or_default();
     write_job(&found, &steps, &zone, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)

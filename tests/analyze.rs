@@ -337,7 +337,7 @@ fn context(filter: Filter) -> Context {
 }
 
 fn analysis(data: &Archive) -> Analysis {
-    analyze_dir(data, &context(Filter::default())).unwrap()
+    analyze_dir(std::slice::from_ref(data), &context(Filter::default())).unwrap()
 }
 
 /// Compares `text` with `tests/golden/<name>`, or rewrites it under `UPDATE_GOLDEN=1`.
@@ -454,6 +454,7 @@ fn numbers_match_an_independent_computation() {
     let mut want = [
         "period",
         "summary",
+        "clusters",
         "users",
         "groups",
         "partitions",
@@ -470,6 +471,9 @@ fn numbers_match_an_independent_computation() {
     );
     assert_eq!(v["summary"]["jobs"], jobs.len());
     assert_eq!(v["summary"]["duplicates_removed"], 1);
+    // One cluster: the clusters list is the summary again.
+    assert_eq!(get(&v, "clusters", "cluster", "rig")["jobs"], jobs.len());
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 1);
     let sum = |f: &dyn Fn(&ProcessedJob) -> f64| jobs.iter().map(f).sum::<f64>();
     assert!(close(
         v["summary"]["cpu_hours"].as_f64().unwrap(),
@@ -586,7 +590,7 @@ fn numbers_match_an_independent_computation() {
 fn filters_by_user_group_and_partition() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_fixture(dir.path());
-    let only = |f: Filter| analyze_dir(&data, &context(f)).unwrap();
+    let only = |f: Filter| analyze_dir(std::slice::from_ref(&data), &context(f)).unwrap();
     let a = only(Filter {
         group: Some("physics".into()),
         ..Default::default()
@@ -680,7 +684,7 @@ fn node_lists_are_expanded() {
         &meta,
     )
     .unwrap();
-    let a = analyze_dir(&data, &context(Filter::default())).unwrap();
+    let a = analyze_dir(std::slice::from_ref(&data), &context(Filter::default())).unwrap();
     let mut nodes: Vec<(&str, f64)> = a
         .nodes
         .iter()
@@ -780,7 +784,7 @@ fn python_tool_data_dir() {
     data.create().unwrap();
     python_file(&data.name(Kind::Processed, date("2026-11-24")), true);
     python_file(&data.name(Kind::Processed, date("2026-11-25")), false);
-    let a = analyze_dir(&data, &context(Filter::default())).unwrap();
+    let a = analyze_dir(std::slice::from_ref(&data), &context(Filter::default())).unwrap();
     // The same two job ids in both files: one record each counts.
     assert_eq!(a.summary.jobs, 2);
     assert_eq!(a.summary.duplicates_removed, 2);
@@ -815,6 +819,221 @@ fn python_tool_data_dir() {
         Some("ungrouped")
     );
     assert!(close(a.efficiency.cpu.mean.unwrap(), 60.0));
+}
+
+/// Jobs of cluster `cluster` (the fixture's are `rig`): ids 101 and 107 repeat the
+/// fixture's, 201 is new, and 201 is also recorded twice (an older PENDING copy).
+fn other_cluster(cluster: &str) -> Vec<(&'static str, Vec<ProcessedJob>)> {
+    let on = |mut j: ProcessedJob| {
+        j.cluster = cluster.into();
+        j
+    };
+    let j = |id, user, state, start, processed| {
+        on(job(
+            id,
+            user,
+            "cpu",
+            state,
+            start,
+            60,
+            4,
+            0,
+            1024.0,
+            50.0,
+            50.0,
+            "n01",
+            Some(0),
+            processed,
+        ))
+    };
+    vec![
+        (
+            "2026-11-23",
+            vec![
+                j(
+                    "101",
+                    "erin",
+                    "COMPLETED",
+                    Some("2026-11-23 10:00"),
+                    "2026-11-24 02:00",
+                ),
+                j("201", "erin", "PENDING", None, "2026-11-23 12:00"),
+            ],
+        ),
+        (
+            "2026-11-24",
+            vec![
+                j(
+                    "107",
+                    "alice",
+                    "COMPLETED",
+                    Some("2026-11-24 10:00"),
+                    "2026-11-25 02:00",
+                ),
+                j(
+                    "201",
+                    "erin",
+                    "COMPLETED",
+                    Some("2026-11-24 12:00"),
+                    "2026-11-25 02:00",
+                ),
+            ],
+        ),
+    ]
+}
+
+fn write_jobs(data: &Archive, files: Vec<(&str, Vec<ProcessedJob>)>) {
+    for (d, jobs) in files {
+        let meta = Meta {
+            date: date(d),
+            sacct_version: "slurm-wlm 22.05.8".into(),
+            timezone: ZONE.into(),
+        };
+        write_processed(&data.name(Kind::Processed, date(d)), &jobs, &meta).unwrap();
+    }
+}
+
+#[test]
+fn two_archives_of_two_clusters_read_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = write_fixture(&dir.path().join("rig"));
+    let other = Archive::local(dir.path().join("other"));
+    other.create().unwrap();
+    write_jobs(&other, other_cluster("other"));
+    let both = [rig, other];
+    let a = analyze_dir(&both, &context(Filter::default())).unwrap();
+    // 7 of rig; 101, 107 and 201 of the other cluster count again; 201's older copy does not.
+    assert_eq!(a.summary.jobs, 10);
+    assert_eq!(a.summary.duplicates_removed, 2, "107 of rig, 201 of other");
+    let rows: Vec<(&str, u64)> = a
+        .clusters
+        .iter()
+        .map(|c| (c.key.as_str(), c.jobs))
+        .collect();
+    assert_eq!(rows, [("rig", 7), ("other", 3)]);
+    let sum =
+        |f: fn(&slurm_usage::report::analyze::Usage) -> f64| a.clusters.iter().map(f).sum::<f64>();
+    assert!(close(sum(|c| c.cpu_hours), a.summary.cpu_hours));
+    assert!(close(sum(|c| c.memory_gb_hours), a.summary.memory_gb_hours));
+    assert!(close(sum(|c| c.ram_gb), a.summary.ram_gb));
+
+    // Every output has the table: the terminal and HTML because there are two clusters.
+    let style = Style {
+        color: false,
+        width: 100,
+        top: 15,
+    };
+    let text = text_of(|o| write_report(&a, &style, o).unwrap());
+    assert!(text.contains("Resource usage by cluster"), "{text}");
+    let html = render(
+        &a,
+        &HtmlOptions {
+            generated_at: "now".into(),
+            top: 15,
+        },
+    );
+    assert!(html.contains("<section id=\"clusters\">"));
+    let v: serde_json::Value =
+        serde_json::from_str(&text_of(|o| write_json(&a, o).unwrap())).unwrap();
+    assert_eq!(get(&v, "clusters", "cluster", "other")["jobs"], 3);
+    let csv = text_of(|o| write_csv(&table(&a, "clusters").unwrap(), o).unwrap());
+    assert!(
+        csv.starts_with("cluster,jobs,completed_jobs,cpu_hours,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3);
+
+    // --cluster: one cluster's jobs; with one cluster the terminal has no clusters table.
+    let a = analyze_dir(
+        &both,
+        &context(Filter {
+            cluster: Some("other".into()),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    assert_eq!(a.summary.jobs, 3);
+    let users: Vec<&str> = a.users.iter().map(|u| u.key.as_str()).collect();
+    assert_eq!(users, ["erin", "alice"], "by CPU hours");
+    let text = text_of(|o| write_report(&a, &style, o).unwrap());
+    assert!(!text.contains("Resource usage by cluster"), "{text}");
+    assert!(text.contains("Only jobs with cluster=other"), "{text}");
+}
+
+/// One data dir holding two clusters' rows (as a lake's prefix above them would): `job`
+/// refuses to pick a cluster for an id both hold, `--cluster` picks; `analyze --cluster`.
+#[test]
+fn binary_with_two_clusters_in_one_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let data = write_fixture(&d);
+    let mut files = fixture();
+    for (day, jobs) in &mut files {
+        for (extra_day, extra) in other_cluster("other") {
+            if extra_day == *day {
+                jobs.extend(extra);
+            }
+        }
+    }
+    write_jobs(&data, files);
+    let d = d.to_str().unwrap();
+
+    let out = run(dir.path(), &["job", "101", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("job 101 is archived for 2 clusters: other, rig") && err.contains("--cluster"),
+        "{err}"
+    );
+    let out = run(
+        dir.path(),
+        &["job", "101", "--data-dir", d, "--cluster", "other"],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Cluster: other") && text.contains("User/Group: erin/erin"),
+        "{text}"
+    );
+    let out = run(
+        dir.path(),
+        &["job", "101", "--data-dir", d, "--cluster", "nope"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only for: other, rig"), "{err}");
+    // An id only one cluster holds needs no --cluster.
+    let out = run(dir.path(), &["job", "102", "--data-dir", d]);
+    assert!(out.status.success());
+
+    let window = [
+        "--since",
+        "2026-11-23",
+        "--until",
+        "2026-11-25",
+        "--no-sinfo",
+    ];
+    let mut args = vec![
+        "analyze",
+        "--data-dir",
+        d,
+        "--format",
+        "json",
+        "--cluster",
+        "rig",
+    ];
+    args.extend(window);
+    let out = run(dir.path(), &args);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["jobs"], 7);
+    assert_eq!(v["period"]["cluster"], "rig");
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 1);
+    let mut args = vec!["analyze", "--data-dir", d];
+    args.extend(window);
+    let out = run(dir.path(), &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Resource usage by cluster"), "{text}");
 }
 
 // ---- the binary -------------------------------------------------------------------------
@@ -1008,7 +1227,8 @@ fn job_search_reads_only_files_that_can_hold_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_fixture(dir.path());
     let zone: Zone = ZONE.parse().unwrap();
-    let found = slurm_usage::report::job::lookup(&data, "103", &zone).unwrap();
+    let found =
+        slurm_usage::report::job::lookup(std::slice::from_ref(&data), "103", None, &zone).unwrap();
     assert_eq!(found.records.len(), 1);
     assert_eq!(found.files, 4);
     // Only 2026-11-24 has "103" between its min and max job id.

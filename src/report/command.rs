@@ -121,25 +121,37 @@ fn with_dir(p: &Path) -> PathBuf {
     }
 }
 
-/// Runs `analyze`: reads the archive, writes the chosen format to `out`, the HTML file if
-/// asked. Exit status is the caller's: 0 even when no job matched (the output says so).
+/// Where `archives` are, for messages: one location, or all of them comma-separated.
+fn locations(archives: &[Archive]) -> String {
+    let v: Vec<String> = archives
+        .iter()
+        .map(|a| a.location().display().to_string())
+        .collect();
+    v.join(", ")
+}
+
+/// Runs `analyze`: reads `archives` as one (one per cluster, or a single archive), writes
+/// the chosen format to `out`, the HTML file if asked. Exit status is the caller's: 0 even
+/// when no job matched (the output says so).
 ///
 /// `inventory` asks the cluster for its node counts (sinfo); it is the caller's, since the
 /// reports read only the archive. It is called once the request is known to be good, and not
 /// at all with `--no-sinfo`.
 pub fn run_analyze(
     config: &Config,
-    archive: &Archive,
+    archives: &[Archive],
     req: &AnalyzeRequest,
     inventory: impl FnOnce() -> NodeInventory,
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<Analysis> {
-    anyhow::ensure!(
-        archive.exists(),
-        "data dir {} does not exist (hint: run `slurm-usage collect`, or pass --data-dir)",
-        archive.location().display()
-    );
+    for archive in archives {
+        anyhow::ensure!(
+            archive.exists(),
+            "data dir {} does not exist (hint: run `slurm-usage collect`, or pass --data-dir)",
+            archive.location().display()
+        );
+    }
     let now = Utc::now();
     let window = window(req, config, now)?;
     if let Some(g) = &req.filter.group {
@@ -167,8 +179,8 @@ pub fn run_analyze(
             .map_or(2, |n| n.get())
             .min(4),
     };
-    let a = analyze_dir(archive, &ctx)
-        .with_context(|| format!("cannot analyze {}", archive.location().display()))?;
+    let a = analyze_dir(archives, &ctx)
+        .with_context(|| format!("cannot analyze {}", locations(archives)))?;
     // The file first: a reader that closes stdout early (`| head`) must not cost the report.
     if let Some(path) = &req.html {
         let html = render(
@@ -206,7 +218,7 @@ pub fn run_analyze(
             "slurm-usage: no jobs between {} and {} in {}",
             a.since,
             a.until,
-            archive.location().display()
+            locations(archives)
         )?;
     }
     write_analysis(&a, req, out)?;

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 
 use super::analyze::{Analysis, DayUsage, Usage};
 use super::tables::{
-    hours, num, pct, spread_layout, Align, Layout, View, DAILY, GROUPS, NODES, PARTITIONS, STATES,
-    TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
+    hours, num, pct, spread_layout, Align, Layout, View, CLUSTERS, DAILY, GROUPS, NODES,
+    PARTITIONS, STATES, TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
 };
 use super::thousands;
 
@@ -89,6 +89,7 @@ pub fn render(a: &Analysis, o: &HtmlOptions) -> String {
     );
     let f = &a.filter;
     let filters: Vec<String> = [
+        ("cluster", &f.cluster),
         ("user", &f.user),
         ("group", &f.group),
         ("partition", &f.partition),
@@ -111,6 +112,7 @@ pub fn render(a: &Analysis, o: &HtmlOptions) -> String {
         let _ = writeln!(h, "<p>No jobs between {} and {}.</p>", a.since, a.until);
     } else {
         summary(&mut h, a);
+        clusters(&mut h, a, o);
         daily(&mut h, a);
         users(&mut h, a, o);
         groups(&mut h, a, o);
@@ -158,6 +160,47 @@ fn summary(h: &mut String, a: &Analysis) {
         thousands(s.pending_jobs),
         num(s.cpu_hours_wasted),
         num(s.memory_gb_hours_wasted)
+    );
+    h.push_str("</section>\n");
+}
+
+/// Only when the report holds more than one cluster (with one, it would repeat the summary).
+fn clusters(h: &mut String, a: &Analysis, o: &HtmlOptions) {
+    if a.clusters.len() < 2 {
+        return;
+    }
+    h.push_str(
+        "<section id=\"clusters\">\n<h2>Resource usage by cluster</h2>\n<div class=\"charts\">\n",
+    );
+    figure(
+        h,
+        "CPU hours by cluster",
+        &hbars_svg(
+            &usage_bars(&a.clusters, o.top, |u| u.cpu_hours),
+            None,
+            Fill::Fixed("var(--cpu)"),
+            "CPU hours by cluster",
+        ),
+    );
+    let gpu = usage_bars(&a.clusters, o.top, |u| u.gpu_hours);
+    if !gpu.is_empty() {
+        figure(
+            h,
+            "GPU hours by cluster",
+            &hbars_svg(
+                &gpu,
+                None,
+                Fill::Fixed("var(--gpu)"),
+                "GPU hours by cluster",
+            ),
+        );
+    }
+    h.push_str("</div>\n<p class=\"note\">A job is its cluster and job id: the same id on two clusters is two jobs.</p>\n");
+    folded_table(
+        h,
+        &CLUSTERS.layout(&a.clusters, View::Html),
+        o.top,
+        "clusters",
     );
     h.push_str("</section>\n");
 }

@@ -9,6 +9,12 @@
 //! exist, the newest `processed_date` wins. A file without a `job_id` column, or that is not
 //! a regular file, is listed as unreadable, never opened as a partition.
 //!
+//! Job ids are numbered per cluster, so a job is `(cluster, job_id)`: the search runs over a
+//! set of archives (one per cluster, or one holding several) and, when the id is archived
+//! for more than one cluster and no cluster was named, it says so
+//! ([`JobError::Ambiguous`]) rather than picking one. A record without a cluster (the
+//! Python tool's files have no `cluster` column) conflicts with no named cluster.
+//!
 //! The raw archive of the same date adds the job's steps (`.batch`, `.extern`, `.0`, ...)
 //! when it is there. Nothing is written, nothing is moved.
 
@@ -36,12 +42,17 @@ pub enum JobError {
         #[source]
         source: io::Error,
     },
+    /// The id is archived for several clusters and no `--cluster` picked one.
+    #[error("job {id} is archived for {} clusters: {} (hint: pick one with --cluster NAME)", .clusters.len(), .clusters.join(", "))]
+    Ambiguous { id: String, clusters: Vec<String> },
 }
 
 /// One record of the job and where it was found.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub job: ProcessedJob,
+    /// The index of its archive in the set searched.
+    pub archive: usize,
     /// The partition's date and name.
     pub date: NaiveDate,
     pub file: PathBuf,
@@ -59,6 +70,19 @@ pub struct Lookup {
     pub files_read: usize,
     /// Files that could not be read, with the reason.
     pub unreadable: Vec<String>,
+    /// With a cluster asked for: the other clusters the id is archived for (left out).
+    pub elsewhere: Vec<String>,
+}
+
+/// The distinct clusters of `found`, sorted; records without a cluster are left out.
+fn clusters_of<'a>(found: impl Iterator<Item = &'a Found>) -> Vec<String> {
+    let mut v: Vec<String> = found
+        .map(|f| f.job.cluster.to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// A step from the raw archive.
@@ -204,18 +228,68 @@ fn search_partition(part: &Partition, id: &str, zone: &Zone) -> Result<SearchRes
     Ok((exact, tasks, true))
 }
 
-/// Finds every record of job `id` in the archive.
-pub fn lookup(archive: &Archive, id: &str, zone: &Zone) -> Result<Lookup, JobError> {
-    let dates = archive
-        .dates(Kind::Processed)
-        .map_err(|source| JobError::List {
-            path: archive.prefix(Kind::Processed),
-            source,
-        })?;
-    let mut out = Lookup {
-        files: dates.len(),
-        ..Default::default()
-    };
+/// Finds every record of job `id` in `archives` (read as one: one per cluster, or a single
+/// archive). With `cluster`, only that cluster's records count, and the other clusters
+/// holding the id are listed in [`Lookup::elsewhere`]; without it, an id archived for more
+/// than one cluster is [`JobError::Ambiguous`].
+pub fn lookup(
+    archives: &[Archive],
+    id: &str,
+    cluster: Option<&str>,
+    zone: &Zone,
+) -> Result<Lookup, JobError> {
+    let mut out = Lookup::default();
+    for (a, archive) in archives.iter().enumerate() {
+        let dates = archive
+            .dates(Kind::Processed)
+            .map_err(|source| JobError::List {
+                path: archive.prefix(Kind::Processed),
+                source,
+            })?;
+        out.files += dates.len();
+        search_archive(archive, a, &dates, id, zone, &mut out);
+    }
+    match cluster {
+        Some(c) => {
+            let is = |f: &Found| f.job.cluster == c;
+            out.elsewhere = clusters_of(out.records.iter().chain(&out.tasks).filter(|f| !is(f)));
+            out.records.retain(is);
+            out.tasks.retain(is);
+        }
+        None => {
+            let clusters = clusters_of(out.records.iter().chain(&out.tasks));
+            if clusters.len() > 1 {
+                return Err(JobError::Ambiguous {
+                    id: id.to_string(),
+                    clusters,
+                });
+            }
+        }
+    }
+    out.records
+        .sort_by_key(|r| std::cmp::Reverse(r.job.processed_date));
+    // A task can sit in two files too: keep its newest record.
+    out.tasks.sort_by(|a, b| {
+        (&a.job.cluster, &a.job.job_id)
+            .cmp(&(&b.job.cluster, &b.job.job_id))
+            .then(b.job.processed_date.cmp(&a.job.processed_date))
+    });
+    out.tasks
+        .dedup_by(|a, b| a.job.job_id == b.job.job_id && a.job.cluster == b.job.cluster);
+    out.tasks
+        .sort_by_key(|t| (t.job.array_task_id, t.job.job_id.clone()));
+    Ok(out)
+}
+
+/// Searches the partitions `dates` of `archive` (number `a` of the set), newest first.
+fn search_archive(
+    archive: &Archive,
+    a: usize,
+    dates: &[NaiveDate],
+    id: &str,
+    zone: &Zone,
+    out: &mut Lookup,
+) {
     for &date in dates.iter().rev() {
         let part = match archive.open(Kind::Processed, date) {
             Ok(Some(p)) => p,
@@ -228,6 +302,7 @@ pub fn lookup(archive: &Archive, id: &str, zone: &Zone) -> Result<Lookup, JobErr
         };
         let found = |job| Found {
             job,
+            archive: a,
             date,
             file: part.name().to_path_buf(),
         };
@@ -240,19 +315,6 @@ pub fn lookup(archive: &Archive, id: &str, zone: &Zone) -> Result<Lookup, JobErr
             Err(e) => out.unreadable.push(e),
         }
     }
-    out.records
-        .sort_by_key(|r| std::cmp::Reverse(r.job.processed_date));
-    // A task can sit in two files too: keep its newest record.
-    out.tasks.sort_by(|a, b| {
-        a.job
-            .job_id
-            .cmp(&b.job.job_id)
-            .then(b.job.processed_date.cmp(&a.job.processed_date))
-    });
-    out.tasks.dedup_by(|a, b| a.job.job_id == b.job.job_id);
-    out.tasks
-        .sort_by_key(|t| (t.job.array_task_id, t.job.job_id.clone()));
-    Ok(out)
 }
 
 /// The job's steps from the raw partition of `date`, if it is there and readable.

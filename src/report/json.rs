@@ -1,9 +1,9 @@
 //! `analyze --format json` and the tables `--format csv` prints.
 //!
 //! The JSON shape is a contract (`docs/reports.md`, "`--format json`"): one object with
-//! `period`, `summary`, `users`, `groups`, `partitions`, `nodes`, `daily`, `states`,
-//! `efficiency` and `top_wasters`; each list item carries its key (`user`, `group`,
-//! `partition`, `node`, `date`, `state`) and snake_case numbers; lists hold every entry;
+//! `period`, `summary`, `clusters`, `users`, `groups`, `partitions`, `nodes`, `daily`,
+//! `states`, `efficiency` and `top_wasters`; each list item carries its key (`cluster`,
+//! `user`, `group`, `partition`, `node`, `date`, `state`) and snake_case numbers; lists hold every entry;
 //! numbers are unrounded; a number nothing defines (the efficiency of a user without
 //! COMPLETED jobs) is `null`.
 //!
@@ -75,7 +75,7 @@ fn opt_str(s: &Option<String>) -> Cell {
     s.as_ref().map_or(Cell::Null, |s| Cell::Str(s.clone()))
 }
 
-/// Writes the JSON report: one object with exactly the contract's ten keys, in its order,
+/// Writes the JSON report: one object with exactly the contract's eleven keys, in its order,
 /// two-space indented, one list entry per line. What the report was asked (dates, zone,
 /// filters) is in `period`; every other key is a table of [`TABLES`], in that order.
 pub fn write_json(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
@@ -88,6 +88,7 @@ pub fn write_json(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
         ("user", opt_str(&a.filter.user)),
         ("group", opt_str(&a.filter.group)),
         ("partition", opt_str(&a.filter.partition)),
+        ("cluster", opt_str(&a.filter.cluster)),
     ];
     writeln!(out, "{{")?;
     write!(out, "  \"period\": {}", object(&period))?;

@@ -10,8 +10,8 @@ use std::io::{self, Write};
 use super::analyze::{Analysis, DayUsage, NodeUsage, Usage, UNGROUPED};
 pub use super::tables::Align;
 use super::tables::{
-    hours, num, pct, spread_layout, Layout, View, DAILY, GROUPS, NODES, PARTITIONS, STATES,
-    TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
+    hours, num, pct, spread_layout, Layout, View, CLUSTERS, DAILY, GROUPS, NODES, PARTITIONS,
+    STATES, TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
 };
 use super::thousands;
 
@@ -306,6 +306,7 @@ pub fn write_report(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Re
     )?;
     let f = &a.filter;
     let filters: Vec<String> = [
+        ("cluster", &f.cluster),
         ("user", &f.user),
         ("group", &f.group),
         ("partition", &f.partition),
@@ -329,6 +330,7 @@ pub fn write_report(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Re
         return Ok(());
     }
     summary(a, style, out)?;
+    clusters(a, style, out)?;
     daily(a, style, out)?;
     users(a, style, out)?;
     groups(a, style, out)?;
@@ -393,6 +395,29 @@ fn summary(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> 
         )?;
     }
     Ok(())
+}
+
+/// The clusters table, only when the report holds more than one cluster (with one, it
+/// would repeat the summary).
+fn clusters(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
+    if a.clusters.len() < 2 {
+        return Ok(());
+    }
+    heading(out, style, "Resource usage by cluster")?;
+    described(out, style, &CLUSTERS.layout(&a.clusters, View::Terminal))?;
+    note(
+        out,
+        style,
+        "A job is its cluster and job id: the same id on two clusters is two jobs.",
+    )?;
+    writeln!(out)?;
+    bars(
+        out,
+        style,
+        "CPU hours by cluster",
+        &usage_bars(&a.clusters, style.top, |u| u.cpu_hours, "h"),
+        Palette::Usage,
+    )
 }
 
 /// At most this many days are listed in the terminal; JSON and CSV hold them all.

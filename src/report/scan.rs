@@ -41,10 +41,12 @@ use crate::zone::Zone;
 const BATCH_ROWS: usize = 65_536;
 
 /// The processed columns `analyze` reads. Anything else (job names, work dirs, ...) is never
-/// decoded. `alloc_cpus` and `req_mem_mb` are only used for old files that lack the reserved
+/// decoded. `cluster` is part of a job's identity (a job is `(cluster, job_id)`); files
+/// without it (the Python tool's) read it as `""`. `alloc_cpus` and `req_mem_mb` are only used for old files that lack the reserved
 /// hours or `alloc_mem_mb` columns.
 pub const REPORT_COLUMNS: &[&str] = &[
     "job_id",
+    "cluster",
     "user",
     "partition",
     "state",
@@ -143,6 +145,8 @@ pub struct JobMetrics {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JobRow<'a> {
     pub job_id: &'a str,
+    /// The cluster the job ran on (`""` when the file has no `cluster` column).
+    pub cluster: &'a str,
     pub user: &'a str,
     pub partition: &'a str,
     pub state: &'a str,
@@ -154,6 +158,7 @@ pub struct JobRow<'a> {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OwnedRow {
     pub job_id: String,
+    pub cluster: String,
     pub user: String,
     pub partition: String,
     pub state: String,
@@ -166,6 +171,7 @@ impl OwnedRow {
     pub fn from_row(r: &JobRow<'_>) -> Self {
         OwnedRow {
             job_id: r.job_id.to_string(),
+            cluster: r.cluster.to_string(),
             user: r.user.to_string(),
             partition: r.partition.to_string(),
             state: r.state.to_string(),
@@ -178,6 +184,7 @@ impl OwnedRow {
     pub fn as_row(&self) -> JobRow<'_> {
         JobRow {
             job_id: &self.job_id,
+            cluster: &self.cluster,
             user: &self.user,
             partition: &self.partition,
             state: &self.state,
@@ -254,6 +261,7 @@ impl StrCol {
 /// The text columns a batch can give ids for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextColumn {
+    Cluster,
     User,
     Partition,
     State,
@@ -265,6 +273,7 @@ pub enum TextColumn {
 pub struct Batch {
     rows: usize,
     job_id: Option<StrCol>,
+    cluster: Option<StrCol>,
     user: Option<StrCol>,
     partition: Option<StrCol>,
     state: Option<StrCol>,
@@ -339,6 +348,7 @@ impl Batch {
         Ok(Batch {
             rows: batch.num_rows(),
             job_id: s("job_id")?,
+            cluster: s("cluster")?,
             user: s("user")?,
             partition: s("partition")?,
             state: s("state")?,
@@ -380,6 +390,7 @@ impl Batch {
     /// Ids for every row of a text column (see [`StrCol::ids`]); a missing column is `""`.
     pub fn ids(&self, which: TextColumn, mut id_of: impl FnMut(&str) -> u32, out: &mut Vec<u32>) {
         let c = match which {
+            TextColumn::Cluster => &self.cluster,
             TextColumn::User => &self.user,
             TextColumn::Partition => &self.partition,
             TextColumn::State => &self.state,
@@ -445,6 +456,7 @@ impl Batch {
     pub fn row(&self, i: usize) -> JobRow<'_> {
         JobRow {
             job_id: str_at(&self.job_id, i),
+            cluster: str_at(&self.cluster, i),
             user: str_at(&self.user, i),
             partition: str_at(&self.partition, i),
             state: str_at(&self.state, i),
@@ -500,7 +512,14 @@ pub const FALLBACKS: &[(&str, &[&str])] = &[
 
 /// Text columns read dictionary-encoded when the file stores them as plain `Utf8`: Parquet
 /// keeps them as dictionaries on disk, so this skips materialising one string per row.
-pub const DICTIONARY_COLUMNS: &[&str] = &["job_id", "user", "partition", "state", "node_list"];
+pub const DICTIONARY_COLUMNS: &[&str] = &[
+    "job_id",
+    "cluster",
+    "user",
+    "partition",
+    "state",
+    "node_list",
+];
 
 /// Reads only `columns` of `part` (those it has), in batches of one row group, with the
 /// [`DICTIONARY_COLUMNS`] among them as dictionaries: the footer and those columns' chunks
@@ -615,6 +634,7 @@ mod tests {
             wait_seconds: Some(1),
             processed_date: 99,
             node_list: "n[1-2]".into(),
+            cluster: "rig".into(),
             ..Default::default()
         }];
         let meta = Meta {
@@ -631,8 +651,13 @@ mod tests {
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert_eq!(
-            (r.job_id.as_str(), r.user.as_str(), r.node_list.as_str()),
-            ("7", "alice", "n[1-2]")
+            (
+                r.job_id.as_str(),
+                r.cluster.as_str(),
+                r.user.as_str(),
+                r.node_list.as_str()
+            ),
+            ("7", "rig", "alice", "n[1-2]")
         );
         let m = r.m;
         // submit_time is a fallback column: not read when wait_seconds is there.

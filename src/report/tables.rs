@@ -289,6 +289,7 @@ impl<R> DataTable for Table<R> {
 /// Every table, in the order of the JSON report.
 pub const TABLES: &[&dyn DataTable] = &[
     &SUMMARY,
+    &CLUSTERS,
     &USERS,
     &GROUPS,
     &PARTITIONS,
@@ -334,7 +335,7 @@ const fn col<R>(
     }
 }
 
-// Columns of every usage table (users, groups, partitions, top wasters).
+// Columns of every usage table (clusters, users, groups, partitions, top wasters).
 const JOBS: Column<Usage> = col("jobs", "Jobs", Count, |u| u.jobs.into());
 const COMPLETED: Column<Usage> = col("completed_jobs", "Completed", Count, |u| {
     u.completed_jobs.into()
@@ -363,6 +364,33 @@ const MEM_WASTED: Column<Usage> = col("memory_gb_hours_wasted", "Mem GB-h wasted
 const GROUP_OF_USER: Column<Usage> = col("group", "Group", Name, |u| {
     name(u.group.as_deref().unwrap_or_default())
 });
+
+/// Per cluster, by CPU hours; the rows add up to the summary. The terminal and HTML show
+/// it only when the report holds more than one cluster.
+pub const CLUSTERS: Table<Usage> = Table {
+    name: "clusters",
+    single: false,
+    rows: |a| &a.clusters,
+    columns: &[
+        // The terminal names the jobs of files without a cluster column; HTML leaves it empty.
+        col("cluster", "Cluster", Name, |u: &Usage| {
+            name(if u.key.is_empty() { "(none)" } else { &u.key })
+        })
+        .only(Shown::TERMINAL),
+        col("cluster", "Cluster", Name, |u: &Usage| name(&u.key)).only(Shown::NOT_TERMINAL),
+        JOBS,
+        COMPLETED.only(Shown::DATA),
+        CPU_HOURS,
+        GPU_HOURS,
+        MEM_HOURS,
+        RAM,
+        WAIT,
+        CPU_EFF,
+        MEM_EFF,
+        CPU_WASTED.only(Shown::DATA),
+        MEM_WASTED.only(Shown::DATA),
+    ],
+};
 
 /// Per user, by CPU hours.
 pub const USERS: Table<Usage> = Table {
@@ -686,7 +714,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             names(),
-            "summary, users, groups, partitions, nodes, daily, states, efficiency, top_wasters"
+            "summary, clusters, users, groups, partitions, nodes, daily, states, efficiency, top_wasters"
         );
     }
 
@@ -701,6 +729,7 @@ mod tests {
                 assert_eq!(unique.len(), keys.len(), "{} in {view:?}", t.name);
             }
         }
+        check(&CLUSTERS);
         check(&USERS);
         check(&GROUPS);
         check(&PARTITIONS);

@@ -1,4 +1,4 @@
-//! Counting rows: the per-user, per-partition, per-state, per-node and per-day sums one
+//! Counting rows: the per-cluster, per-user, per-partition, per-state, per-node and per-day sums one
 //! reader thread keeps for one file ([`Partial`], indexed by interned ids so the hot loop
 //! does not hash strings), re-keyed by name ([`Named`]) so partials from different threads
 //! merge. Which numbers are summed, and over which jobs, is the metric definition of
@@ -98,6 +98,9 @@ pub(super) struct DayAcc {
 /// node list?) are computed once, here.
 #[derive(Default)]
 pub(super) struct Interner {
+    clusters: FxHashMap<String, u32>,
+    cluster_names: Vec<String>,
+    cluster_ok: Vec<bool>,
     users: FxHashMap<String, u32>,
     user_names: Vec<String>,
     user_ok: Vec<bool>,
@@ -125,6 +128,15 @@ fn intern(map: &mut FxHashMap<String, u32>, names: &mut Vec<String>, s: &str) ->
 }
 
 impl Interner {
+    pub(super) fn cluster(&mut self, s: &str, ctx: &Context) -> u32 {
+        let (id, new) = intern(&mut self.clusters, &mut self.cluster_names, s);
+        if new {
+            self.cluster_ok
+                .push(ctx.filter.cluster.as_deref().is_none_or(|c| c == s));
+        }
+        id
+    }
+
     pub(super) fn user(&mut self, s: &str, ctx: &Context) -> u32 {
         let (id, new) = intern(&mut self.users, &mut self.user_names, s);
         if new {
@@ -179,6 +191,7 @@ impl Interner {
     /// Ids of one row's text (the slow path: duplicates, tests).
     pub(super) fn slots(&mut self, r: &JobRow<'_>, ctx: &Context) -> Slots {
         Slots {
+            cluster: self.cluster(r.cluster, ctx),
             user: self.user(r.user, ctx),
             partition: self.partition(r.partition, ctx),
             state: self.state(r.state),
@@ -190,6 +203,7 @@ impl Interner {
 /// A row's text as interner ids.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Slots {
+    pub(super) cluster: u32,
     pub(super) user: u32,
     pub(super) partition: u32,
     pub(super) state: u32,
@@ -199,6 +213,7 @@ pub(super) struct Slots {
 /// The aggregate of one file's rows, indexed by the reading thread's interner ids.
 #[derive(Default)]
 pub(super) struct Partial {
+    clusters: Vec<Acc>,
     users: Vec<UserAcc>,
     partitions: Vec<Acc>,
     states: Vec<StateAcc>,
@@ -227,7 +242,9 @@ impl Partial {
     /// Whether the filter keeps a row.
     #[inline]
     pub(super) fn keep(s: Slots, it: &Interner) -> bool {
-        it.user_ok[s.user as usize] && it.partition_ok[s.partition as usize]
+        it.cluster_ok[s.cluster as usize]
+            && it.user_ok[s.user as usize]
+            && it.partition_ok[s.partition as usize]
     }
 
     /// Counts one (deduplicated, kept) row.
@@ -239,6 +256,7 @@ impl Partial {
             user.days = vec![0; w.days().div_ceil(64)];
         }
         user.acc.add(m, completed);
+        slot(&mut self.clusters, s.cluster).add(m, completed);
         slot(&mut self.partitions, s.partition).add(m, completed);
         let st = slot(&mut self.states, s.state);
         st.jobs += 1;
@@ -274,6 +292,11 @@ impl Partial {
                 n.users.insert(it.user_names[i].clone(), u);
             }
         }
+        for (i, c) in self.clusters.into_iter().enumerate() {
+            if c.jobs > 0 {
+                n.clusters.insert(it.cluster_names[i].clone(), c);
+            }
+        }
         for (i, p) in self.partitions.into_iter().enumerate() {
             if p.jobs > 0 {
                 n.partitions.insert(it.partition_names[i].clone(), p);
@@ -296,6 +319,7 @@ impl Partial {
 /// An aggregate keyed by name: what partials become to be merged.
 #[derive(Default)]
 pub(super) struct Named {
+    pub(super) clusters: FxHashMap<String, Acc>,
     pub(super) users: FxHashMap<String, UserAcc>,
     pub(super) partitions: FxHashMap<String, Acc>,
     pub(super) states: FxHashMap<String, StateAcc>,
@@ -330,6 +354,9 @@ impl Named {
                     self.users.insert(k, v);
                 }
             }
+        }
+        for (k, v) in o.clusters.drain() {
+            self.clusters.entry(k).or_default().merge(&v);
         }
         for (k, v) in o.partitions.drain() {
             self.partitions.entry(k).or_default().merge(&v);

@@ -84,6 +84,8 @@ impl Window {
 /// Which jobs count. Empty fields match everything.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// Only this cluster's jobs (the row's `cluster` column).
+    pub cluster: Option<String>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub partition: Option<String>,

@@ -1,21 +1,35 @@
 //! Deduplication: a job recorded more than once counts once, the record with the newest
 //! `processed_date` winning, ties to the later file (`docs/reports.md`).
 //!
-//! The first pass keeps only a 64-bit hash per job id ([`id_hash`]); [`repeated_hashes`]
-//! finds the hashes seen twice; the rows behind them are held back whole in the second pass
-//! and [`resolve_duplicates`] compares their ids exactly, so a hash collision costs memory,
-//! never a job.
+//! A job is `(cluster, job_id)`: Slurm numbers jobs per cluster, so the same id on two
+//! clusters is two jobs, and the same id on one cluster in two files is one job recorded
+//! twice.
+//!
+//! The first pass keeps only a 64-bit hash per job ([`job_hash`] of the row's cluster and
+//! id); [`repeated_hashes`] finds the hashes seen twice; the rows behind them are held back
+//! whole in the second pass and [`resolve_duplicates`] compares cluster and id exactly, so
+//! a hash collision costs memory, never a job.
 
 use std::hash::Hasher;
 
 use crate::fxhash::{FxHashSet, FxHasher};
 use crate::report::scan::OwnedRow;
 
-/// A 64-bit hash of a job id for the dedupe pass: Fx over the bytes, the length mixed in,
-/// then a SplitMix finaliser so the bits spread well. Collisions are harmless (the ids of
-/// colliding rows are compared exactly later), they only cost a little memory.
-pub(super) fn id_hash(id: &str) -> u64 {
+/// The hasher state after a cluster name: computed once per distinct cluster of a batch
+/// (the column is dictionary-encoded), then copied for each row's [`job_hash`].
+pub(super) fn cluster_seed(cluster: &str) -> FxHasher {
     let mut h = FxHasher::default();
+    h.write(cluster.as_bytes());
+    h.write_u64(cluster.len() as u64);
+    h
+}
+
+/// A 64-bit hash of a job (its cluster's [`cluster_seed`] and its id) for the dedupe pass:
+/// Fx over the bytes, the lengths mixed in, then a SplitMix finaliser so the bits spread
+/// well. Collisions are harmless (the cluster and id of colliding rows are compared exactly
+/// later), they only cost a little memory.
+#[inline]
+pub(super) fn job_hash(mut h: FxHasher, id: &str) -> u64 {
     h.write(id.as_bytes());
     h.write_u64(id.len() as u64);
     let mut z = h.finish();
@@ -24,22 +38,25 @@ pub(super) fn id_hash(id: &str) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Keeps one record per job id: the newest `processed_date`, ties to the later position.
+/// Keeps one record per job `(cluster, job_id)`: the newest `processed_date`, ties to the
+/// later position.
 /// `rows` are `(position, row)`; returns the winners in position order and how many lost.
 pub(super) fn resolve_duplicates(
     mut rows: Vec<((usize, usize), OwnedRow)>,
 ) -> (Vec<OwnedRow>, u64) {
     let n = rows.len();
     rows.sort_by(|a, b| {
-        a.1.job_id
-            .cmp(&b.1.job_id)
+        (a.1.cluster.as_str(), a.1.job_id.as_str())
+            .cmp(&(b.1.cluster.as_str(), b.1.job_id.as_str()))
             .then(a.1.m.processed_date.cmp(&b.1.m.processed_date))
             .then(a.0.cmp(&b.0))
     });
     let mut winners: Vec<((usize, usize), OwnedRow)> = Vec::new();
     for (pos, row) in rows {
         match winners.last_mut() {
-            Some(last) if last.1.job_id == row.job_id => *last = (pos, row),
+            Some(last) if last.1.job_id == row.job_id && last.1.cluster == row.cluster => {
+                *last = (pos, row)
+            }
             _ => winners.push((pos, row)),
         }
     }
@@ -95,6 +112,36 @@ mod tests {
             v.sort();
             assert_eq!(v, [3, 5, 9], "{threads} threads");
         }
+    }
+
+    #[test]
+    fn a_job_is_its_cluster_and_id() {
+        let h = |c: &str, id: &str| job_hash(cluster_seed(c), id);
+        assert_eq!(h("a", "1"), h("a", "1"));
+        assert_ne!(h("a", "1"), h("b", "1"));
+        // The lengths are mixed in: the boundary between cluster and id matters.
+        assert_ne!(h("a", "11"), h("a1", "1"));
+        let rec = |cluster: &str, id: &str, processed: i64| {
+            let mut r = OwnedRow {
+                job_id: id.into(),
+                cluster: cluster.into(),
+                ..Default::default()
+            };
+            r.m.processed_date = processed;
+            r
+        };
+        let rows = vec![
+            ((0, 0), rec("a", "1", 1)),
+            ((1, 0), rec("b", "1", 1)),
+            ((0, 1), rec("a", "1", 2)),
+        ];
+        let (winners, lost) = resolve_duplicates(rows);
+        let kept: Vec<(&str, i64)> = winners
+            .iter()
+            .map(|r| (r.cluster.as_str(), r.m.processed_date))
+            .collect();
+        assert_eq!(kept, [("a", 2), ("b", 1)]);
+        assert_eq!(lost, 1);
     }
 
     #[test]

@@ -82,12 +82,16 @@ pub(super) fn finish(
     let (mut users, groups, total) = users_and_groups(&p, &names, &ctx.groups);
     let top_wasters = top_wasters(&users);
     users.sort_by(by_cpu_hours);
-    let mut partitions: Vec<Usage> = p
-        .partitions
-        .iter()
-        .map(|(k, a)| Usage::from_acc(k.clone(), a))
-        .collect();
-    partitions.sort_by(by_cpu_hours);
+    let ranked = |m: &crate::fxhash::FxHashMap<String, Acc>| {
+        let mut v: Vec<Usage> = m
+            .iter()
+            .map(|(k, a)| Usage::from_acc(k.clone(), a))
+            .collect();
+        v.sort_by(by_cpu_hours);
+        v
+    };
+    let clusters = ranked(&p.clusters);
+    let partitions = ranked(&p.partitions);
     let nodes = nodes(&p, ctx);
     let daily = daily(&p, &names, w);
     let states = states(&p, total.jobs);
@@ -128,6 +132,7 @@ pub(super) fn finish(
         hours: w.hours(),
         filter: ctx.filter.clone(),
         summary,
+        clusters,
         users,
         groups,
         partitions,

@@ -6,11 +6,11 @@ use chrono::NaiveDate;
 
 use super::Filter;
 
-/// Usage of one user, group or partition. Averages are `None` when nothing defines them
+/// Usage of one cluster, user, group or partition. Averages are `None` when nothing defines them
 /// (no completed job, no started job).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Usage {
-    /// The user, group or partition name.
+    /// The cluster, user, group or partition name.
     pub key: String,
     /// Users only: their research group.
     pub group: Option<String>,
@@ -126,6 +126,8 @@ pub struct Analysis {
     pub hours: f64,
     pub filter: Filter,
     pub summary: Summary,
+    /// By CPU hours, descending; they add up to the summary.
+    pub clusters: Vec<Usage>,
     /// By CPU hours, descending.
     pub users: Vec<Usage>,
     pub groups: Vec<Usage>,
