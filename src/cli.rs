@@ -188,8 +188,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Collect(args) => collect(config, &args),
         Command::Status(args) => status(&config, &archive, &args),
         Command::Demo(args) => demo(config, &args, cli.data_dir.is_some()),
-        Command::Analyze(args) => analyze(&config, &archive, &args, cli.no_color),
-        Command::Job(args) => job(&config, &archive, &args),
+        Command::Analyze(args) => {
+            let archives = read_archives(&config, archive, args.cluster.as_deref())?;
+            analyze(&config, &archives, &args, cli.no_color)
+        }
+        Command::Job(args) => {
+            let archives = read_archives(&config, archive, args.cluster.as_deref())?;
+            job(&config, &archives, &args)
+        }
         Command::Current => current(&config, cli.no_color),
         Command::Nodes => nodes(&config, cli.no_color),
         Command::Lake(LakeCommand::Sync { dry_run }) => {
@@ -202,6 +208,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             unreachable!("handled above")
         }
     }
+}
+
+/// What the reports read: the local data dir, or a lake's clusters (only `cluster` when
+/// given, so the others are not even listed) when `--data-dir` is `s3://...`/`file://...`.
+fn read_archives(config: &Config, local: Archive, cluster: Option<&str>) -> Result<Vec<Archive>> {
+    if crate::lake::LakeUrl::is_url(&config.data_dir) {
+        let url = config.data_dir.to_string_lossy();
+        let archives = crate::lake::archives(&url, cluster)?;
+        anyhow::ensure!(
+            !archives.is_empty(),
+            "lake {url} holds no cluster yet (no {}/processed/cluster=*/; hint: `slurm-usage lake sync` on a head node uploads one)",
+            url.trim_end_matches('/')
+        );
+        return Ok(archives);
+    }
+    Ok(vec![local])
 }
 
 /// The config file and the `--data-dir` override, as the command line gives them.
@@ -440,7 +462,7 @@ fn usage_error(msg: impl std::fmt::Display) -> ! {
 
 fn analyze(
     config: &Config,
-    archive: &Archive,
+    archives: &[Archive],
     args: &AnalyzeArgs,
     no_color: bool,
 ) -> Result<ExitCode> {
@@ -468,10 +490,9 @@ fn analyze(
     }
     // sinfo runs only once the request is known to be good and the data dir exists.
     let inventory = || crate::live::node_inventory(&tool_path(&config.collect.sacct, "sinfo"));
-    // One archive for now; a lake passes one archive per cluster.
     match run_analyze(
         config,
-        std::slice::from_ref(archive),
+        archives,
         &req,
         inventory,
         &mut std::io::stdout().lock(),
@@ -513,16 +534,15 @@ fn test_cmd(cli: &Cli) -> Result<ExitCode> {
     })
 }
 
-fn job(config: &Config, archive: &Archive, args: &JobArgs) -> Result<ExitCode> {
+fn job(config: &Config, archives: &[Archive], args: &JobArgs) -> Result<ExitCode> {
     use crate::report::job::{lookup, raw_steps, write_job};
-    anyhow::ensure!(
-        archive.exists(),
-        "data dir {} does not exist (hint: pass --data-dir, or run `slurm-usage collect`)",
-        archive.location().display()
-    );
+    if let Some(missing) = archives.iter().find(|a| !a.exists()) {
+        anyhow::bail!(
+            "data dir {} does not exist (hint: pass --data-dir, or run `slurm-usage collect`)",
+            missing.location().display()
+        );
+    }
     let zone = config.zone();
-    // One archive for now; a lake passes one archive per cluster.
-    let archives = std::slice::from_ref(archive);
     let found = lookup(archives, args.id.trim(), args.cluster.as_deref(), &zone)?;
     for u in &found.unreadable {
         eprintln!("slurm-usage: warning: skipped {u}");
@@ -543,7 +563,7 @@ fn job(config: &Config, archive: &Archive, args: &JobArgs) -> Result<ExitCode> {
         anyhow::bail!(
             "job {} is not in the archive {} ({} processed files, {} had to be read) (hint: check the id with `sacct -j {}`; jobs are archived from the first collection on)",
             args.id,
-            archive.location().display(),
+            config.data_dir.display(),
             found.files,
             found.files_read,
             args.id
