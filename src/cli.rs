@@ -103,6 +103,16 @@ pub enum LakeCommand {
         /// List what would be uploaded; upload nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Upload every partition again, under the pseudonym key as it is now: the explicit
+        /// step after changing `pseudonym_key_file` (docs/security.md).
+        #[arg(long)]
+        rewrite: bool,
+    },
+    /// The name behind a pseudonym of the lake (`user-3fa4...`), from the local archive and
+    /// the pseudonym key: for an admin on the head node.
+    Whois {
+        /// The pseudonym, e.g. user-3fa4c2d19e0b7a55.
+        pseudonym: String,
     },
     /// What is pending (from the data dir), the last upload, and who holds the cluster's lease.
     Status {
@@ -198,8 +208,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Current => current(&config, cli.no_color),
         Command::Nodes => nodes(&config, cli.no_color),
-        Command::Lake(LakeCommand::Sync { dry_run }) => {
-            crate::lake::command::lake_sync(&config, &archive, dry_run)
+        Command::Lake(LakeCommand::Sync { dry_run, rewrite }) => {
+            crate::lake::command::lake_sync(&config, &archive, dry_run, rewrite)
+        }
+        Command::Lake(LakeCommand::Whois { pseudonym }) => {
+            crate::lake::command::lake_whois(&config, &archive, &pseudonym)
         }
         Command::Lake(LakeCommand::Status { json }) => {
             crate::lake::command::lake_status(&config, &archive, json)

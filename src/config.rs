@@ -152,6 +152,15 @@ pub struct LakeConfig {
     /// upload round renews it. Another head node may take the prefix over only after it.
     #[serde(default = "default_lease_ttl")]
     pub lease_ttl: HumanDuration,
+    /// Raw sacct fields left out of the lake's copies (and their processed equivalents).
+    #[serde(default = "crate::lake::privacy::default_drop_fields")]
+    pub drop_fields: Vec<String>,
+    /// Names replaced by keyed pseudonyms in the lake's copies: `user`, `account`, `group`.
+    #[serde(default)]
+    pub pseudonymise: Vec<String>,
+    /// The pseudonym key (hex, 0600), created on first use.
+    #[serde(default = "crate::lake::privacy::default_key_file")]
+    pub pseudonym_key_file: PathBuf,
 }
 
 fn default_lease_ttl() -> HumanDuration {
@@ -391,6 +400,30 @@ impl Config {
                     return Err(format!(
                         "{}: [lake] cluster {c:?} may only hold letters, digits, '.', '_' and '-'",
                         at("cluster")
+                    ));
+                }
+            }
+            use crate::lake::privacy::{KEPT, PSEUDONYMS};
+            use crate::sacct::fields::SACCT_FIELDS;
+            for f in &lake.drop_fields {
+                if !SACCT_FIELDS.contains(&f.as_str()) {
+                    return Err(format!(
+                        "{}: [lake] drop_fields: {f:?} is not a sacct field we archive (names are sacct's, e.g. \"SubmitLine\", \"WorkDir\", \"Comment\", \"JobName\")",
+                        at("drop_fields")
+                    ));
+                }
+                if KEPT.contains(&f.as_str()) {
+                    return Err(format!(
+                        "{}: [lake] drop_fields: {f:?} identifies the rows and cannot be dropped",
+                        at("drop_fields")
+                    ));
+                }
+            }
+            for p in &lake.pseudonymise {
+                if !PSEUDONYMS.iter().any(|(n, _, _)| n == p) {
+                    return Err(format!(
+                        "{}: [lake] pseudonymise: {p:?} is not one of \"user\", \"account\", \"group\"",
+                        at("pseudonymise")
                     ));
                 }
             }

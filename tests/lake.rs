@@ -32,9 +32,11 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The env's config with a `[lake]` table: `url`, and `cluster` when given.
+/// The env's config with a `[lake]` table: `url`, and `cluster` when given. Nothing is
+/// dropped (`drop_fields = []`), so the lake's copies are the local files byte for byte;
+/// the default drop and pseudonyms are tested in tests/lake_privacy.rs.
 fn configure(env: &Env, url: &str, cluster: Option<&str>) {
-    let mut lake = format!("\n[lake]\nurl = \"{url}\"\n");
+    let mut lake = format!("\n[lake]\nurl = \"{url}\"\ndrop_fields = []\n");
     if let Some(c) = cluster {
         lake.push_str(&format!("cluster = \"{c}\"\n"));
     }
@@ -676,7 +678,7 @@ fn an_expired_lease_is_taken_over() {
     for env in [&first, &second] {
         let url = server.url(PREFIX);
         env.write_config(&format!(
-            "\n[lake]\nurl = \"{url}\"\ncluster = \"{CLUSTER}\"\nlease_ttl = \"1s\"\n"
+            "\n[lake]\nurl = \"{url}\"\ncluster = \"{CLUSTER}\"\nlease_ttl = \"1s\"\ndrop_fields = []\n"
         ));
         env.set_output(day(1), &two_jobs(day(1), 11, None));
     }

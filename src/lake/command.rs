@@ -33,7 +33,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// `lake sync [--dry-run]`: uploads every local partition the lake lacks or holds in
 /// another version. Exit 0 when nothing is left pending, 1 otherwise.
-pub fn lake_sync(config: &Config, archive: &Archive, dry_run: bool) -> Result<ExitCode> {
+pub fn lake_sync(
+    config: &Config,
+    archive: &Archive,
+    dry_run: bool,
+    rewrite: bool,
+) -> Result<ExitCode> {
     let cfg = lake_config(config)?;
     anyhow::ensure!(
         archive.exists(),
@@ -43,6 +48,7 @@ pub fn lake_sync(config: &Config, archive: &Archive, dry_run: bool) -> Result<Ex
     let lake = Lake::open(cfg)?;
     let opts = SyncOptions {
         dry_run,
+        rewrite,
         verify: true,
         progress: std::io::stderr().is_terminal(),
     };
@@ -79,7 +85,7 @@ pub fn lake_status(config: &Config, archive: &Archive, json: bool) -> Result<Exi
     let cfg = lake_config(config)?;
     let lake = Lake::open(cfg)?;
     let cluster = lake.cluster(archive).unwrap_or_default();
-    let state = LakeState::load(archive, &lake.url.text, &cluster);
+    let state = LakeState::load(archive, &lake.url.text, &cluster, &lake.settings());
     let pending = state.pending(archive).unwrap_or_default();
     let lease = if cluster.is_empty() {
         Ok(None)
@@ -160,7 +166,7 @@ pub async fn upload_after_collect(config: &Config, archive: &Archive) -> Option<
     if report.error.is_some() && report.pending.is_empty() {
         // Stopped before it listed anything (lock, cluster): count from the data dir.
         let cluster = lake.cluster(archive).unwrap_or_default();
-        report.pending = LakeState::load(archive, &lake.url.text, &cluster)
+        report.pending = LakeState::load(archive, &lake.url.text, &cluster, &lake.settings())
             .pending(archive)
             .unwrap_or_default();
     }
@@ -170,4 +176,44 @@ pub async fn upload_after_collect(config: &Config, archive: &Archive) -> Option<
 /// The lake's health for `status` and the daemon: from the data dir alone, no request.
 pub fn health(config: &Config, archive: &Archive) -> Option<LakeHealth> {
     config.lake.as_ref().map(|cfg| super::health(cfg, archive))
+}
+
+/// `lake whois PSEUDONYM`: the name behind a pseudonym, found by pseudonymising every
+/// distinct name of its kind in the local archive with the key (newest dates first).
+pub fn lake_whois(config: &Config, archive: &Archive, pseudonym: &str) -> Result<ExitCode> {
+    use crate::store::Kind;
+    let cfg = lake_config(config)?;
+    let lake = Lake::open(cfg)?;
+    let (kind, _) = pseudonym.split_once('-').with_context(|| {
+        format!("{pseudonym:?} is not a pseudonym (they look like user-3fa4c2d19e0b7a55)")
+    })?;
+    // The column that holds names of this kind, and the partitions it is in.
+    let (part_kind, column) = match kind {
+        "user" => (Kind::Processed, "user"),
+        "account" => (Kind::Processed, "account"),
+        "group" => (Kind::Processed, "group"),
+        "uid" => (Kind::Raw, "UID"),
+        "gid" => (Kind::Raw, "GID"),
+        _ => anyhow::bail!(
+            "{pseudonym:?}: unknown kind {kind:?} (pseudonyms start with user-, uid-, account-, group- or gid-)"
+        ),
+    };
+    let key = lake.key()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut dates = archive.dates(part_kind)?;
+    dates.reverse();
+    for date in dates {
+        for name in super::distinct_values(archive, part_kind, date, column) {
+            if seen.insert(name.clone()) && key.pseudonym(kind, &name) == pseudonym {
+                println!("{pseudonym} is {kind} {name:?} (last seen {date})");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    anyhow::bail!(
+        "{pseudonym} matches none of the {} {kind} names in {} under key {} (hint: a pseudonym of another key, or a name this data dir never archived)",
+        seen.len(),
+        archive.location().display(),
+        key.id
+    )
 }

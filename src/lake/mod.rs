@@ -14,6 +14,7 @@
 
 pub mod command;
 pub mod lease;
+pub mod privacy;
 pub mod state;
 pub mod sync;
 pub mod url;
@@ -39,6 +40,9 @@ pub struct Lake {
     store: Arc<dyn ObjectStore>,
     ttl: Duration,
     cluster: Option<String>,
+    drop_fields: Vec<String>,
+    pseudonymise: Vec<String>,
+    key_file: std::path::PathBuf,
 }
 
 impl Lake {
@@ -55,6 +59,63 @@ impl Lake {
             store,
             ttl: config.lease_ttl.0,
             cluster: config.cluster.clone(),
+            drop_fields: config.drop_fields.clone(),
+            pseudonymise: config.pseudonymise.clone(),
+            key_file: config.pseudonym_key_file.clone(),
+        })
+    }
+
+    /// What the copies leave out and pseudonymise, without the key (for the record).
+    pub fn settings(&self) -> String {
+        privacy::Transform::new(&self.drop_fields, &self.pseudonymise, None).settings()
+    }
+
+    /// The rewrite of this lake's copies, with the pseudonym key when one is needed:
+    /// read, or created when no upload used one yet (`recorded` is the key id of earlier
+    /// uploads). `rewrite`: a new or missing key is accepted (everything is re-uploaded).
+    pub fn transform(
+        &self,
+        recorded: Option<&str>,
+        rewrite: bool,
+        create: bool,
+    ) -> Result<privacy::Transform, privacy::PrivacyError> {
+        let mut t = privacy::Transform::new(&self.drop_fields, &self.pseudonymise, None);
+        if !t.needs_key() {
+            return Ok(t);
+        }
+        let path = &self.key_file;
+        let key = match (privacy::Key::read(path)?, recorded) {
+            (Some(k), Some(r)) if k.id != r && !rewrite => {
+                return Err(privacy::PrivacyError::KeyChanged {
+                    path: path.clone(),
+                    found: k.id,
+                    recorded: r.to_string(),
+                })
+            }
+            (Some(k), _) => k,
+            (None, Some(r)) if !rewrite => {
+                return Err(privacy::PrivacyError::KeyMissing {
+                    path: path.clone(),
+                    key_id: r.to_string(),
+                })
+            }
+            (None, _) if create => privacy::Key::create(path)?,
+            (None, _) => {
+                return Err(privacy::PrivacyError::KeyUnusable {
+                    path: path.clone(),
+                    message: "missing (it is created by the first upload)".to_string(),
+                })
+            }
+        };
+        t.key = Some(key);
+        Ok(t)
+    }
+
+    /// The pseudonym key, for `lake whois`.
+    pub fn key(&self) -> Result<privacy::Key, privacy::PrivacyError> {
+        privacy::Key::read(&self.key_file)?.ok_or_else(|| privacy::PrivacyError::KeyUnusable {
+            path: self.key_file.clone(),
+            message: "missing".to_string(),
         })
     }
 
@@ -89,7 +150,8 @@ pub fn cluster_for(configured: Option<&str>, archive: &Archive) -> Result<String
 pub fn health(cfg: &LakeConfig, archive: &Archive) -> LakeHealth {
     let url = LakeUrl::parse(&cfg.url).map_or_else(|_| cfg.url.clone(), |u| u.text);
     let cluster = cluster_for(cfg.cluster.as_deref(), archive).unwrap_or_default();
-    let state = LakeState::load(archive, &url, &cluster);
+    let settings = privacy::Transform::new(&cfg.drop_fields, &cfg.pseudonymise, None).settings();
+    let state = LakeState::load(archive, &url, &cluster, &settings);
     LakeHealth {
         url,
         cluster,
@@ -131,6 +193,42 @@ fn cluster_of_rows(archive: &Archive) -> Option<String> {
         }
     }
     None
+}
+
+/// The distinct non-empty values of `column` in `date`'s partition of `kind` (`lake whois`).
+fn distinct_values(
+    archive: &Archive,
+    kind: Kind,
+    date: chrono::NaiveDate,
+    column: &str,
+) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let Ok(Some(part)) = archive.open(kind, date) else {
+        return Vec::new();
+    };
+    let Ok(builder) = part.reader() else {
+        return Vec::new();
+    };
+    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), [column]);
+    let Ok(reader) = builder.with_projection(mask).build() else {
+        return Vec::new();
+    };
+    for batch in reader.flatten() {
+        if batch.num_columns() == 0 {
+            continue;
+        }
+        let Ok(col) = arrow_cast::cast(batch.column(0), &arrow_schema::DataType::Utf8) else {
+            continue;
+        };
+        if let Some(s) = col.as_any().downcast_ref::<arrow_array::StringArray>() {
+            for i in 0..s.len() {
+                if s.is_valid(i) && !s.value(i).is_empty() {
+                    out.insert(s.value(i).to_string());
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// Why a lake could not be opened for reading.
@@ -260,6 +358,9 @@ mod tests {
             url: url.clone(),
             cluster: None,
             lease_ttl: HumanDuration(Duration::from_secs(3600)),
+            drop_fields: Vec::new(),
+            pseudonymise: Vec::new(),
+            pseudonym_key_file: dir.path().join("key"),
         };
         let lake = Lake::open(&cfg).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();

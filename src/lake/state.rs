@@ -19,6 +19,14 @@ pub struct LakeState {
     /// starts from an empty record: everything is pending there.
     pub url: String,
     pub cluster: String,
+    /// What the copies leave out or pseudonymise ([`super::privacy::Transform::settings`]):
+    /// a change makes every partition pending, so no old copy keeps a dropped field.
+    #[serde(default)]
+    pub transform: String,
+    /// The fingerprint of the pseudonym key the lake's pseudonyms were made with, once
+    /// one was used: a missing or other key then stops uploads.
+    #[serde(default)]
+    pub key_id: Option<String>,
     /// `"<kind>/<date>"` -> what was uploaded.
     pub uploaded: BTreeMap<String, Uploaded>,
     /// Unix seconds of the last completed upload.
@@ -30,7 +38,10 @@ pub struct LakeState {
 pub struct Uploaded {
     #[serde(flatten)]
     pub local: Fingerprint,
-    /// MD5 of the bytes, hex (S3's ETag of a single PUT).
+    /// Size of the copy sent (smaller than the local file when fields are dropped).
+    #[serde(default)]
+    pub sent: Option<u64>,
+    /// MD5 of the bytes sent, hex (S3's ETag of a single PUT).
     pub md5: String,
     /// The object's ETag as the store returned it.
     pub etag: Option<String>,
@@ -47,14 +58,16 @@ pub fn key(kind: Kind, date: NaiveDate) -> String {
 pub const KINDS: [Kind; 2] = [Kind::Raw, Kind::Processed];
 
 impl LakeState {
-    /// The record of `archive` for `url`/`cluster`; empty when there is none, it is for
-    /// another lake, or it cannot be decoded (everything is then pending, which costs
-    /// uploads, never data).
-    pub fn load(archive: &Archive, url: &str, cluster: &str) -> LakeState {
+    /// The record of `archive` for `url`/`cluster` with copies made by `transform`; empty
+    /// when there is none, it is for another lake or other settings, or it cannot be
+    /// decoded (everything is then pending, which costs uploads, never data). The key id
+    /// is kept across a settings change: it says which key the lake's pseudonyms use.
+    pub fn load(archive: &Archive, url: &str, cluster: &str, transform: &str) -> LakeState {
         let fresh = LakeState {
             version: 1,
             url: url.to_string(),
             cluster: cluster.to_string(),
+            transform: transform.to_string(),
             ..LakeState::default()
         };
         let loaded = match archive.read_lake_state() {
@@ -62,7 +75,18 @@ impl LakeState {
             _ => None,
         };
         match loaded {
-            Some(s) if s.url == url && s.cluster == cluster => s,
+            Some(s) if s.url == url && s.cluster == cluster && s.transform == transform => s,
+            Some(old) if old.url == url && old.cluster == cluster => {
+                tracing::info!(
+                    old = %old.transform, new = %transform,
+                    "what the lake's copies leave out changed: every partition is pending"
+                );
+                LakeState {
+                    key_id: old.key_id,
+                    last_upload: old.last_upload,
+                    ..fresh
+                }
+            }
             Some(old) => {
                 tracing::info!(
                     old = %old.url, old_cluster = %old.cluster, new = %url, cluster = %cluster,
@@ -126,7 +150,7 @@ mod tests {
             ..Default::default()
         }];
         a.write_processed(d("2026-12-01"), &jobs, &meta).unwrap();
-        let mut s = LakeState::load(&a, "s3://b/p", "hpc");
+        let mut s = LakeState::load(&a, "s3://b/p", "hpc", "");
         assert_eq!(s.pending(&a).unwrap(), [(Kind::Processed, d("2026-12-01"))]);
         let (_, fp) = a
             .read_partition(Kind::Processed, d("2026-12-01"))
@@ -136,6 +160,7 @@ mod tests {
             key(Kind::Processed, d("2026-12-01")),
             Uploaded {
                 local: fp,
+                sent: None,
                 md5: String::new(),
                 etag: None,
                 at: 0,
@@ -144,13 +169,17 @@ mod tests {
         assert!(s.pending(&a).unwrap().is_empty());
         s.save(&a).unwrap();
         // Saved and loaded back for the same lake; a new version is pending again.
-        let s = LakeState::load(&a, "s3://b/p", "hpc");
+        let s = LakeState::load(&a, "s3://b/p", "hpc", "");
         assert!(s.pending(&a).unwrap().is_empty());
         std::thread::sleep(std::time::Duration::from_millis(10));
         a.write_processed(d("2026-12-01"), &jobs, &meta).unwrap();
         assert_eq!(s.pending(&a).unwrap().len(), 1);
+        // Other copy settings start empty too.
+        assert!(LakeState::load(&a, "s3://b/p", "hpc", "drop=X")
+            .uploaded
+            .is_empty());
         // Another lake starts empty; the cluster is still remembered.
-        let other = LakeState::load(&a, "s3://b/other", "hpc");
+        let other = LakeState::load(&a, "s3://b/other", "hpc", "");
         assert!(other.uploaded.is_empty());
         assert_eq!(LakeState::remembered_cluster(&a).as_deref(), Some("hpc"));
     }

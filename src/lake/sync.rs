@@ -18,6 +18,7 @@ use md5::{Digest, Md5};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::lease::{self, Holder};
+use super::privacy::Transform;
 use super::state::{key, LakeState, Uploaded, KINDS};
 use super::Lake;
 use crate::store::object::{cluster_prefix, date_of_key, partition_key};
@@ -41,6 +42,9 @@ pub struct SyncOptions {
     pub verify: bool,
     /// Show a progress bar (a terminal).
     pub progress: bool,
+    /// Upload everything again, under the pseudonym key as it is now (`lake sync
+    /// --rewrite`: the explicit step after changing the key).
+    pub rewrite: bool,
 }
 
 /// What a round did.
@@ -118,8 +122,11 @@ async fn round(
     };
     let cluster = lake.cluster(archive)?;
     report.cluster = cluster.clone();
-    let mut state = LakeState::load(archive, &lake.url.text, &cluster);
+    let mut state = LakeState::load(archive, &lake.url.text, &cluster, &lake.settings());
     report.last_upload = state.last_upload;
+    if opts.rewrite && !opts.dry_run {
+        state.uploaded.clear();
+    }
     let mut todo = state
         .pending(archive)
         .map_err(|e| format!("cannot list {}: {e}", archive.location().display()))?;
@@ -139,7 +146,7 @@ async fn round(
                 let recorded = state.uploaded.get(&key(kind, date));
                 let ok = match (listed.get(&(kind, date)), recorded) {
                     (Some((size, etag)), Some(u)) => {
-                        *size == fp.size && (u.etag.is_none() || etag == &u.etag)
+                        *size == u.sent.unwrap_or(fp.size) && (u.etag.is_none() || etag == &u.etag)
                     }
                     _ => false,
                 };
@@ -153,6 +160,14 @@ async fn round(
     }
     if opts.dry_run || todo.is_empty() {
         return Ok(());
+    }
+    // The key is read (or made) only when something is to go up, and before anything does.
+    let transform = Arc::new(
+        lake.transform(state.key_id.as_deref(), opts.rewrite, true)
+            .map_err(|e| e.to_string())?,
+    );
+    if let Some(k) = &transform.key {
+        state.key_id = Some(k.id.clone());
     }
     let holder = Holder::this(archive.location());
     lease::acquire(
@@ -189,7 +204,15 @@ async fn round(
         .collect();
     let mut uploads = futures::stream::iter(work)
         .map(|(kind, date, previous, in_lake)| {
-            upload_one(lake, archive, &cluster, kind, date, previous, in_lake)
+            upload_one(
+                lake,
+                archive,
+                &transform,
+                &cluster,
+                (kind, date),
+                previous,
+                in_lake,
+            )
         })
         .buffer_unordered(UPLOADS_AT_ONCE);
     let mut failure = None;
@@ -255,43 +278,49 @@ enum Outcome {
     Gone,
 }
 
+/// Reads one local partition, makes its lake copy (rewritten when the settings drop or
+/// pseudonymise something) and uploads it unless the lake already holds those bytes.
 async fn upload_one(
     lake: &Lake,
     archive: &Archive,
+    transform: &Arc<Transform>,
     cluster: &str,
-    kind: Kind,
-    date: NaiveDate,
+    (kind, date): (Kind, NaiveDate),
     previous: Option<Uploaded>,
     in_lake: Option<Option<(u64, Option<String>)>>,
 ) -> Result<(Kind, NaiveDate, Outcome), String> {
-    let a = archive.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        a.read_partition(kind, date).map(|o| {
-            o.map(|(bytes, fp)| {
-                let md5 = hex(&Md5::digest(&bytes));
-                (bytes, fp, md5)
-            })
-        })
+    let (a, t) = (archive.clone(), Arc::clone(transform));
+    let read = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let name = a.name(kind, date).display().to_string();
+        let Some((local, fp)) = a
+            .read_partition(kind, date)
+            .map_err(|e| format!("cannot read {name}: {e}"))?
+        else {
+            return Ok(None);
+        };
+        let bytes = t.apply(kind, local, &name).map_err(|e| e.to_string())?;
+        let md5 = hex(&Md5::digest(&bytes));
+        Ok(Some((bytes, fp, md5)))
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("cannot read {}: {e}", archive.name(kind, date).display()))?;
+    .map_err(|e| e.to_string())??;
     let Some((bytes, fp, md5)) = read else {
         return Ok((kind, date, Outcome::Gone));
     };
+    let sent = bytes.len() as u64;
     let now = Utc::now().timestamp();
     let lake_etag = |l: &Option<(u64, Option<String>)>| {
         l.as_ref()
-            .filter(|(size, _)| *size == fp.size)
+            .filter(|(size, _)| *size == sent)
             .and_then(|(_, e)| e.as_deref().map(|e| e.trim_matches('"').to_string()))
     };
     // Same bytes as recorded, and the lake (when listed) still holds that version.
     if let Some(p) = &previous {
         let lake_ok = match &in_lake {
             None => true,
-            Some(l) => l.as_ref().is_some_and(|(size, etag)| {
-                *size == fp.size && (p.etag.is_none() || *etag == p.etag)
-            }),
+            Some(l) => l
+                .as_ref()
+                .is_some_and(|(size, etag)| *size == sent && (p.etag.is_none() || *etag == p.etag)),
         };
         if p.md5 == md5 && lake_ok {
             return Ok((
@@ -314,6 +343,7 @@ async fn upload_one(
                 date,
                 Outcome::Current(Uploaded {
                     local: fp,
+                    sent: Some(sent),
                     md5,
                     etag,
                     at: now,
@@ -340,6 +370,7 @@ async fn upload_one(
         Outcome::Put(
             Uploaded {
                 local: fp,
+                sent: Some(sent),
                 md5,
                 etag: put.e_tag,
                 at: Utc::now().timestamp(),
