@@ -211,7 +211,7 @@ fn pseudonyms_are_stable_across_clusters_and_days_and_differ_across_keys() {
         .map(|c| (Env::new(""), c))
         .collect();
     for (i, (env, cluster)) in envs.iter().enumerate() {
-        configure(&env, &lake, &settings);
+        configure(env, &lake, &settings);
         for n in 1..=2 {
             let lines = secret_jobs(day(n), 100 * i as u64 + 10 * n, "alice");
             let lines = with_field(&lines, "Cluster", cluster);
