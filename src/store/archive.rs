@@ -582,6 +582,34 @@ impl Partition {
         ArrowReaderMetadata::load(&self.source, options)
     }
 
+    /// Fetches the column chunks of `mask` in every row group at once, when the partition
+    /// is in a lake (a few coalesced ranged GETs instead of one per chunk); nothing for a
+    /// local file, which the reader reads by range itself.
+    pub fn prefetch(
+        &self,
+        meta: &parquet::file::metadata::ParquetMetaData,
+        mask: &parquet::arrow::ProjectionMask,
+    ) -> Result<(), ParquetError> {
+        let Source::Remote(o) = &self.source else {
+            return Ok(());
+        };
+        let ranges: Vec<std::ops::Range<u64>> = meta
+            .row_groups()
+            .iter()
+            .flat_map(|rg| {
+                rg.columns()
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask.leaf_included(*i))
+                    .map(|(_, c)| {
+                        let (s, l) = c.byte_range();
+                        s..s + l
+                    })
+            })
+            .collect();
+        o.prefetch(ranges).map_err(object::to_parquet)
+    }
+
     /// A reader builder over the partition (footer decoded now).
     pub fn reader(&self) -> Result<ParquetRecordBatchReaderBuilder<Source>, ParquetError> {
         ParquetRecordBatchReaderBuilder::try_new(self.source.clone())

@@ -377,6 +377,42 @@ impl RemoteObject {
         Ok(out)
     }
 
+    /// Fetches these column chunks now, in as few requests as object_store's coalescing
+    /// makes of them (neighbours less than 1 MiB apart share one GET), and keeps them.
+    pub fn prefetch(&self, mut ranges: Vec<Range<u64>>) -> io::Result<()> {
+        {
+            let cache = self
+                .cache
+                .lock()
+                .map_err(|_| io::Error::other("poisoned"))?;
+            ranges.retain(|r| !cache.fetched.contains_key(&r.start) && r.start < cache.tail_start);
+        }
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.remote.store);
+        let key = self.key.clone();
+        let asked = ranges.clone();
+        let got = self
+            .remote
+            .wait(async move { store.get_ranges(&key, &asked).await })?
+            .map_err(|source| {
+                io::Error::other(RemoteError {
+                    what: "cannot read",
+                    url: self.name.display().to_string(),
+                    source,
+                })
+            })?;
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?;
+        for (r, b) in ranges.into_iter().zip(got) {
+            cache.fetched.insert(r.start, b);
+        }
+        Ok(())
+    }
+
     /// A reader from `start` to the end of the column chunk holding it (or of the object).
     pub fn read_from(&self, start: u64) -> io::Result<impl Read + Send> {
         let end = {
