@@ -328,7 +328,7 @@ impl Transform {
         let mut writer = ArrowWriter::try_new(&mut out, out_schema.clone(), Some(props))
             .map_err(|e| fail(e.to_string()))?;
         let reader = builder
-            .with_batch_size(row_group_rows.min(65_536))
+            .with_batch_size(8192)
             .build()
             .map_err(|e| fail(e.to_string()))?;
         for batch in reader {
