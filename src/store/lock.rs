@@ -20,6 +20,8 @@ pub const WRITE_LOCK: &str = ".slurm-usage.lock";
 pub const DAEMON_LOCK: &str = ".slurm-usage.daemon.lock";
 /// File name of the lake upload lock (one uploader per data dir).
 pub const LAKE_LOCK: &str = ".slurm-usage.lake.lock";
+/// File name of the alerts lock (one sender of alert mails per data dir).
+pub const ALERTS_LOCK: &str = ".slurm-usage.alerts.lock";
 
 /// Why a lock could not be taken. `Busy` maps to exit code 75.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,8 @@ pub enum LockError {
 fn hint(file: &str) -> &'static str {
     if file == DAEMON_LOCK {
         "another slurm-usage daemon runs on this data dir; stop it first (systemctl stop slurm-usage)"
+    } else if file == ALERTS_LOCK {
+        "another `alerts --send` (or the daemon's alerts round) is sending from this data dir; try again when it ends"
     } else if file == LAKE_LOCK {
         "another upload to the lake runs from this data dir; it uploads what is pending, try again when it ends"
     } else {
