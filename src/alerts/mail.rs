@@ -156,7 +156,7 @@ pub fn group_mail(group: &str, users: &[UserReport], to: &str, from: &str, w: Wi
     let _ = writeln!(
         t,
         "This is the summary for group {group} from {}: {} of {} ran {} that reserved {cpu:.1} CPU hours. \
-{cpu_wasted:.1} CPU hours and {mem_wasted:.1} memory GB-hours of it were wasted by the jobs below. \
+The jobs of the users below left {cpu_wasted:.1} CPU hours idle (or lost them to jobs that were killed) and {mem_wasted:.1} memory GB-hours unused. \
 Each user listed got (or will get) a note of their own with the details and what to change.\n",
         w.text(),
         plural(users.len(), "user"),
@@ -203,7 +203,7 @@ Each user listed got (or will get) a note of their own with the details and what
     let _ = write!(
         h,
         "<p>Hello,</p><p>This is the summary for group <b>{}</b> from {}: {} of the group ran {} that reserved {cpu:.1} CPU hours. \
-<b>{cpu_wasted:.1} CPU hours</b> and <b>{mem_wasted:.1} memory GB-hours</b> of it were wasted by the jobs below. \
+The jobs of the users below left <b>{cpu_wasted:.1} CPU hours</b> idle (or lost them to jobs that were killed) and <b>{mem_wasted:.1} memory GB-hours</b> unused. \
 Each user listed got (or will get) a note of their own with the details and what to change.</p><table><thead><tr>",
         esc(group),
         esc(&w.text()),

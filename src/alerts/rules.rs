@@ -350,7 +350,7 @@ fn slurm_time(seconds: f64) -> String {
         };
     }
     let h = (seconds / 3600.0).ceil() as u64;
-    if h >= 24 && h % 24 == 0 {
+    if h >= 24 && h.is_multiple_of(24) {
         format!("{}-00:00:00", h / 24)
     } else if h >= 24 {
         format!("{}-{:02}:00:00", h / 24, h % 24)

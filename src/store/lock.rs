@@ -1,10 +1,12 @@
 //! Locks on the data dir, so two collectors never write it at once.
 //!
-//! Two lock files, both `flock`-style (released by the kernel when the process dies, so a
-//! crash never leaves a stale lock):
+//! Lock files, all `flock`-style (released by the kernel when the process dies, so a crash
+//! never leaves a stale lock):
 //! - `.slurm-usage.lock`: the write lock, held by whoever writes (a daemon cycle or a CLI
 //!   `collect`) for as long as it writes.
 //! - `.slurm-usage.daemon.lock`: the instance lock, held by a daemon for its lifetime.
+//! - `.slurm-usage.lake.lock`: one lake uploader per data dir.
+//! - `.slurm-usage.alerts.lock`: one sender of alert mails per data dir.
 //!
 //! The holder writes its pid into the file so the message for the loser names it. Who takes
 //! which lock, and when: `docs/collection.md`, "The write lock".
