@@ -3,12 +3,12 @@
 //! pyarrow, one `cluster=` directory per cluster. `docs/lake.md` is the admin's guide.
 //!
 //! The local data dir stays the source of truth and is written exactly as without a lake.
-//! After a cycle commits, [`sync`] uploads what changed; a failed or slow upload is
+//! After a cycle commits, [`mod@sync`] uploads what changed; a failed or slow upload is
 //! reported and retried by the next round, never fails the collection. The pieces:
 //! - [`url`]: the URL, and the store it names (credentials from the AWS environment);
 //! - [`state`]: what this data dir has uploaded, and so what is pending;
 //! - [`lease`]: one writer per cluster prefix;
-//! - [`sync`]: an upload round;
+//! - [`mod@sync`]: an upload round;
 //! - reading a lake is the store's job ([`crate::store::object`]); [`archives`] opens one
 //!   read-only [`Archive`] per cluster for the reports.
 
