@@ -351,10 +351,8 @@ fn dry_run_then_send_throttle_outage_and_retry() {
     assert_eq!(received(&mail).len(), 3);
 }
 
-#[test]
-fn a_sendmail_program_gets_each_mail_on_stdin() {
-    let env = Env::new("");
-    archive(&env);
+/// A sendmail that checks its arguments and writes each mail (and its To:) to `out`.
+fn fake_sendmail(env: &Env) -> (PathBuf, PathBuf) {
     let out = env.path().join("sendmail-out");
     std::fs::create_dir_all(&out).unwrap();
     let program = env.path().join("sendmail");
@@ -368,6 +366,14 @@ fn a_sendmail_program_gets_each_mail_on_stdin() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (program, out)
+}
+
+#[test]
+fn a_sendmail_program_gets_each_mail_on_stdin() {
+    let env = Env::new("");
+    archive(&env);
+    let (program, out) = fake_sendmail(&env);
     config(&env, &format!("sendmail = \"{}\"", program.display()));
     let run = env.run(&["alerts", "--send", "--user", "alice"]);
     assert!(run.status.success(), "{}", text(&run));
@@ -381,6 +387,42 @@ fn a_sendmail_program_gets_each_mail_on_stdin() {
     );
     assert!(got[0].1.contains("text/html"), "{}", got[0].1);
     assert_eq!(state(&env), ["user:alice"]);
+}
+
+#[test]
+fn the_daemon_sends_on_its_alerts_cron_once_per_period() {
+    let env = Env::new("");
+    archive(&env);
+    let (program, out) = fake_sendmail(&env);
+    config(
+        &env,
+        &format!(
+            "sendmail = \"{}\"\ncron = \"* * * * * *\"",
+            program.display()
+        ),
+    );
+    let mut d = util::Daemon::start(env.path(), &env.config(), &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while received(&out).len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(received(&out).len(), 3, "{}", d.log());
+    // Ticks every second go on; the throttle holds every later round back.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(received(&out).len(), 3, "{}", d.log());
+    assert_eq!(state(&env), ["group:physics", "user:alice", "user:dave"]);
+    d.signal("TERM");
+    assert_eq!(
+        d.wait_exit(std::time::Duration::from_secs(10)).code(),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    assert!(
+        log.contains("alerts: 3 sent") && log.contains("alerts: 0 sent, 3 held back"),
+        "{log}"
+    );
 }
 
 #[test]
