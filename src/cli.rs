@@ -87,6 +87,31 @@ pub enum Command {
     /// or show what is pending. `collect` and the daemon upload after every cycle by themselves.
     #[command(subcommand, after_help = LAKE_HELP)]
     Lake(LakeCommand),
+    /// Efficiency alerts (`[alerts]` in the config): for each user whose jobs wasted enough to
+    /// matter, the mail saying what to request instead, and a summary per group contact.
+    /// Prints them (a dry run) unless --send.
+    #[command(after_help = ALERTS_HELP)]
+    Alerts(AlertsArgs),
+}
+
+const ALERTS_HELP: &str =
+    "Rules, thresholds and throttling: docs/alerts.md. With --send, nobody gets two mails \
+within `[alerts] every`; a mail that fails is retried by the next run. SMTP credentials come from \
+SLURM_USAGE_SMTP_USER and SLURM_USAGE_SMTP_PASSWORD, never from the config file.\n\n\
+Exit codes: 0 printed, or every due mail sent; 1 a mail failed (retried next run) or the data dir \
+is missing; 75 another sender holds the alerts lock; 78 invalid config.";
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Judge today and this many days before it (default: `days` under `[alerts]`, 7).
+    #[arg(short, long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Only this user's mail (no group summaries).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Send the mails that are due (without it, print them and send nothing).
+    #[arg(long)]
+    pub send: bool,
 }
 
 const LAKE_HELP: &str =
@@ -217,10 +242,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lake(LakeCommand::Status { json }) => {
             crate::lake::command::lake_status(&config, &archive, json)
         }
+        Command::Alerts(args) => alerts(&config, &archive, &args),
         Command::Config(_) | Command::FakeSacct(_) | Command::Daemon(_) | Command::Test => {
             unreachable!("handled above")
         }
     }
+}
+
+fn alerts(config: &Config, archive: &Archive, args: &AlertsArgs) -> Result<ExitCode> {
+    if args.days.is_some_and(|d| d > 366) {
+        usage_error("--days must be at most 366");
+    }
+    let req = crate::alerts::command::AlertsRequest {
+        days: args.days,
+        user: args.user.clone(),
+    };
+    crate::alerts::command::alerts_cmd(config, archive, &req, args.send)
 }
 
 /// What the reports read: the local data dir, or a lake's clusters (only `cluster` when
@@ -378,6 +415,15 @@ fn config_check(file: Option<&PathBuf>) -> Result<ExitCode> {
         config.groups.len(),
         config.groups.values().map(Vec::len).sum::<usize>()
     );
+    if let Some(a) = &config.alerts {
+        println!(
+            "  alerts   = via {}, from {}, at most one mail every {}, {} (credentials from SLURM_USAGE_SMTP_USER/_PASSWORD)",
+            a.smtp.clone().unwrap_or_else(|| a.sendmail.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+            a.from,
+            a.every,
+            a.cron.as_ref().map_or_else(|| "sent by hand".to_string(), |c| format!("daemon sends on {c:?}"))
+        );
+    }
     if let Some(l) = &config.lake {
         println!(
             "  lake     = {} (cluster {}, lease {}; credentials from the AWS environment)",

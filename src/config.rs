@@ -52,6 +52,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[lake]`: a copy of every partition in object storage. `None`: no lake.
     pub lake: Option<LakeConfig>,
+    /// `[alerts]`: efficiency mails to users and group contacts. `None`: no mails.
+    pub alerts: Option<AlertsConfig>,
     /// Where this config came from (`None`: built-in defaults). Not a TOML key.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -68,6 +70,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             lake: None,
+            alerts: None,
             source: None,
         }
     }
@@ -165,6 +168,96 @@ pub struct LakeConfig {
 
 fn default_lease_ttl() -> HumanDuration {
     HumanDuration(Duration::from_secs(6 * 3600))
+}
+
+/// `[alerts]`: efficiency mails (`docs/alerts.md`). SMTP credentials never come from here:
+/// they come from `SLURM_USAGE_SMTP_USER` and `SLURM_USAGE_SMTP_PASSWORD`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// `host[:port]` of the SMTP server (port 25 when left out); STARTTLS when it offers it.
+    #[serde(default)]
+    pub smtp: Option<String>,
+    /// A sendmail program, run as `sendmail -t -i` with the mail on stdin (instead of `smtp`).
+    #[serde(default)]
+    pub sendmail: Option<PathBuf>,
+    /// The sender, e.g. `hpc-support@example.org`.
+    pub from: String,
+    /// A user's address is `<user>@<domain>` unless `[alerts.addresses]` names one.
+    pub domain: String,
+    /// At most one mail per person in this period.
+    #[serde(default = "default_alerts_every")]
+    pub every: HumanDuration,
+    /// When the daemon sends (a `[schedule]`-style cron with seconds). `None`: only by hand.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// The window judged: today and this many days before it (`--days` overrides it).
+    #[serde(default = "default_alerts_days")]
+    pub days: u32,
+    /// Users who never get a mail and are left out of their group's summary.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// User -> address, where `<user>@<domain>` is wrong.
+    #[serde(default)]
+    pub addresses: BTreeMap<String, String>,
+    /// Research group (`[groups]`) -> the address that gets the group's summary.
+    #[serde(default)]
+    pub group_contacts: BTreeMap<String, String>,
+    /// The rules' thresholds.
+    #[serde(default)]
+    pub rules: AlertRules,
+}
+
+fn default_alerts_every() -> HumanDuration {
+    HumanDuration(Duration::from_secs(7 * 86_400))
+}
+
+fn default_alerts_days() -> u32 {
+    7
+}
+
+/// `[alerts.rules]`: when a rule speaks up. Each rule judges a person's finished jobs of the
+/// window and stays silent with fewer than its minimum of jobs (`docs/alerts.md`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertRules {
+    /// The fewest jobs a rule judges (CPU, memory, killed jobs).
+    pub min_jobs: usize,
+    /// Low CPU efficiency: the mean `cpu_efficiency` of COMPLETED jobs below this (percent) ...
+    pub cpu_efficiency_below: f64,
+    /// ... and at least this many CPU hours wasted.
+    pub min_cpu_hours_wasted: f64,
+    /// Memory: the suggested `--mem` is the 95th percentile peak plus this fraction ...
+    pub memory_margin: f64,
+    /// ... and a job is flagged when it held at least this many times the suggestion ...
+    pub memory_factor: f64,
+    /// ... and the flagged jobs wasted at least this many GB-hours.
+    pub min_memory_gb_hours_wasted: f64,
+    /// TIMEOUT or OUT_OF_MEMORY: at least this fraction of the finished jobs (and `min_jobs`).
+    pub killed_fraction: f64,
+    /// Short jobs: ran less than this ...
+    pub short_job: HumanDuration,
+    /// ... at least this many of them ...
+    pub short_min_jobs: usize,
+    /// ... and at least this fraction of the finished jobs.
+    pub short_fraction: f64,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        AlertRules {
+            min_jobs: 5,
+            cpu_efficiency_below: 50.0,
+            min_cpu_hours_wasted: 10.0,
+            memory_margin: 0.2,
+            memory_factor: 2.0,
+            min_memory_gb_hours_wasted: 20.0,
+            killed_fraction: 0.2,
+            short_job: HumanDuration(Duration::from_secs(60)),
+            short_min_jobs: 20,
+            short_fraction: 0.5,
+        }
+    }
 }
 
 /// `[log]`
@@ -434,6 +527,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(alerts) = &self.alerts {
+            alerts.validate(text)?;
+        }
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (group, users) in &self.groups {
             if !valid_name(group) {
@@ -473,6 +569,206 @@ impl Config {
             .map(|(g, _)| g.as_str())
             .unwrap_or("ungrouped")
     }
+}
+
+impl AlertsConfig {
+    /// The `[alerts]` rules serde cannot check; errors name the line in `[alerts]`.
+    fn validate(&self, text: &str) -> Result<(), String> {
+        let at = |key: &str| match line_in_section(text, "alerts", key) {
+            Some(l) => format!("line {l}"),
+            None => "default value".to_string(),
+        };
+        let section = line_in_section(text, "alerts", "")
+            .map_or_else(|| "[alerts]".to_string(), |l| format!("line {l}"));
+        match (&self.smtp, &self.sendmail) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{}: [alerts] has both smtp and sendmail; pick one",
+                    at("sendmail")
+                ))
+            }
+            (None, None) => {
+                return Err(format!(
+                    "{section}: [alerts] needs smtp = \"host:port\" or sendmail = \"/usr/sbin/sendmail\""
+                ))
+            }
+            _ => {}
+        }
+        if let Some(smtp) = &self.smtp {
+            if let Err(e) = smtp_host_port(smtp) {
+                return Err(format!("{}: [alerts] smtp = {smtp:?}: {e}", at("smtp")));
+            }
+        }
+        if self
+            .sendmail
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(format!(
+                "{}: [alerts] sendmail must not be empty",
+                at("sendmail")
+            ));
+        }
+        if !plausible_address(&self.from) {
+            return Err(format!(
+                "{}: [alerts] from = {:?} is not a mail address (hint: e.g. \"hpc-support@example.org\")",
+                at("from"),
+                self.from
+            ));
+        }
+        if self.domain.is_empty() || self.domain.contains(['@', ' ', '<', '>']) {
+            return Err(format!(
+                "{}: [alerts] domain = {:?} is not a mail domain (hint: e.g. \"example.org\")",
+                at("domain"),
+                self.domain
+            ));
+        }
+        if self.every.0.is_zero() {
+            return Err(format!(
+                "{}: [alerts] every must be more than \"0s\" (hint: e.g. \"7d\")",
+                at("every")
+            ));
+        }
+        if let Some(cron) = &self.cron {
+            if let Err(e) = parse_cron(cron) {
+                return Err(format!(
+                    "{}: [alerts] cron = {cron:?} is not a valid cron expression: {e} \
+                     (hint: 6 fields, sec min hour day-of-month month day-of-week, e.g. \"0 0 8 * * Mon\")",
+                    at("cron")
+                ));
+            }
+        }
+        if self.days > 366 {
+            return Err(format!(
+                "{}: [alerts] days = {} is more than 366",
+                at("days"),
+                self.days
+            ));
+        }
+        for (user, address) in &self.addresses {
+            if !plausible_address(address) {
+                return Err(format!(
+                    "{}: [alerts.addresses] {user} = {address:?} is not a mail address",
+                    at(user)
+                ));
+            }
+        }
+        for (group, address) in &self.group_contacts {
+            if !plausible_address(address) {
+                return Err(format!(
+                    "{}: [alerts.group_contacts] {group} = {address:?} is not a mail address",
+                    at(group)
+                ));
+            }
+        }
+        let r = &self.rules;
+        for (key, v, lo, hi) in [
+            ("cpu_efficiency_below", r.cpu_efficiency_below, 0.0, 100.0),
+            ("memory_margin", r.memory_margin, 0.0, 10.0),
+            ("memory_factor", r.memory_factor, 1.0, 1000.0),
+            ("killed_fraction", r.killed_fraction, 0.0, 1.0),
+            ("short_fraction", r.short_fraction, 0.0, 1.0),
+            (
+                "min_cpu_hours_wasted",
+                r.min_cpu_hours_wasted,
+                0.0,
+                f64::MAX,
+            ),
+            (
+                "min_memory_gb_hours_wasted",
+                r.min_memory_gb_hours_wasted,
+                0.0,
+                f64::MAX,
+            ),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!(
+                    "{}: [alerts.rules] {key} = {v} must be between {lo} and {hi}",
+                    at(key)
+                ));
+            }
+        }
+        if r.min_jobs == 0 || r.short_min_jobs == 0 {
+            return Err(format!(
+                "{}: [alerts.rules] min_jobs and short_min_jobs must be at least 1",
+                at(if r.min_jobs == 0 {
+                    "min_jobs"
+                } else {
+                    "short_min_jobs"
+                })
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where `user`'s mail goes: `[alerts.addresses]`, else `<user>@<domain>`.
+    pub fn address_of(&self, user: &str) -> String {
+        self.addresses
+            .get(user)
+            .cloned()
+            .unwrap_or_else(|| format!("{user}@{}", self.domain))
+    }
+}
+
+/// `host[:port]` of an `[alerts] smtp` value; the port defaults to 25.
+pub fn smtp_host_port(s: &str) -> Result<(String, u16), String> {
+    let s = s.trim();
+    if s.is_empty() || s.contains("://") || s.contains(['/', ' ', '@']) {
+        return Err(
+            "expected host or host:port, e.g. \"127.0.0.1:25\" or \"smtp.example.org:587\"".into(),
+        );
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !host.contains(':') => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .map(|p| (host.to_string(), p))
+            .ok_or_else(|| format!("port {port:?} is not a number from 1 to 65535")),
+        Some(_) => {
+            Err("expected host or host:port (an IPv6 address is not supported; use a name)".into())
+        }
+        None => Ok((s.to_string(), 25)),
+    }
+}
+
+/// `local@domain` with nothing that would break a header: a check for typos, not RFC 5321.
+fn plausible_address(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !s.contains(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ',' | '"'))
+        }
+        None => false,
+    }
+}
+
+/// The 1-based line where `key` is assigned inside `[section]` or one of its sub-tables
+/// (`[section.x]`); with `key` empty, the line of the `[section]` header itself.
+fn line_in_section(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut inside = false;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if let Some(h) = t.strip_prefix('[') {
+            let name = h
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim();
+            inside = name == section || name.starts_with(&format!("{section}."));
+            if inside && key.is_empty() {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        if inside && !key.is_empty() && line_of(l, key).is_some() {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// Parses a `[schedule] cron` expression the way tokio-cron-scheduler does (seconds
@@ -683,6 +979,62 @@ level = "debug"
         assert!(err.contains("line 2") && err.contains("0 61 2"), "{err}");
         let err = Config::from_toml("[schedule]\ncron = \"0 0 0 1 1 * 2001\"\n").unwrap_err();
         assert!(err.contains("never matches"), "{err}");
+    }
+
+    const ALERTS: &str = "[schedule]\ncron = \"0 15 2 * * *\"\n[alerts]\nsmtp = \"127.0.0.1:2525\"\nfrom = \"hpc@example.org\"\ndomain = \"example.org\"\n";
+
+    #[test]
+    fn alerts_parse_with_defaults() {
+        let c = Config::from_toml(&format!(
+            "{ALERTS}exclude = [\"root\"]\n[alerts.addresses]\nalice = \"a.s@physics.example.org\"\n[alerts.group_contacts]\nphysics = \"pi@example.org\"\n[alerts.rules]\nmin_jobs = 3\n"
+        ))
+        .unwrap();
+        let a = c.alerts.unwrap();
+        assert_eq!(a.every.0, Duration::from_secs(7 * 86_400));
+        assert_eq!(a.days, 7);
+        assert_eq!(a.rules.min_jobs, 3);
+        assert_eq!(a.rules.cpu_efficiency_below, 50.0);
+        assert_eq!(a.address_of("alice"), "a.s@physics.example.org");
+        assert_eq!(a.address_of("bob"), "bob@example.org");
+        assert_eq!(
+            smtp_host_port("mail.example.org").unwrap(),
+            ("mail.example.org".into(), 25)
+        );
+        assert!(smtp_host_port("smtp://x").is_err());
+        assert!(smtp_host_port("x:0").is_err());
+    }
+
+    #[test]
+    fn alerts_errors_name_the_line_in_their_section() {
+        // The [schedule] cron on line 2 is fine; the [alerts] one on line 7 is not.
+        let err = Config::from_toml(&format!("{ALERTS}cron = \"0 8 * *\"\n")).unwrap_err();
+        assert!(
+            err.contains("line 7") && err.contains("[alerts] cron"),
+            "{err}"
+        );
+        let err = Config::from_toml(&ALERTS.replace("hpc@example.org", "hpc")).unwrap_err();
+        assert!(err.contains("line 5") && err.contains("from"), "{err}");
+        let err =
+            Config::from_toml(&format!("{ALERTS}sendmail = \"/usr/sbin/sendmail\"\n")).unwrap_err();
+        assert!(err.contains("line 7") && err.contains("pick one"), "{err}");
+        let err = Config::from_toml("[alerts]\nfrom = \"a@b\"\ndomain = \"b\"\n").unwrap_err();
+        assert!(
+            err.contains("line 1") && err.contains("needs smtp"),
+            "{err}"
+        );
+        let err = Config::from_toml(&format!("{ALERTS}every = \"0s\"\n")).unwrap_err();
+        assert!(err.contains("line 7"), "{err}");
+        let err = Config::from_toml(&format!("{ALERTS}[alerts.rules]\nkilled_fraction = 2.0\n"))
+            .unwrap_err();
+        assert!(
+            err.contains("line 8") && err.contains("killed_fraction"),
+            "{err}"
+        );
+        let err = Config::from_toml(&format!("{ALERTS}[alerts.rules]\nmin_job = 2\n")).unwrap_err();
+        assert!(err.contains("line 8") && err.contains("min_jobs"), "{err}");
+        let err = Config::from_toml(&format!("{ALERTS}[alerts.addresses]\nbob = \"bob at x\"\n"))
+            .unwrap_err();
+        assert!(err.contains("line 8") && err.contains("bob"), "{err}");
     }
 
     #[test]

@@ -192,6 +192,10 @@ pub async fn serve(
         .run(),
     );
 
+    // `[alerts] cron`: a second schedule, its own task; a reload that changes it applies at
+    // once (the task watches the config).
+    tasks.spawn(alerts_loop(config_tx.subscribe(), cancel.clone()));
+
     let watchdog = sd_notify::watchdog_enabled()
         .map(|d| d / 2)
         .filter(|d| !d.is_zero());
@@ -273,6 +277,57 @@ pub async fn serve(
         "stopped"
     );
     Ok(code)
+}
+
+/// Runs an alerts round (`crate::alerts`) at every tick of `[alerts] cron`, with the config
+/// in force at that tick; idle while the config has no such schedule. A round that fails is
+/// logged and the next tick runs anyway. Wall-clock ticks are checked at least once a minute,
+/// so a suspended machine or a changed clock never leaves a tick a week late.
+async fn alerts_loop(mut config: watch::Receiver<Arc<Config>>, cancel: CancellationToken) {
+    loop {
+        let current = config.borrow_and_update().clone();
+        let schedule = current
+            .alerts
+            .as_ref()
+            .and_then(|a| a.cron.as_deref())
+            .and_then(|c| Schedule::new(c, current.zone()).ok());
+        let next = schedule.as_ref().and_then(|s| s.next_after(Utc::now()));
+        if let (Some(s), Some(t)) = (&schedule, next) {
+            info!(source = "alerts", cron = %s.expr(), next = %s.describe_tick(t, Utc::now()), "alert mails scheduled");
+        }
+        let due = loop {
+            let step = match next {
+                Some(t) => (t - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(Duration::from_secs(60)),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = config.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    break false;
+                }
+                _ = tokio::time::sleep(step) => {
+                    if next.is_some_and(|t| Utc::now() >= t) {
+                        break true;
+                    }
+                }
+            }
+        };
+        if !due {
+            continue;
+        }
+        let c = current.clone();
+        match tokio::task::spawn_blocking(move || crate::alerts::command::round(&c)).await {
+            Ok(Ok(report)) => info!(source = "alerts", "{}", report.line()),
+            Ok(Err(e)) => error!(source = "alerts", "round failed: {}", error_chain(&e)),
+            Err(e) => error!(source = "alerts", "round ended abnormally: {e}"),
+        }
+    }
 }
 
 /// Creates the data dir if needed and takes its instance lock for the daemon's lifetime.

@@ -8,6 +8,7 @@
 //! - `daemon`: the systemd service that runs `collect` on a schedule.
 //! - `demo`, `live`, `summary`, `prom`: the demo; `current` and `nodes` (squeue, sinfo); the
 //!   table after `collect` and the daemon's Prometheus textfile, both views of a cycle.
+//! - `alerts`: efficiency mails to users and group contacts, read from the archive.
 //! - `checks`, `collect`, `report`: `test`; one collection cycle; everything read from the
 //!   archive (`analyze`, `status`, `job`).
 //! - `metrics`, `store`, `scheduler`, `synth`: sacct rows to jobs; the data dir; the cron
@@ -19,6 +20,7 @@
 //!
 //! `config`, `model`, `sacct::parser`, `metrics` and `slurm` (all but `slurm::run`) are pure.
 
+pub mod alerts;
 pub mod checks;
 pub mod cli;
 pub mod collect;

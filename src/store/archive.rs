@@ -101,6 +101,9 @@ pub struct Listing {
 /// File name of the lake uploader's record, at the top of the data dir.
 pub const LAKE_STATE: &str = "lake-state.json";
 
+/// File name of the alert mails' throttle record, at the top of the data dir.
+pub const ALERTS_STATE: &str = "alerts-state.json";
+
 /// What identifies one version of a local partition without reading it: its size and
 /// modification time (a commit renames a new file into place, so any change makes a new
 /// mtime).
@@ -311,6 +314,32 @@ impl Archive {
     /// round and a manual `lake sync` never upload at once).
     pub fn try_lock_lake(&self) -> Result<DirLock, LockError> {
         lock::try_lock(&self.root, lock::LAKE_LOCK)
+    }
+
+    /// The alert mails' throttle record (`alerts-state.json`: who was mailed when); `None`
+    /// if absent.
+    pub fn read_alerts_state(&self) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.root.join(ALERTS_STATE)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The name of the alert mails' throttle record, for messages.
+    pub fn alerts_state_name(&self) -> PathBuf {
+        self.root.join(ALERTS_STATE)
+    }
+
+    /// Saves the alert mails' throttle record as one committed write.
+    pub fn write_alerts_state(&self, bytes: &[u8]) -> Result<(), atomic::WriteError> {
+        atomic::write_bytes_atomic(&self.root.join(ALERTS_STATE), bytes)
+    }
+
+    /// Takes the alerts lock without waiting: one sender per data dir, so a daemon's round
+    /// and a manual `alerts --send` never mail the same person twice.
+    pub fn try_lock_alerts(&self) -> Result<DirLock, LockError> {
+        lock::try_lock(&self.root, lock::ALERTS_LOCK)
     }
 
     /// Moved-aside copies of the tracker (they land beside it, at the top), sorted.

@@ -1,10 +1,12 @@
 //! Locks on the data dir, so two collectors never write it at once.
 //!
-//! Two lock files, both `flock`-style (released by the kernel when the process dies, so a
-//! crash never leaves a stale lock):
+//! Lock files, all `flock`-style (released by the kernel when the process dies, so a crash
+//! never leaves a stale lock):
 //! - `.slurm-usage.lock`: the write lock, held by whoever writes (a daemon cycle or a CLI
 //!   `collect`) for as long as it writes.
 //! - `.slurm-usage.daemon.lock`: the instance lock, held by a daemon for its lifetime.
+//! - `.slurm-usage.lake.lock`: one lake uploader per data dir.
+//! - `.slurm-usage.alerts.lock`: one sender of alert mails per data dir.
 //!
 //! The holder writes its pid into the file so the message for the loser names it. Who takes
 //! which lock, and when: `docs/collection.md`, "The write lock".
@@ -20,6 +22,8 @@ pub const WRITE_LOCK: &str = ".slurm-usage.lock";
 pub const DAEMON_LOCK: &str = ".slurm-usage.daemon.lock";
 /// File name of the lake upload lock (one uploader per data dir).
 pub const LAKE_LOCK: &str = ".slurm-usage.lake.lock";
+/// File name of the alerts lock (one sender of alert mails per data dir).
+pub const ALERTS_LOCK: &str = ".slurm-usage.alerts.lock";
 
 /// Why a lock could not be taken. `Busy` maps to exit code 75.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,8 @@ pub enum LockError {
 fn hint(file: &str) -> &'static str {
     if file == DAEMON_LOCK {
         "another slurm-usage daemon runs on this data dir; stop it first (systemctl stop slurm-usage)"
+    } else if file == ALERTS_LOCK {
+        "another `alerts --send` (or the daemon's alerts round) is sending from this data dir; try again when it ends"
     } else if file == LAKE_LOCK {
         "another upload to the lake runs from this data dir; it uploads what is pending, try again when it ends"
     } else {

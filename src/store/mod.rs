@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 pub use archive::{
-    Archive, Fingerprint, Listing, OpenError, Partition, Source, Writable, LAKE_STATE,
+    Archive, Fingerprint, Listing, OpenError, Partition, Source, Writable, ALERTS_STATE, LAKE_STATE,
 };
 
 /// Which of the two partition kinds.
