@@ -599,3 +599,68 @@ fn days_beyond_ten_years_are_refused_without_force_and_ask_nothing_of_sacct() {
         "no partition was created"
     );
 }
+
+/// Issue #18: a job still running in a date's window is written to the date it started on;
+/// that date then held only such jobs, counted as incomplete, and the next cycle queried it
+/// whole, whose long jobs reached further back, and so on down to `max_recollect_days`.
+/// Here each older date's output holds a job started 4 days before it: three cycles of
+/// `collect --days 1` must ask sacct for today and yesterday only, and the jobs that spilled
+/// over are still archived and kept up to date by the window that sees them.
+#[test]
+fn jobs_running_into_the_window_do_not_cascade_into_older_whole_days() {
+    let env = Env::new("");
+    let (today, yesterday) = (day(0), day(1));
+    // Job 901 started 5 days ago and still runs: both window dates print it.
+    let long = running_job("901", &at(day(5), "08:00"));
+    let mut y = finished_job("902", "alice", &at(yesterday, "10:00"), "COMPLETED");
+    y.extend(long.clone());
+    env.set_output(yesterday, &y);
+    env.set_output(today, &long);
+    // If day 5 were queried whole it would bring job 903 of day 9, and day 9 job 904 of day 13.
+    let mut d5 = long.clone();
+    d5.extend(running_job("903", &at(day(9), "08:00")));
+    env.set_output(day(5), &d5);
+    let mut d9 = running_job("903", &at(day(9), "08:00"));
+    d9.extend(running_job("904", &at(day(13), "08:00")));
+    env.set_output(day(9), &d9);
+
+    let mut asked = std::collections::BTreeSet::new();
+    let mut calls = Vec::new();
+    for cycle in 0..3 {
+        if cycle == 2 {
+            // Job 901 ended this morning: today's output says so.
+            let done = with_field(
+                &finished_job("901", "bob", &at(day(5), "08:00"), "COMPLETED"),
+                "End",
+                &at(today, "00:30"),
+            );
+            env.set_output(today, &done);
+        }
+        env.clear_calls();
+        let out = env.run(&["collect", "--days", "1"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        calls.push(env.calls().len());
+        asked.extend(env.calls());
+    }
+    let window = [yesterday.to_string(), today.to_string()];
+    assert_eq!(
+        asked.into_iter().collect::<Vec<_>>(),
+        window,
+        "only the window is queried whole"
+    );
+    // Yesterday is complete after the first cycle (its own job finished): today only.
+    assert_eq!(calls, [2, 1, 1], "sacct calls per cycle");
+    // The spilled job is archived at its start date and was kept up to date.
+    let spilled = env.jobs(day(5));
+    assert_eq!(spilled.len(), 1);
+    assert_eq!(spilled[0].job_id, "901");
+    assert_eq!(spilled[0].state, "COMPLETED");
+    assert!(!env.processed(day(9)).exists());
+    assert_eq!(env.jobs(yesterday).len(), 1, "job 902 only");
+
+    // Asked for explicitly, the date is queried whole (and finds its other job's start date).
+    env.clear_calls();
+    assert!(env.run(&["collect", "--days", "5"]).status.success());
+    assert!(env.calls().contains(&day(5).to_string()));
+    assert_eq!(env.jobs(day(9)).len(), 1);
+}

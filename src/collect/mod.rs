@@ -3,8 +3,10 @@
 //!
 //! 1. `prepare` (plan): take the archive's write lock, remove temp files a crash left
 //!    behind, load the tracker, and [`plan`] the dates: today and the lookback days, plus
-//!    older dates that have a partition but are not complete (up to `max_recollect_days`),
-//!    minus dates the tracker holds as complete.
+//!    older dates that were queried whole before and are not complete yet (up to
+//!    `max_recollect_days`), minus dates the tracker holds as complete. An older date that
+//!    holds only jobs other dates' outputs wrote there is not queried whole: that would
+//!    cascade further back with every cycle.
 //! 2. `fetch`: one sacct per date, at most `max_concurrent_sacct` at once; its output is
 //!    parsed on a blocking thread while sacct prints it (`day.rs`): jobs are built and the
 //!    date's raw rows staged as they arrive. A date's semaphore permit is held until its
@@ -206,7 +208,13 @@ pub struct Plan {
 }
 
 /// Which dates to query: `today` and `days` before it, plus older dates that have a
-/// partition and are not complete, no older than `max_recollect_days`.
+/// partition, were queried whole before ([`Tracker::queried_whole`]) and are not complete,
+/// no older than `max_recollect_days`.
+///
+/// An older date whose partition holds only jobs that spilled over from other dates'
+/// windows (they started on it and still ran later) is not queried: its own long jobs would
+/// spill further back, and each cycle would reach a few more days into the past. The date
+/// whose window sees such a job keeps writing it to its start date.
 pub fn plan(
     today: NaiveDate,
     days: u32,
@@ -222,11 +230,9 @@ pub fn plan(
         .unwrap_or(today);
     let mut wanted: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= today).collect();
     // Older dates only when they still need work: a complete one is not even listed.
-    wanted.extend(
-        partitions
-            .iter()
-            .filter(|d| **d >= oldest && **d < first && !tracker.is_complete(**d)),
-    );
+    wanted.extend(partitions.iter().filter(|d| {
+        **d >= oldest && **d < first && !tracker.is_complete(**d) && tracker.queried_whole(**d)
+    }));
     wanted.sort();
     wanted.dedup();
     let (already_complete, query) = wanted.into_iter().partition(|d| tracker.is_complete(*d));
@@ -670,6 +676,45 @@ mod tests {
         // max_recollect_days bounds the look back.
         let p = plan(d("2026-11-25"), 0, 10, &t, &parts);
         assert_eq!(p.query, [d("2026-11-25")]);
+    }
+
+    #[test]
+    fn plan_skips_older_dates_that_hold_only_spilled_jobs() {
+        use crate::store::tracker::DateInfo;
+        let mut t = Tracker::default();
+        let spilled = DateInfo {
+            jobs: 1,
+            incomplete_jobs: 1,
+            ..DateInfo::default()
+        };
+        let queried = DateInfo {
+            last_collected: Some(Utc::now()),
+            ..spilled.clone()
+        };
+        t.dates.insert("2026-11-10".into(), spilled.clone());
+        t.dates.insert("2026-11-12".into(), queried);
+        t.dates.insert("2026-11-24".into(), spilled);
+        let parts = [
+            d("2026-11-09"),
+            d("2026-11-10"),
+            d("2026-11-12"),
+            d("2026-11-24"),
+        ];
+        let p = plan(d("2026-11-25"), 1, 60, &t, &parts);
+        // 11-09 has no facts (the Python tool's), 11-12 was queried: both again. 11-10 holds
+        // only spilled jobs: not queried. 11-24 is in the window: queried whatever it holds.
+        assert_eq!(
+            p.query,
+            [
+                d("2026-11-09"),
+                d("2026-11-12"),
+                d("2026-11-24"),
+                d("2026-11-25")
+            ]
+        );
+        // Asked for, it is queried.
+        let p = plan(d("2026-11-25"), 15, 60, &t, &parts);
+        assert!(p.query.contains(&d("2026-11-10")));
     }
 
     #[test]

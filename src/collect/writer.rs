@@ -434,9 +434,7 @@ impl Writer {
                 .merge_raw(date, &self.layout, &[], &raw_ids, &meta)?;
             self.archive.write_processed(date, &kept, &meta)?;
             info!(from = %date, to = %now_in, jobs = gone.len(), "jobs moved to the date they started on");
-            let info = self.tracker.dates.entry(date.to_string()).or_default();
-            info.jobs = kept.len() as u64;
-            info.incomplete_jobs = kept.iter().filter(|j| !j.is_complete).count() as u64;
+            self.count_jobs(date, &kept, false);
         }
         Ok(())
     }
@@ -470,6 +468,7 @@ impl Writer {
         applying: Option<NaiveDate>,
     ) -> Result<(), StoreError> {
         let found = self.archive.read_processed(date, &self.zone)?;
+        let created = matches!(found, Existing::Missing);
         let mut existing = self.unless_moved_aside(date, found);
         let mut at: HashMap<Text, usize> = existing
             .iter()
@@ -500,12 +499,28 @@ impl Writer {
             stale.remove(&d);
         }
         self.remove_stale(date, stale)?;
-        // A date that was never collected now has a partition: it is not complete, so it is
-        // re-collected (within max_recollect_days) to fill in its other jobs.
-        let info = self.tracker.dates.entry(date.to_string()).or_default();
-        info.jobs = existing.len() as u64;
-        info.incomplete_jobs = existing.iter().filter(|j| !j.is_complete).count() as u64;
+        // A date this write gave its first partition holds only jobs of other dates' outputs:
+        // its facts say it was never queried, so it is not queried whole unless it is in the
+        // window or asked for (`collect::plan`); the windows that see its jobs keep them up
+        // to date.
+        self.count_jobs(date, &existing, created);
         Ok(())
+    }
+
+    /// Updates `date`'s job counts in the tracker after a write that did not come from its
+    /// own output. A date without facts gets them only when `created` (this write made its
+    /// partition): it then holds only spilled-over jobs. A partition of unknown origin (the
+    /// Python tool's, or one whose tracker save a crash prevented) gets none, so it still
+    /// counts as queried whole ([`Tracker::queried_whole`]) and is collected again.
+    fn count_jobs(&mut self, date: NaiveDate, jobs: &[ProcessedJob], created: bool) {
+        let key = date.to_string();
+        let info = match self.tracker.dates.get_mut(&key) {
+            Some(info) => info,
+            None if created => self.tracker.dates.entry(key).or_default(),
+            None => return,
+        };
+        info.jobs = jobs.len() as u64;
+        info.incomplete_jobs = jobs.iter().filter(|j| !j.is_complete).count() as u64;
     }
 }
 
