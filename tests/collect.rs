@@ -664,3 +664,37 @@ fn jobs_running_into_the_window_do_not_cascade_into_older_whole_days() {
     assert!(env.calls().contains(&day(5).to_string()));
     assert_eq!(env.jobs(day(9)).len(), 1);
 }
+
+/// Issue #18: a date with no jobs costs one small query and no file churn. Today is queried
+/// every cycle (it is never complete); when its output stays empty its files are not
+/// rewritten (a rewrite would also re-upload them to a lake).
+#[test]
+fn an_empty_date_is_not_rewritten_when_nothing_changed() {
+    let env = Env::new("");
+    let today = day(0);
+    env.set_output(today, &[]);
+    assert!(env.run(&["collect", "--days", "0"]).status.success());
+    let mtimes = || {
+        [env.processed(today), env.raw(today)].map(|p| {
+            std::fs::metadata(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .modified()
+                .unwrap()
+        })
+    };
+    let before = mtimes();
+    assert!(env.jobs(today).is_empty());
+    std::thread::sleep(Duration::from_millis(100));
+    env.clear_calls();
+    let out = env.run(&["collect", "--days", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.calls(), [today.to_string()], "one query");
+    assert_eq!(mtimes(), before, "files untouched");
+    assert!(env.tracker()["dates"][today.to_string()]["last_collected"].is_string());
+
+    // A job appears: the date is written.
+    env.set_output(today, &running_job("1001", &at(today, "00:05")));
+    assert!(env.run(&["collect", "--days", "0"]).status.success());
+    assert_eq!(env.jobs(today).len(), 1);
+    assert_ne!(mtimes(), before);
+}

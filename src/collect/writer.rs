@@ -269,6 +269,7 @@ impl Writer {
         moved_raw: &HashSet<Text>,
     ) -> Result<RawMerge, StoreError> {
         let meta = self.meta(date);
+        let none_moved = moved_raw.is_empty();
         let moved_raw: HashSet<&str> = moved_raw.iter().map(Text::as_str).collect();
         let extra: Vec<&str> = content.extra_rows.iter().map(String::as_str).collect();
         let archive = self.archive.clone();
@@ -285,9 +286,33 @@ impl Writer {
         upserted?;
         let (raw_staged, raw) = raw?;
         let processed = processed?;
+        if self.unchanged_and_empty(date, content, &raw, none_moved) {
+            // Dropping the staged files removes them: the archived ones stay as they are.
+            tracing::debug!(date = %date, "no jobs before or now: files left untouched");
+            return Ok(raw);
+        }
         raw_staged.commit()?;
         processed.commit()?;
         Ok(raw)
+    }
+
+    /// Whether `date` had no jobs and no raw rows and still has none, with both files in
+    /// place: a date without jobs (a quiet cluster, the window of a weekend) then costs its
+    /// query and no file churn (no rewrite, no fsync, no new mtime for a lake to upload).
+    /// Nothing archived left: no job moved away (`none_moved`), none kept, no raw row kept.
+    fn unchanged_and_empty(
+        &self,
+        date: NaiveDate,
+        content: &Content,
+        raw: &RawMerge,
+        none_moved: bool,
+    ) -> bool {
+        content.jobs.is_empty()
+            && none_moved
+            && raw.kept == 0
+            && raw.fresh == 0
+            && self.archive.has(Kind::Processed, date)
+            && self.archive.has(Kind::Raw, date)
     }
 
     /// Dates applied later in this cycle look up the jobs this date wrote; after the last
