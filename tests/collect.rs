@@ -698,3 +698,67 @@ fn an_empty_date_is_not_rewritten_when_nothing_changed() {
     assert_eq!(env.jobs(today).len(), 1);
     assert_ne!(mtimes(), before);
 }
+
+/// Issue #18: what a cycle asks of slurmdbd shows in the summary and the daemon's textfile:
+/// sacct calls, the rows they returned, per call and at most. Yesterday prints 6 rows (two
+/// finished jobs and a running one, each with its step), today 4: every cycle is the same 2
+/// calls (yesterday stays open: its job runs) and 10 rows.
+#[test]
+fn sacct_calls_and_rows_show_in_the_summary_and_the_textfile() {
+    let prom = tempfile::tempdir().unwrap();
+    let textfile = prom.path().join("slurm_usage.prom");
+    let env = Env::new(&format!(
+        "lookback_days = 1\n[schedule]\ncron = \"* * * * * *\"\njitter = \"0s\"\n\
+         [metrics]\ntextfile = \"{}\"",
+        textfile.display()
+    ));
+    let (today, yesterday) = (day(0), day(1));
+    let mut y = finished_job("1101", "alice", &at(yesterday, "01:00"), "COMPLETED");
+    y.extend(finished_job(
+        "1102",
+        "bob",
+        &at(yesterday, "02:00"),
+        "FAILED",
+    ));
+    y.extend(running_job("1103", &at(yesterday, "03:00")));
+    env.set_output(yesterday, &y);
+    let mut t = finished_job("1104", "alice", &at(today, "00:01"), "COMPLETED");
+    t.extend(running_job("1105", &at(today, "00:02")));
+    env.set_output(today, &t);
+
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("sacct: 2 calls (0 failed"), "{text}");
+    assert!(
+        text.contains("sacct rows: 10 (5 per call, at most 6 in one)\n"),
+        "{text}"
+    );
+
+    let mut d = Daemon::start(env.path(), &env.config(), &[]);
+    d.expect_status("collected ", Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let m = std::fs::read_to_string(&textfile).unwrap_or_default();
+        if m.contains("slurm_usage_last_cycle_sacct_rows ") || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for line in [
+        "slurm_usage_last_cycle_sacct_calls 2",
+        "slurm_usage_last_cycle_sacct_rows 10",
+        "slurm_usage_last_cycle_sacct_rows_max 6",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    let total: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("slurm_usage_sacct_rows_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(total >= 10 && total.is_multiple_of(10), "{metrics}");
+    d.signal("TERM");
+    assert!(d.wait_exit(Duration::from_secs(10)).success());
+}

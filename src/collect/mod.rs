@@ -136,6 +136,9 @@ pub struct DateReport {
     pub raw_rows: usize,
     /// Time inside sacct (all attempts).
     pub sacct_seconds: f64,
+    /// Rows the successful sacct call returned (records and unparsable text); 0 when
+    /// none succeeded or none ran.
+    pub sacct_rows: usize,
 }
 
 /// A whole cycle's result, for the summary, STATUS and metrics.
@@ -167,6 +170,7 @@ impl DateReport {
             parse_errors: 0,
             raw_rows: 0,
             sacct_seconds: 0.0,
+            sacct_rows: 0,
         }
     }
 }
@@ -197,6 +201,20 @@ impl CycleReport {
     /// Unparsable sacct lines this cycle.
     pub fn parse_errors(&self) -> usize {
         self.dates.iter().map(|d| d.parse_errors).sum()
+    }
+    /// Rows the sacct calls of this cycle returned.
+    pub fn sacct_rows(&self) -> usize {
+        self.dates.iter().map(|d| d.sacct_rows).sum()
+    }
+    /// The most rows one sacct call of this cycle returned.
+    pub fn sacct_rows_max(&self) -> usize {
+        self.dates.iter().map(|d| d.sacct_rows).max().unwrap_or(0)
+    }
+    /// Rows per successful sacct call of this cycle (failed attempts return none); 0 when
+    /// none succeeded.
+    pub fn sacct_rows_per_call(&self) -> usize {
+        let ok = self.sacct_calls.saturating_sub(self.sacct_failures) as usize;
+        self.sacct_rows().checked_div(ok).unwrap_or(0)
     }
 }
 
@@ -344,6 +362,7 @@ pub async fn run_cycle(
         failed = report.failed(),
         parse_errors = report.parse_errors(),
         sacct_calls = report.sacct_calls,
+        sacct_rows = report.sacct_rows(),
         seconds = format!("{:.2}", report.duration.as_secs_f64()),
         cancelled = report.cancelled,
         "collection finished"
@@ -548,16 +567,21 @@ async fn apply(
                 failed(e.to_string())
             }
             Ok((day, ran_at)) => {
+                let rows = day.rows;
                 let (w, r) = on_blocking(writer, move |w| w.apply(date, day, ran_at)).await?;
                 writer = w;
                 match r {
                     Ok(r) => DateReport {
                         sacct_seconds: fetched.sacct_time.as_secs_f64(),
+                        sacct_rows: rows,
                         ..r
                     },
                     Err(e) => {
                         error!(date = %date, "writing failed, previous files kept: {e}");
-                        failed(e.to_string())
+                        DateReport {
+                            sacct_rows: rows,
+                            ..failed(e.to_string())
+                        }
                     }
                 }
             }
