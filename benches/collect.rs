@@ -109,7 +109,9 @@ fn child_collect(dir: &Path, days: u32) {
     );
 }
 
-/// The allocator settings of systemd/slurm-usage.service: one arena, early trimming.
+/// The allocator settings the binary sets itself (`heap::tune_allocator`; the bench child is
+/// not the binary's `main`, so they come from the environment here): one arena, early
+/// trimming.
 const UNIT_MALLOC: [(&str, &str); 3] = [
     ("MALLOC_ARENA_MAX", "1"),
     ("MALLOC_MMAP_THRESHOLD_", "65536"),

@@ -43,9 +43,9 @@
 #    does; no job in two files; the tracker's complete dates are exactly the past dates whose
 #    jobs are all final.
 #
-# The daemon inherits the environment: to measure with the allocator settings of the systemd
-# unit, run it as `MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=65536
-# benches/soak-daemon.sh ...`.
+# The binary sets the allocator as the service needs it (one arena, 64 KB mmap and trim
+# thresholds: src/heap.rs) unless the environment sets a MALLOC_* variable for it, so the
+# soak measures the service's behaviour without any variable.
 #
 # Prints a summary and exits 1 if a check failed. Uses $SLURM_USAGE_BIN, else
 # target/release/slurm-usage (built if missing). Needs bash, awk, procps (ps, pgrep) and

@@ -857,6 +857,7 @@ mod tests {
             parse_errors: 0,
             raw_rows: 0,
             sacct_seconds: 0.0,
+            sacct_rows: 0,
         }
     }
 

@@ -10,6 +10,9 @@ use slurm_usage::logging::error_chain;
 use slurm_usage::store::lock::LockError;
 
 fn main() -> ExitCode {
+    // Before anything allocates much or starts a thread: every command gets the allocator
+    // settings the daemon relies on (unless the environment sets them).
+    slurm_usage::heap::tune_allocator();
     let cli = Cli::parse();
     match cli::run(cli) {
         Ok(code) => code,

@@ -37,6 +37,13 @@ pub struct Metrics {
     pub sacct_failures: u64,
     pub sacct_timeouts: u64,
     pub sacct_seconds: f64,
+    /// Rows sacct returned, since the daemon started.
+    pub sacct_rows: u64,
+    /// What the last cycle asked of slurmdbd: sacct calls (retries included), the rows they
+    /// returned, and the most rows of one call.
+    pub last_cycle_sacct_calls: u64,
+    pub last_cycle_sacct_rows: u64,
+    pub last_cycle_sacct_rows_max: u64,
     /// Unparsable sacct lines (kept verbatim in the raw archive).
     pub parse_errors: u64,
     /// The lake's upload state, when `[lake]` is configured.
@@ -68,6 +75,10 @@ impl Metrics {
         self.sacct_failures += u64::from(r.sacct_failures);
         self.sacct_timeouts += u64::from(r.sacct_timeouts);
         self.sacct_seconds += r.sacct_seconds;
+        self.sacct_rows += r.sacct_rows() as u64;
+        self.last_cycle_sacct_calls = u64::from(r.sacct_calls);
+        self.last_cycle_sacct_rows = r.sacct_rows() as u64;
+        self.last_cycle_sacct_rows_max = r.sacct_rows_max() as u64;
         self.parse_errors += r.parse_errors() as u64;
     }
 
@@ -76,6 +87,9 @@ impl Metrics {
         self.last_cycle_seconds = seconds;
         self.jobs_written = 0;
         self.raw_rows_written = 0;
+        self.last_cycle_sacct_calls = 0;
+        self.last_cycle_sacct_rows = 0;
+        self.last_cycle_sacct_rows_max = 0;
         self.record_result(false);
     }
 
@@ -171,6 +185,30 @@ impl Metrics {
             &plain(float(self.sacct_seconds)),
         );
         metric(
+            "slurm_usage_sacct_rows_total",
+            "counter",
+            "Rows sacct returned (records and unparsable text) to calls that succeeded.",
+            &plain(self.sacct_rows.to_string()),
+        );
+        metric(
+            "slurm_usage_last_cycle_sacct_calls",
+            "gauge",
+            "sacct processes the last cycle started (retries included): its queries to slurmdbd.",
+            &plain(self.last_cycle_sacct_calls.to_string()),
+        );
+        metric(
+            "slurm_usage_last_cycle_sacct_rows",
+            "gauge",
+            "Rows the last cycle's sacct calls returned (divide by the calls for rows per call).",
+            &plain(self.last_cycle_sacct_rows.to_string()),
+        );
+        metric(
+            "slurm_usage_last_cycle_sacct_rows_max",
+            "gauge",
+            "The most rows one sacct call of the last cycle returned.",
+            &plain(self.last_cycle_sacct_rows_max.to_string()),
+        );
+        metric(
             "slurm_usage_parse_errors_total",
             "counter",
             "sacct output lines that could not be parsed (kept verbatim in the raw archive).",
@@ -233,6 +271,12 @@ mod tests {
         } else {
             jobs * 3
         };
+        // A cached date costs no call; a failed one returned nothing.
+        let sacct_rows = if matches!(outcome, DateOutcome::Complete | DateOutcome::Incomplete) {
+            raw_rows + 1
+        } else {
+            0
+        };
         DateReport {
             date: NaiveDate::from_ymd_opt(2026, 11, day).unwrap(),
             outcome,
@@ -242,6 +286,7 @@ mod tests {
             parse_errors: 2,
             raw_rows,
             sacct_seconds: 0.5,
+            sacct_rows,
         }
     }
 
@@ -283,6 +328,11 @@ mod tests {
             "slurm_usage_sacct_timeouts_total 2",
             "slurm_usage_sacct_seconds_total 4.500",
             "slurm_usage_parse_errors_total 16",
+            // 301 + 61 per cycle.
+            "slurm_usage_sacct_rows_total 724",
+            "slurm_usage_last_cycle_sacct_calls 5",
+            "slurm_usage_last_cycle_sacct_rows 362",
+            "slurm_usage_last_cycle_sacct_rows_max 301",
         ];
         for line in expected {
             assert!(
@@ -315,7 +365,7 @@ mod tests {
                 .as_str()
             ));
         }
-        assert_eq!(text.matches("# TYPE").count(), 12);
+        assert_eq!(text.matches("# TYPE").count(), 16);
         assert!(text.ends_with('\n'));
     }
 
@@ -325,6 +375,10 @@ mod tests {
         m.record_error(0.25);
         m.record_error(0.25);
         let text = m.render();
+        assert!(
+            text.contains("\nslurm_usage_last_cycle_sacct_calls 0\n"),
+            "{text}"
+        );
         assert!(
             text.contains("\nslurm_usage_last_success_timestamp_seconds 0\n"),
             "{text}"

@@ -70,6 +70,15 @@ pub fn write_summary(r: &CycleReport, out: &mut impl Write) -> io::Result<()> {
             &r.sacct_version
         }
     )?;
+    if r.sacct_calls > 0 {
+        writeln!(
+            out,
+            "sacct rows: {} ({} per call, at most {} in one)",
+            thousands(r.sacct_rows() as u64),
+            thousands(r.sacct_rows_per_call() as u64),
+            thousands(r.sacct_rows_max() as u64),
+        )?;
+    }
     if r.cancelled {
         writeln!(out, "interrupted: the dates not listed were not collected")?;
     }
@@ -85,8 +94,14 @@ mod tests {
     #[test]
     fn summary_lists_dates_failures_and_totals() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let rep = |date, outcome, jobs| DateReport {
+        let rep = |date, outcome: DateOutcome, jobs| DateReport {
             date: d(date),
+            // A cached date costs no call; a failed one returns no rows.
+            sacct_rows: if outcome == DateOutcome::Complete {
+                jobs * 2
+            } else {
+                0
+            },
             outcome,
             jobs,
             incomplete_jobs: 0,
@@ -125,5 +140,20 @@ mod tests {
             text.contains("3 dates: 2 complete, 0 incomplete, 1 failed; 1,210 jobs; 3 unparsable"),
             "{text}"
         );
+        // 3 calls, one failed: 2,400 rows from the other two (one date's retry).
+        assert!(
+            text.contains("sacct rows: 2,400 (1,200 per call, at most 2,400 in one)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_sacct_call_no_rows_line() {
+        let r = CycleReport::default();
+        let mut out = Vec::new();
+        write_summary(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("sacct rows"), "{text}");
+        assert!(text.contains("sacct: 0 calls"), "{text}");
     }
 }

@@ -599,3 +599,166 @@ fn days_beyond_ten_years_are_refused_without_force_and_ask_nothing_of_sacct() {
         "no partition was created"
     );
 }
+
+/// Issue #18: a job still running in a date's window is written to the date it started on;
+/// that date then held only such jobs, counted as incomplete, and the next cycle queried it
+/// whole, whose long jobs reached further back, and so on down to `max_recollect_days`.
+/// Here each older date's output holds a job started 4 days before it: three cycles of
+/// `collect --days 1` must ask sacct for today and yesterday only, and the jobs that spilled
+/// over are still archived and kept up to date by the window that sees them.
+#[test]
+fn jobs_running_into_the_window_do_not_cascade_into_older_whole_days() {
+    let env = Env::new("");
+    let (today, yesterday) = (day(0), day(1));
+    // Job 901 started 5 days ago and still runs: both window dates print it.
+    let long = running_job("901", &at(day(5), "08:00"));
+    let mut y = finished_job("902", "alice", &at(yesterday, "10:00"), "COMPLETED");
+    y.extend(long.clone());
+    env.set_output(yesterday, &y);
+    env.set_output(today, &long);
+    // If day 5 were queried whole it would bring job 903 of day 9, and day 9 job 904 of day 13.
+    let mut d5 = long.clone();
+    d5.extend(running_job("903", &at(day(9), "08:00")));
+    env.set_output(day(5), &d5);
+    let mut d9 = running_job("903", &at(day(9), "08:00"));
+    d9.extend(running_job("904", &at(day(13), "08:00")));
+    env.set_output(day(9), &d9);
+
+    let mut asked = std::collections::BTreeSet::new();
+    let mut calls = Vec::new();
+    for cycle in 0..3 {
+        if cycle == 2 {
+            // Job 901 ended this morning: today's output says so.
+            let done = with_field(
+                &finished_job("901", "bob", &at(day(5), "08:00"), "COMPLETED"),
+                "End",
+                &at(today, "00:30"),
+            );
+            env.set_output(today, &done);
+        }
+        env.clear_calls();
+        let out = env.run(&["collect", "--days", "1"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        calls.push(env.calls().len());
+        asked.extend(env.calls());
+    }
+    let window = [yesterday.to_string(), today.to_string()];
+    assert_eq!(
+        asked.into_iter().collect::<Vec<_>>(),
+        window,
+        "only the window is queried whole"
+    );
+    // Yesterday is complete after the first cycle (its own job finished): today only.
+    assert_eq!(calls, [2, 1, 1], "sacct calls per cycle");
+    // The spilled job is archived at its start date and was kept up to date.
+    let spilled = env.jobs(day(5));
+    assert_eq!(spilled.len(), 1);
+    assert_eq!(spilled[0].job_id, "901");
+    assert_eq!(spilled[0].state, "COMPLETED");
+    assert!(!env.processed(day(9)).exists());
+    assert_eq!(env.jobs(yesterday).len(), 1, "job 902 only");
+
+    // Asked for explicitly, the date is queried whole (and finds its other job's start date).
+    env.clear_calls();
+    assert!(env.run(&["collect", "--days", "5"]).status.success());
+    assert!(env.calls().contains(&day(5).to_string()));
+    assert_eq!(env.jobs(day(9)).len(), 1);
+}
+
+/// Issue #18: a date with no jobs costs one small query and no file churn. Today is queried
+/// every cycle (it is never complete); when its output stays empty its files are not
+/// rewritten (a rewrite would also re-upload them to a lake).
+#[test]
+fn an_empty_date_is_not_rewritten_when_nothing_changed() {
+    let env = Env::new("");
+    let today = day(0);
+    env.set_output(today, &[]);
+    assert!(env.run(&["collect", "--days", "0"]).status.success());
+    let mtimes = || {
+        [env.processed(today), env.raw(today)].map(|p| {
+            std::fs::metadata(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .modified()
+                .unwrap()
+        })
+    };
+    let before = mtimes();
+    assert!(env.jobs(today).is_empty());
+    std::thread::sleep(Duration::from_millis(100));
+    env.clear_calls();
+    let out = env.run(&["collect", "--days", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.calls(), [today.to_string()], "one query");
+    assert_eq!(mtimes(), before, "files untouched");
+    assert!(env.tracker()["dates"][today.to_string()]["last_collected"].is_string());
+
+    // A job appears: the date is written.
+    env.set_output(today, &running_job("1001", &at(today, "00:05")));
+    assert!(env.run(&["collect", "--days", "0"]).status.success());
+    assert_eq!(env.jobs(today).len(), 1);
+    assert_ne!(mtimes(), before);
+}
+
+/// Issue #18: what a cycle asks of slurmdbd shows in the summary and the daemon's textfile:
+/// sacct calls, the rows they returned, per call and at most. Yesterday prints 6 rows (two
+/// finished jobs and a running one, each with its step), today 4: every cycle is the same 2
+/// calls (yesterday stays open: its job runs) and 10 rows.
+#[test]
+fn sacct_calls_and_rows_show_in_the_summary_and_the_textfile() {
+    let prom = tempfile::tempdir().unwrap();
+    let textfile = prom.path().join("slurm_usage.prom");
+    let env = Env::new(&format!(
+        "lookback_days = 1\n[schedule]\ncron = \"* * * * * *\"\njitter = \"0s\"\n\
+         [metrics]\ntextfile = \"{}\"",
+        textfile.display()
+    ));
+    let (today, yesterday) = (day(0), day(1));
+    let mut y = finished_job("1101", "alice", &at(yesterday, "01:00"), "COMPLETED");
+    y.extend(finished_job(
+        "1102",
+        "bob",
+        &at(yesterday, "02:00"),
+        "FAILED",
+    ));
+    y.extend(running_job("1103", &at(yesterday, "03:00")));
+    env.set_output(yesterday, &y);
+    let mut t = finished_job("1104", "alice", &at(today, "00:01"), "COMPLETED");
+    t.extend(running_job("1105", &at(today, "00:02")));
+    env.set_output(today, &t);
+
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("sacct: 2 calls (0 failed"), "{text}");
+    assert!(
+        text.contains("sacct rows: 10 (5 per call, at most 6 in one)\n"),
+        "{text}"
+    );
+
+    let mut d = Daemon::start(env.path(), &env.config(), &[]);
+    d.expect_status("collected ", Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let m = std::fs::read_to_string(&textfile).unwrap_or_default();
+        if m.contains("slurm_usage_last_cycle_sacct_rows ") || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for line in [
+        "slurm_usage_last_cycle_sacct_calls 2",
+        "slurm_usage_last_cycle_sacct_rows 10",
+        "slurm_usage_last_cycle_sacct_rows_max 6",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    let total: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("slurm_usage_sacct_rows_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(total >= 10 && total.is_multiple_of(10), "{metrics}");
+    d.signal("TERM");
+    assert!(d.wait_exit(Duration::from_secs(10)).success());
+}

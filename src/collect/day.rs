@@ -40,6 +40,8 @@ pub(super) struct Day {
     /// Step rows whose job line was not in the output (staged in the raw partition).
     pub orphans: usize,
     pub lossy: bool,
+    /// Rows sacct returned: records (job lines and steps) and unparsable text.
+    pub rows: usize,
 }
 
 /// Why fetching a date failed: sacct, or writing its staged partition.
@@ -172,10 +174,13 @@ struct Router<'l> {
     malformed: Vec<Malformed>,
     /// Reused for the fields of one record.
     scratch: Vec<&'static str>,
+    /// Rows seen: records and unparsable text.
+    rows: usize,
 }
 
 impl Router<'_> {
     fn event(&mut self, e: Event<'_>) -> Result<(), StoreError> {
+        self.rows += 1;
         match e {
             Event::Record { text, .. } => {
                 // Split once, for both the job and the raw row.
@@ -234,6 +239,7 @@ impl<'l> DayBuilder<'l> {
                 pending: Vec::new(),
                 malformed: Vec::new(),
                 scratch: Vec::new(),
+                rows: 0,
             },
         }
     }
@@ -267,6 +273,7 @@ impl<'l> DayBuilder<'l> {
             malformed: r.malformed,
             orphans,
             lossy: self.parser.lossy,
+            rows: r.rows,
         })
     }
 }

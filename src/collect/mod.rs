@@ -3,8 +3,10 @@
 //!
 //! 1. `prepare` (plan): take the archive's write lock, remove temp files a crash left
 //!    behind, load the tracker, and [`plan`] the dates: today and the lookback days, plus
-//!    older dates that have a partition but are not complete (up to `max_recollect_days`),
-//!    minus dates the tracker holds as complete.
+//!    older dates that were queried whole before and are not complete yet (up to
+//!    `max_recollect_days`), minus dates the tracker holds as complete. An older date that
+//!    holds only jobs other dates' outputs wrote there is not queried whole: that would
+//!    cascade further back with every cycle.
 //! 2. `fetch`: one sacct per date, at most `max_concurrent_sacct` at once; its output is
 //!    parsed on a blocking thread while sacct prints it (`day.rs`): jobs are built and the
 //!    date's raw rows staged as they arrive. A date's semaphore permit is held until its
@@ -134,6 +136,9 @@ pub struct DateReport {
     pub raw_rows: usize,
     /// Time inside sacct (all attempts).
     pub sacct_seconds: f64,
+    /// Rows the successful sacct call returned (records and unparsable text); 0 when
+    /// none succeeded or none ran.
+    pub sacct_rows: usize,
 }
 
 /// A whole cycle's result, for the summary, STATUS and metrics.
@@ -165,6 +170,7 @@ impl DateReport {
             parse_errors: 0,
             raw_rows: 0,
             sacct_seconds: 0.0,
+            sacct_rows: 0,
         }
     }
 }
@@ -196,6 +202,20 @@ impl CycleReport {
     pub fn parse_errors(&self) -> usize {
         self.dates.iter().map(|d| d.parse_errors).sum()
     }
+    /// Rows the sacct calls of this cycle returned.
+    pub fn sacct_rows(&self) -> usize {
+        self.dates.iter().map(|d| d.sacct_rows).sum()
+    }
+    /// The most rows one sacct call of this cycle returned.
+    pub fn sacct_rows_max(&self) -> usize {
+        self.dates.iter().map(|d| d.sacct_rows).max().unwrap_or(0)
+    }
+    /// Rows per successful sacct call of this cycle (failed attempts return none); 0 when
+    /// none succeeded.
+    pub fn sacct_rows_per_call(&self) -> usize {
+        let ok = self.sacct_calls.saturating_sub(self.sacct_failures) as usize;
+        self.sacct_rows().checked_div(ok).unwrap_or(0)
+    }
 }
 
 /// The dates one cycle queries, and those it skips because they are complete.
@@ -206,7 +226,13 @@ pub struct Plan {
 }
 
 /// Which dates to query: `today` and `days` before it, plus older dates that have a
-/// partition and are not complete, no older than `max_recollect_days`.
+/// partition, were queried whole before ([`Tracker::queried_whole`]) and are not complete,
+/// no older than `max_recollect_days`.
+///
+/// An older date whose partition holds only jobs that spilled over from other dates'
+/// windows (they started on it and still ran later) is not queried: its own long jobs would
+/// spill further back, and each cycle would reach a few more days into the past. The date
+/// whose window sees such a job keeps writing it to its start date.
 pub fn plan(
     today: NaiveDate,
     days: u32,
@@ -222,11 +248,9 @@ pub fn plan(
         .unwrap_or(today);
     let mut wanted: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= today).collect();
     // Older dates only when they still need work: a complete one is not even listed.
-    wanted.extend(
-        partitions
-            .iter()
-            .filter(|d| **d >= oldest && **d < first && !tracker.is_complete(**d)),
-    );
+    wanted.extend(partitions.iter().filter(|d| {
+        **d >= oldest && **d < first && !tracker.is_complete(**d) && tracker.queried_whole(**d)
+    }));
     wanted.sort();
     wanted.dedup();
     let (already_complete, query) = wanted.into_iter().partition(|d| tracker.is_complete(*d));
@@ -338,6 +362,7 @@ pub async fn run_cycle(
         failed = report.failed(),
         parse_errors = report.parse_errors(),
         sacct_calls = report.sacct_calls,
+        sacct_rows = report.sacct_rows(),
         seconds = format!("{:.2}", report.duration.as_secs_f64()),
         cancelled = report.cancelled,
         "collection finished"
@@ -542,16 +567,21 @@ async fn apply(
                 failed(e.to_string())
             }
             Ok((day, ran_at)) => {
+                let rows = day.rows;
                 let (w, r) = on_blocking(writer, move |w| w.apply(date, day, ran_at)).await?;
                 writer = w;
                 match r {
                     Ok(r) => DateReport {
                         sacct_seconds: fetched.sacct_time.as_secs_f64(),
+                        sacct_rows: rows,
                         ..r
                     },
                     Err(e) => {
                         error!(date = %date, "writing failed, previous files kept: {e}");
-                        failed(e.to_string())
+                        DateReport {
+                            sacct_rows: rows,
+                            ..failed(e.to_string())
+                        }
                     }
                 }
             }
@@ -670,6 +700,45 @@ mod tests {
         // max_recollect_days bounds the look back.
         let p = plan(d("2026-11-25"), 0, 10, &t, &parts);
         assert_eq!(p.query, [d("2026-11-25")]);
+    }
+
+    #[test]
+    fn plan_skips_older_dates_that_hold_only_spilled_jobs() {
+        use crate::store::tracker::DateInfo;
+        let mut t = Tracker::default();
+        let spilled = DateInfo {
+            jobs: 1,
+            incomplete_jobs: 1,
+            ..DateInfo::default()
+        };
+        let queried = DateInfo {
+            last_collected: Some(Utc::now()),
+            ..spilled.clone()
+        };
+        t.dates.insert("2026-11-10".into(), spilled.clone());
+        t.dates.insert("2026-11-12".into(), queried);
+        t.dates.insert("2026-11-24".into(), spilled);
+        let parts = [
+            d("2026-11-09"),
+            d("2026-11-10"),
+            d("2026-11-12"),
+            d("2026-11-24"),
+        ];
+        let p = plan(d("2026-11-25"), 1, 60, &t, &parts);
+        // 11-09 has no facts (the Python tool's), 11-12 was queried: both again. 11-10 holds
+        // only spilled jobs: not queried. 11-24 is in the window: queried whatever it holds.
+        assert_eq!(
+            p.query,
+            [
+                d("2026-11-09"),
+                d("2026-11-12"),
+                d("2026-11-24"),
+                d("2026-11-25")
+            ]
+        );
+        // Asked for, it is queried.
+        let p = plan(d("2026-11-25"), 15, 60, &t, &parts);
+        assert!(p.query.contains(&d("2026-11-10")));
     }
 
     #[test]

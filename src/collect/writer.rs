@@ -269,6 +269,7 @@ impl Writer {
         moved_raw: &HashSet<Text>,
     ) -> Result<RawMerge, StoreError> {
         let meta = self.meta(date);
+        let none_moved = moved_raw.is_empty();
         let moved_raw: HashSet<&str> = moved_raw.iter().map(Text::as_str).collect();
         let extra: Vec<&str> = content.extra_rows.iter().map(String::as_str).collect();
         let archive = self.archive.clone();
@@ -285,9 +286,33 @@ impl Writer {
         upserted?;
         let (raw_staged, raw) = raw?;
         let processed = processed?;
+        if self.unchanged_and_empty(date, content, &raw, none_moved) {
+            // Dropping the staged files removes them: the archived ones stay as they are.
+            tracing::debug!(date = %date, "no jobs before or now: files left untouched");
+            return Ok(raw);
+        }
         raw_staged.commit()?;
         processed.commit()?;
         Ok(raw)
+    }
+
+    /// Whether `date` had no jobs and no raw rows and still has none, with both files in
+    /// place: a date without jobs (a quiet cluster, the window of a weekend) then costs its
+    /// query and no file churn (no rewrite, no fsync, no new mtime for a lake to upload).
+    /// Nothing archived left: no job moved away (`none_moved`), none kept, no raw row kept.
+    fn unchanged_and_empty(
+        &self,
+        date: NaiveDate,
+        content: &Content,
+        raw: &RawMerge,
+        none_moved: bool,
+    ) -> bool {
+        content.jobs.is_empty()
+            && none_moved
+            && raw.kept == 0
+            && raw.fresh == 0
+            && self.archive.has(Kind::Processed, date)
+            && self.archive.has(Kind::Raw, date)
     }
 
     /// Dates applied later in this cycle look up the jobs this date wrote; after the last
@@ -434,9 +459,7 @@ impl Writer {
                 .merge_raw(date, &self.layout, &[], &raw_ids, &meta)?;
             self.archive.write_processed(date, &kept, &meta)?;
             info!(from = %date, to = %now_in, jobs = gone.len(), "jobs moved to the date they started on");
-            let info = self.tracker.dates.entry(date.to_string()).or_default();
-            info.jobs = kept.len() as u64;
-            info.incomplete_jobs = kept.iter().filter(|j| !j.is_complete).count() as u64;
+            self.count_jobs(date, &kept, false);
         }
         Ok(())
     }
@@ -470,6 +493,7 @@ impl Writer {
         applying: Option<NaiveDate>,
     ) -> Result<(), StoreError> {
         let found = self.archive.read_processed(date, &self.zone)?;
+        let created = matches!(found, Existing::Missing);
         let mut existing = self.unless_moved_aside(date, found);
         let mut at: HashMap<Text, usize> = existing
             .iter()
@@ -500,12 +524,28 @@ impl Writer {
             stale.remove(&d);
         }
         self.remove_stale(date, stale)?;
-        // A date that was never collected now has a partition: it is not complete, so it is
-        // re-collected (within max_recollect_days) to fill in its other jobs.
-        let info = self.tracker.dates.entry(date.to_string()).or_default();
-        info.jobs = existing.len() as u64;
-        info.incomplete_jobs = existing.iter().filter(|j| !j.is_complete).count() as u64;
+        // A date this write gave its first partition holds only jobs of other dates' outputs:
+        // its facts say it was never queried, so it is not queried whole unless it is in the
+        // window or asked for (`collect::plan`); the windows that see its jobs keep them up
+        // to date.
+        self.count_jobs(date, &existing, created);
         Ok(())
+    }
+
+    /// Updates `date`'s job counts in the tracker after a write that did not come from its
+    /// own output. A date without facts gets them only when `created` (this write made its
+    /// partition): it then holds only spilled-over jobs. A partition of unknown origin (the
+    /// Python tool's, or one whose tracker save a crash prevented) gets none, so it still
+    /// counts as queried whole ([`Tracker::queried_whole`]) and is collected again.
+    fn count_jobs(&mut self, date: NaiveDate, jobs: &[ProcessedJob], created: bool) {
+        let key = date.to_string();
+        let info = match self.tracker.dates.get_mut(&key) {
+            Some(info) => info,
+            None if created => self.tracker.dates.entry(key).or_default(),
+            None => return,
+        };
+        info.jobs = jobs.len() as u64;
+        info.incomplete_jobs = jobs.iter().filter(|j| !j.is_complete).count() as u64;
     }
 }
 

@@ -21,7 +21,9 @@ pub const TRACKER_FILE: &str = ".date_completion_tracker.json";
 /// Per-date facts from the last collection of that date.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DateInfo {
-    /// When the last successful sacct for this date ran.
+    /// When the last successful sacct for this date's own window ran. `None` for a date
+    /// whose partition holds only jobs that other dates' outputs wrote there (a job that
+    /// started on it and still ran in a later window): such a date was never queried whole.
     pub last_collected: Option<DateTime<Utc>>,
     /// Jobs in the date's partition after that collection.
     pub jobs: u64,
@@ -204,6 +206,19 @@ impl Tracker {
         self.completed_dates.contains(&date.to_string())
     }
 
+    /// Whether `date` was ever collected by a query of its own window, so that its partition
+    /// is meant to hold all its jobs and is collected again while incomplete. A date whose
+    /// facts say it was never queried holds only jobs that spilled over from other dates'
+    /// windows: querying it whole would be a backfill nobody asked for (and its own long jobs
+    /// would spill further back). A date without facts counts as queried: the Python tool's
+    /// partitions (it queried every date it wrote) and a partition whose tracker save a crash
+    /// prevented are collected again as before.
+    pub fn queried_whole(&self, date: NaiveDate) -> bool {
+        self.dates
+            .get(&date.to_string())
+            .is_none_or(|i| i.last_collected.is_some())
+    }
+
     /// Marks `date` final.
     pub fn mark_complete(&mut self, date: NaiveDate) {
         self.completed_dates.insert(date.to_string());
@@ -284,6 +299,26 @@ mod tests {
             assert!(p.exists());
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_date_with_only_spilled_jobs_was_not_queried_whole() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let mut t: Tracker = serde_json::from_str(
+            r#"{"completed_dates": [], "last_updated": null, "dates": {
+                "2026-11-20": {"last_collected": null, "jobs": 1, "incomplete_jobs": 1, "parse_errors": 0},
+                "2026-11-21": {"last_collected": "2026-11-22T01:00:00Z", "jobs": 9, "incomplete_jobs": 1, "parse_errors": 0}
+            }}"#,
+        )
+        .unwrap();
+        assert!(!t.queried_whole(d("2026-11-20")));
+        assert!(t.queried_whole(d("2026-11-21")));
+        assert!(
+            t.queried_whole(d("2026-11-19")),
+            "no facts: the Python tool's"
+        );
+        t.dates.get_mut("2026-11-20").unwrap().last_collected = Some(Utc::now());
+        assert!(t.queried_whole(d("2026-11-20")));
     }
 
     #[test]
