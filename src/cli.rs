@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::collect::{run_cycle, CollectOptions, Collector};
 use crate::config::{Config, ConfigSource};
 use crate::demo::{DemoArgs, FakeSacctArgs};
+use crate::runtime::for_command as runtime;
 use crate::slurm::run::{query, tool_path};
 use crate::store::Archive;
 
@@ -282,14 +283,6 @@ fn config_source(cli: &Cli) -> ConfigSource {
         file: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
 }
 
 /// `collect --days` above this needs `--force`: each day is one sacct query, and a typo

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod model;
 pub mod prom;
 pub mod report;
+pub mod runtime;
 pub mod sacct;
 pub mod scheduler;
 pub mod slurm;

@@ -321,21 +321,8 @@ table{{border-collapse:collapse}}th,td{{border-bottom:1px solid #ccc;padding:.2e
     )
 }
 
-/// HTML-escaped text.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// HTML-escaped text: the report's one escaper.
+pub use crate::report::html::esc;
 
 /// Escaped text with `backticked` spans as `<code>`.
 fn code(s: &str) -> String {

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{sync, Lake, LakeHealth, LakeState, SyncOptions, SyncReport};
 use crate::config::{Config, LakeConfig};
+use crate::runtime::for_command as runtime;
 use crate::store::Archive;
 
 /// The `[lake]` section, or an error that says how to add one.
@@ -21,14 +22,6 @@ fn lake_config(config: &Config) -> Result<&LakeConfig> {
             )
         )
     })
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
 }
 
 /// `lake sync [--dry-run]`: uploads every local partition the lake lacks or holds in
