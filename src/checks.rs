@@ -213,7 +213,7 @@ fn dry_collection(config: &Config) -> Check {
     let zone = config.zone();
     let today = zone.today();
     let layout = FieldLayout::ours();
-    let args = sacct_args(&layout, zone.day_start(today), zone.day_end(today));
+    let args = sacct_args(&layout, None, zone.day_start(today), zone.day_end(today));
     let t0 = Instant::now();
     let run = SacctProgram::new(&config.collect.sacct)
         .command(&args)

@@ -79,17 +79,23 @@ pub struct CollectOptions {
     pub progress: bool,
 }
 
-/// Everything a cycle needs, fixed for its duration.
+/// Everything a cycle of one cluster needs, fixed for its duration.
 #[derive(Debug, Clone)]
 pub struct Collector {
     pub config: Arc<Config>,
+    /// The cluster its sacct calls name (`--clusters`); `None`: the local cluster.
+    pub cluster: Option<String>,
     pub archive: Archive,
     pub sacct: SacctProgram,
     pub layout: Arc<FieldLayout>,
+    /// Bounds the sacct calls running at once, shared by the collectors of one cycle so
+    /// that `max_concurrent_sacct` counts every call of every cluster.
+    pub sacct_slots: Arc<Semaphore>,
 }
 
 impl Collector {
-    /// A collector for `config`, running the configured sacct.
+    /// A collector of the local cluster into the data dir of `config`, running the
+    /// configured sacct.
     pub fn new(config: Arc<Config>) -> Self {
         let sacct = SacctProgram::new(&config.collect.sacct);
         Collector::with_sacct(config, sacct)
@@ -99,10 +105,32 @@ impl Collector {
     pub fn with_sacct(config: Arc<Config>, sacct: SacctProgram) -> Self {
         Collector {
             archive: Archive::of(&config),
+            cluster: None,
             sacct,
             layout: Arc::new(FieldLayout::ours()),
+            sacct_slots: Arc::new(Semaphore::new(config.collect.max_concurrent_sacct)),
             config,
         }
+    }
+
+    /// One collector per cluster of `[collect] clusters`, each into its own
+    /// `cluster=<name>/` archive, all sharing one sacct semaphore; with no clusters listed,
+    /// the one collector of the local cluster ([`Collector::new`]).
+    pub fn all(config: Arc<Config>) -> Vec<Collector> {
+        let local = Collector::new(config.clone());
+        if config.collect.clusters.is_empty() {
+            return vec![local];
+        }
+        config
+            .collect
+            .clusters
+            .iter()
+            .map(|name| Collector {
+                archive: Archive::of_cluster(&config, name),
+                cluster: Some(name.clone()),
+                ..local.clone()
+            })
+            .collect()
     }
 }
 
@@ -470,11 +498,11 @@ fn fetch(
         processed_date: report.started.unwrap_or_else(Utc::now).timestamp_micros(),
     };
     let (tx, rx) = mpsc::channel::<Fetched>(dates.len());
-    let semaphore = Arc::new(Semaphore::new(cfg.collect.max_concurrent_sacct));
+    let semaphore = c.sacct_slots.clone();
     let mut tasks = JoinSet::new();
     for date in dates.iter().copied() {
         let (tx, sem, cancel) = (tx.clone(), semaphore.clone(), cancel.clone());
-        let (prog, cfg) = (c.sacct.clone(), cfg.clone());
+        let (prog, cfg, cluster) = (c.sacct.clone(), cfg.clone(), c.cluster.clone());
         let spec = DaySpec {
             date,
             zone: zone.clone(),
@@ -496,6 +524,7 @@ fn fetch(
             }
             let args = sacct_args(
                 &spec.layout,
+                cluster.as_deref(),
                 spec.zone.day_start(date),
                 spec.zone.day_end(date),
             );
