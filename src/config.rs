@@ -508,6 +508,12 @@ impl Config {
                 return Err(format!("{}: [lake] url = {:?}: {e}", at("url"), lake.url));
             }
             if let Some(c) = &lake.cluster {
+                if !self.collect.clusters.is_empty() {
+                    return Err(format!(
+                        "{}: [lake] cluster {c:?} cannot be set with [collect] clusters: each listed cluster uploads under its own name (hint: remove it)",
+                        at("cluster")
+                    ));
+                }
                 if !valid_name(c) {
                     return Err(format!(
                         "{}: [lake] cluster {c:?} may only hold letters, digits, '.', '_' and '-'",

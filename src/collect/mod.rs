@@ -132,6 +132,56 @@ impl Collector {
             })
             .collect()
     }
+
+    /// The config this collector's lake upload runs with: a listed cluster uploads under
+    /// its own name (`[lake] cluster` is refused together with `[collect] clusters`).
+    pub fn lake_config(&self) -> Arc<Config> {
+        match (&self.cluster, &self.config.lake) {
+            (Some(name), Some(lake)) => {
+                let mut config = (*self.config).clone();
+                config.lake = Some(crate::config::LakeConfig {
+                    cluster: Some(name.clone()),
+                    ..lake.clone()
+                });
+                Arc::new(config)
+            }
+            _ => self.config.clone(),
+        }
+    }
+}
+
+/// One cluster's cycle in [`run_all`].
+#[derive(Debug)]
+pub struct ClusterCycle {
+    /// `None`: the local cluster (`[collect] clusters` empty).
+    pub cluster: Option<String>,
+    pub result: Result<CycleReport, CollectError>,
+}
+
+/// Runs the cycles of `collectors` (one per cluster) at once; their sacct calls share the
+/// collectors' semaphore. Each has its own lock, tracker and errors: one cluster failing,
+/// even as a whole, never stops the others.
+pub async fn run_all(
+    collectors: &[Collector],
+    opts: &CollectOptions,
+    cancel: &CancellationToken,
+) -> Vec<ClusterCycle> {
+    use tracing::Instrument;
+    futures::future::join_all(collectors.iter().map(|c| async move {
+        let span = match &c.cluster {
+            Some(name) => tracing::info_span!("cluster", cluster = %name),
+            None => tracing::Span::none(),
+        };
+        let result = run_cycle(c, opts, cancel).instrument(span).await;
+        if let (Some(name), Err(e)) = (&c.cluster, &result) {
+            error!(cluster = %name, "cycle failed: {e}");
+        }
+        ClusterCycle {
+            cluster: c.cluster.clone(),
+            result,
+        }
+    }))
+    .await
 }
 
 /// How one date ended.
