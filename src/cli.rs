@@ -376,7 +376,7 @@ fn collect_with(
         });
         let mut cycles = run_all(&collectors, &opts, &cancel).await;
         if let [one] = cycles.as_mut_slice() {
-            if one.cluster.is_none() {
+            if one.cluster.is_none() && one.result.is_err() {
                 if let Err(e) = std::mem::replace(&mut one.result, Ok(Default::default())) {
                     return Err(anyhow::Error::from(e));
                 }
