@@ -234,6 +234,9 @@ pub struct CycleReport {
     pub stale_temps_removed: usize,
     /// The cycle was cut short by shutdown.
     pub cancelled: bool,
+    /// Clusters whose cycle stopped as a whole (lock, data dir, tracker), with the error,
+    /// when [`CycleReport::merge`] joined the reports of several clusters.
+    pub cluster_errors: Vec<(String, String)>,
 }
 
 impl DateReport {
@@ -254,6 +257,53 @@ impl DateReport {
 }
 
 impl CycleReport {
+    /// The clusters' cycles of [`run_all`] as one report, for the daemon's metrics and
+    /// STATUS: the dates of all, the sums of their counts, the longest duration, and the
+    /// clusters that failed as a whole in `cluster_errors`. The error of the first cluster
+    /// when none ran (as with the local cluster alone).
+    pub fn merge(cycles: Vec<ClusterCycle>) -> Result<CycleReport, CollectError> {
+        let mut merged: Option<CycleReport> = None;
+        let mut errors = Vec::new();
+        let mut first_error = None;
+        for cycle in cycles {
+            match cycle.result {
+                Ok(r) => {
+                    let m = merged.get_or_insert_with(|| CycleReport {
+                        started: r.started,
+                        sacct_version: r.sacct_version.clone(),
+                        ..Default::default()
+                    });
+                    m.started = m.started.min(r.started).or(r.started);
+                    m.duration = m.duration.max(r.duration);
+                    if m.sacct_version.is_empty() {
+                        m.sacct_version = r.sacct_version;
+                    }
+                    m.sacct_calls += r.sacct_calls;
+                    m.sacct_failures += r.sacct_failures;
+                    m.sacct_timeouts += r.sacct_timeouts;
+                    m.sacct_seconds += r.sacct_seconds;
+                    m.stale_temps_removed += r.stale_temps_removed;
+                    m.cancelled |= r.cancelled;
+                    m.dates.extend(r.dates);
+                    m.cluster_errors.extend(r.cluster_errors);
+                }
+                Err(e) => {
+                    let name = cycle.cluster.unwrap_or_else(|| "local".to_string());
+                    errors.push((name, e.to_string()));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match (merged, first_error) {
+            (Some(mut m), _) => {
+                m.cluster_errors.extend(errors);
+                Ok(m)
+            }
+            (None, Some(e)) => Err(e),
+            (None, None) => Ok(CycleReport::default()),
+        }
+    }
+
     /// Dates whose collection failed.
     pub fn failed(&self) -> usize {
         self.dates
@@ -760,6 +810,44 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn merged_report_sums_clusters_and_names_the_failed_one() {
+        let of = |name: &str, result| ClusterCycle {
+            cluster: Some(name.to_string()),
+            result,
+        };
+        let report = |calls, date| CycleReport {
+            sacct_calls: calls,
+            duration: Duration::from_secs(u64::from(calls)),
+            dates: vec![DateReport {
+                jobs: 3,
+                ..DateReport::new(d(date), DateOutcome::Complete)
+            }],
+            ..Default::default()
+        };
+        let m = CycleReport::merge(vec![
+            of("alpha", Ok(report(2, "2026-11-23"))),
+            of("beta", Ok(report(5, "2026-11-23"))),
+            of("gamma", Err(CollectError::Internal("boom".into()))),
+        ])
+        .unwrap();
+        assert_eq!(m.sacct_calls, 7);
+        assert_eq!(m.duration, Duration::from_secs(5));
+        assert_eq!(m.jobs(), 6);
+        assert_eq!(m.dates.len(), 2);
+        assert_eq!(
+            m.cluster_errors,
+            [("gamma".to_string(), "internal error: boom".to_string())]
+        );
+        // Every cluster failed as a whole: the cycle failed, with the first error.
+        let e = CycleReport::merge(vec![
+            of("alpha", Err(CollectError::Internal("one".into()))),
+            of("beta", Err(CollectError::Internal("two".into()))),
+        ])
+        .unwrap_err();
+        assert_eq!(e.to_string(), "internal error: one");
     }
 
     #[test]
