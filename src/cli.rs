@@ -447,12 +447,49 @@ fn status(config: &Config, archive: &Archive, args: &StatusArgs) -> Result<ExitC
         "data dir {} does not exist (hint: run `slurm-usage collect`, or pass --data-dir)",
         archive.location().display()
     );
+    let mut out = std::io::stdout().lock();
+    if config.collect.clusters.is_empty() {
+        status_of(config, archive, args, &mut out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // One section per listed cluster, and the top level when it still holds partitions
+    // from before `[collect] clusters`.
+    if archive.has_partitions() {
+        writeln!(out, "Top level (collected before [collect] clusters):")?;
+        status_of(config, archive, args, &mut out)?;
+        writeln!(out)?;
+    }
+    for (i, c) in Collector::all(Arc::new(config.clone())).iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let name = c.cluster.as_deref().unwrap_or("local");
+        writeln!(out, "Cluster {name}:")?;
+        if c.archive.exists() {
+            status_of(&c.lake_config(), &c.archive, args, &mut out)?;
+        } else {
+            writeln!(
+                out,
+                "Data dir:        {} (not collected yet)",
+                c.archive.location().display()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The status of one archive (the data dir, or one cluster's dir in it).
+fn status_of(
+    config: &Config,
+    archive: &Archive,
+    args: &StatusArgs,
+    out: &mut impl Write,
+) -> Result<()> {
     let mut s = crate::report::status::read_status(archive)
         .with_context(|| format!("cannot read {}", archive.location().display()))?;
     s.lake = crate::lake::command::health(config, archive);
-    let mut out = std::io::stdout().lock();
-    crate::report::status::write_status(&config.zone(), &s, args.recent, &mut out)?;
-    Ok(ExitCode::SUCCESS)
+    crate::report::status::write_status(&config.zone(), &s, args.recent, out)?;
+    Ok(())
 }
 
 fn config_check(file: Option<&PathBuf>) -> Result<ExitCode> {

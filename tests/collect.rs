@@ -854,6 +854,30 @@ fn every_listed_cluster_is_collected_into_its_own_dir_and_read_back() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("Cluster: beta"), "{}", stdout(&out));
 
+    // `status` has a section per cluster; `test` asks sacct about each.
+    let out = env.run(&["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Cluster alpha:") && text.contains("Cluster beta:"),
+        "{text}"
+    );
+    assert!(text.contains("cluster=beta"), "{text}");
+    assert!(!text.contains("Top level"), "{text}");
+    env.clear_calls();
+    let text = stdout(&env.run(&["test"]));
+    assert!(
+        text.contains("cluster alpha: ") && text.contains("cluster beta: "),
+        "{text}"
+    );
+    // (The accounting check's one call asks the local cluster.)
+    let mut calls: Vec<String> = env.calls().into_iter().filter(|c| c.contains('/')).collect();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [format!("alpha/{}", day(0)), format!("beta/{}", day(0))]
+    );
+
     // Complete dates cost no call, per cluster.
     env.clear_calls();
     assert!(env.run(&["collect", "--days", "1"]).status.success());
@@ -933,4 +957,10 @@ fn the_top_level_of_an_older_data_dir_is_still_read() {
     let v = json(&env.run(&["analyze", "--no-sinfo", "--format", "json", "--days", "5"]));
     assert_eq!(cluster_jobs_in_report(&v, "alpha"), 2);
     assert!(env.run(&["job", "5"]).status.success());
+    let text = stdout(&env.run(&["status"]));
+    assert!(
+        text.contains("Top level (collected before [collect] clusters):")
+            && text.contains("Cluster alpha:"),
+        "{text}"
+    );
 }
