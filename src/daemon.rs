@@ -706,11 +706,23 @@ impl CycleLoop {
             wait_for_lock: true,
             progress: false,
         };
+        let listed = config.collect.clusters.clone();
         let collectors = Collector::all(config);
-        let cancel = self.cancel.clone();
+        let (cancel, metrics) = (self.cancel.clone(), self.metrics.clone());
         let t0 = Instant::now();
         let handle = self.tasks.spawn(async move {
-            CycleReport::merge(run_all(&collectors, &opts, &cancel).await)
+            let cycles = run_all(&collectors, &opts, &cancel).await;
+            // Each listed cluster's gauges; a cluster a reload removed loses its series.
+            let now = Utc::now();
+            let mut m = lock(&metrics);
+            m.clusters.retain(|name, _| listed.contains(name));
+            for c in &cycles {
+                if let Some(name) = &c.cluster {
+                    m.record_cluster(name, c.result.as_ref().ok(), now);
+                }
+            }
+            drop(m);
+            CycleReport::merge(cycles)
         });
         match handle.await {
             Ok(Ok(report)) => Outcome::Report(report),
