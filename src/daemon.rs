@@ -333,7 +333,13 @@ async fn alerts_loop(mut config: watch::Receiver<Arc<Config>>, cancel: Cancellat
 /// Creates the data dir if needed and takes its instance lock for the daemon's lifetime.
 fn instance_lock(config: &Config) -> Result<DirLock> {
     let archive = Archive::of(config);
-    archive.create().with_context(|| {
+    // With clusters listed the top level holds only their directories (and the locks).
+    let created = if config.collect.clusters.is_empty() {
+        archive.create()
+    } else {
+        std::fs::create_dir_all(archive.location())
+    };
+    created.with_context(|| {
         format!(
             "cannot create the data dir {}",
             archive.location().display()

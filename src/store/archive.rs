@@ -207,8 +207,9 @@ impl Archive {
     /// without `[collect] clusters`).
     pub fn has_partitions(&self) -> bool {
         self.remote.is_none()
-            && (self.root.join(Kind::Processed.dir()).is_dir()
-                || self.root.join(Kind::Raw.dir()).is_dir())
+            && [Kind::Processed, Kind::Raw]
+                .iter()
+                .any(|k| self.dates(*k).is_ok_and(|d| !d.is_empty()))
     }
 
     /// Where it is, for messages.
