@@ -495,7 +495,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("slurm_usage_cluster_last_success_timestamp_seconds{cluster=\"beta\"} 0\n"),
+            text.contains(
+                "slurm_usage_cluster_last_success_timestamp_seconds{cluster=\"beta\"} 0\n"
+            ),
             "{text}"
         );
         assert!(

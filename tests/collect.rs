@@ -871,7 +871,11 @@ fn every_listed_cluster_is_collected_into_its_own_dir_and_read_back() {
         "{text}"
     );
     // (The accounting check's one call asks the local cluster.)
-    let mut calls: Vec<String> = env.calls().into_iter().filter(|c| c.contains('/')).collect();
+    let mut calls: Vec<String> = env
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains('/'))
+        .collect();
     calls.sort();
     assert_eq!(
         calls,
@@ -896,12 +900,18 @@ fn one_cluster_failing_never_holds_back_the_other() {
     env.set_cluster_output(
         "alpha",
         d,
-        &of("alpha", finished_job("7", "alice", &at(d, "10:00"), "COMPLETED")),
+        &of(
+            "alpha",
+            finished_job("7", "alice", &at(d, "10:00"), "COMPLETED"),
+        ),
     );
     env.set_cluster_output(
         "beta",
         d,
-        &of("beta", finished_job("8", "bob", &at(d, "10:00"), "COMPLETED")),
+        &of(
+            "beta",
+            finished_job("8", "bob", &at(d, "10:00"), "COMPLETED"),
+        ),
     );
     env.set_cluster_failing("alpha", d, true);
 
@@ -935,7 +945,10 @@ fn the_top_level_of_an_older_data_dir_is_still_read() {
     let (old, new) = (day(2), day(1));
     env.set_output(
         old,
-        &of("alpha", finished_job("5", "alice", &at(old, "10:00"), "COMPLETED")),
+        &of(
+            "alpha",
+            finished_job("5", "alice", &at(old, "10:00"), "COMPLETED"),
+        ),
     );
     assert!(env.run(&["collect", "--days", "2"]).status.success());
     assert_eq!(env.jobs(old).len(), 1);
@@ -944,13 +957,19 @@ fn the_top_level_of_an_older_data_dir_is_still_read() {
     env.set_cluster_output(
         "alpha",
         new,
-        &of("alpha", finished_job("6", "alice", &at(new, "10:00"), "COMPLETED")),
+        &of(
+            "alpha",
+            finished_job("6", "alice", &at(new, "10:00"), "COMPLETED"),
+        ),
     );
     // The same job in both places counts once.
     env.set_cluster_output(
         "alpha",
         old,
-        &of("alpha", finished_job("5", "alice", &at(old, "10:00"), "COMPLETED")),
+        &of(
+            "alpha",
+            finished_job("5", "alice", &at(old, "10:00"), "COMPLETED"),
+        ),
     );
     assert!(env.run(&["collect", "--days", "2"]).status.success());
     assert_eq!(env.jobs(old).len(), 1, "the top level is kept");

@@ -566,7 +566,10 @@ fn sighup_adds_and_removes_clusters_and_never_deletes_their_data() {
     });
     d.expect_status("collected ", SHORT);
     d.expect_status("collected ", SHORT);
-    assert!(assert_data_loadable(&alpha) > 0, "a removed cluster keeps its files");
+    assert!(
+        assert_data_loadable(&alpha) > 0,
+        "a removed cluster keeps its files"
+    );
     let text = std::fs::read_to_string(&prom).unwrap();
     assert!(!text.contains("cluster=\"alpha\""), "{text}");
 

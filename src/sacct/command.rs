@@ -266,7 +266,10 @@ mod tests {
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
-        assert_eq!(of_beta[..4], ["--allusers", "--clusters", "beta", "--starttime"]);
+        assert_eq!(
+            of_beta[..4],
+            ["--allusers", "--clusters", "beta", "--starttime"]
+        );
         assert_eq!(of_beta.len(), args.len() + 2);
     }
 
