@@ -11,7 +11,8 @@
 //!   watchdog, and the DST refresh of the cron job. The watchdog is fed from here, and only
 //!   while the cycle loop is alive and not overdue, so a stuck scheduler gets us restarted.
 //! - the cycle loop (`CycleLoop`): waits for a tick, a retry or shutdown, adds jitter, runs
-//!   [`run_cycle`] (the same code path as `slurm-usage collect`) in a task of its own (a
+//!   [`run_all`] (one cycle per listed cluster, the same code path as `slurm-usage
+//!   collect`) in a task of its own (a
 //!   panic fails that cycle, not the daemon), then reports. Cycles never overlap: it is the
 //!   only place that starts one, and the tick channel holds at most one tick.
 //!
