@@ -983,3 +983,46 @@ fn the_top_level_of_an_older_data_dir_is_still_read() {
         "{text}"
     );
 }
+
+/// With a lake, each listed cluster uploads its own directory under its own `cluster=`.
+#[test]
+fn each_listed_cluster_uploads_under_its_own_name() {
+    let env = Env::new("");
+    let lake = env.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    env.write_config(&format!(
+        "clusters = [\"alpha\", \"beta\"]\n[lake]\nurl = \"file://{}\"",
+        lake.display()
+    ));
+    let d = day(1);
+    for c in ["alpha", "beta"] {
+        env.set_cluster_output(
+            c,
+            d,
+            &of(c, finished_job("1", "alice", &at(d, "10:00"), "COMPLETED")),
+        );
+    }
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for c in ["alpha", "beta"] {
+        let part = lake
+            .join("processed")
+            .join(format!("cluster={c}"))
+            .join(format!("date={d}"))
+            .join("part-0.parquet");
+        assert!(
+            part.is_file(),
+            "{} missing\n{}",
+            part.display(),
+            stdout(&out)
+        );
+        assert!(env.cluster_data(c).join("lake-state.json").is_file());
+    }
+    // `[lake] cluster` would send every cluster under one name: refused.
+    env.write_config(&format!(
+        "clusters = [\"alpha\"]\n[lake]\nurl = \"file://{}\"\ncluster = \"x\"",
+        lake.display()
+    ));
+    let out = env.run(&["collect", "--days", "1"]);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+}
