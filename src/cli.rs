@@ -273,29 +273,10 @@ fn read_archives(config: &Config, local: Archive, cluster: Option<&str>) -> Resu
         );
         return Ok(archives);
     }
-    local_archives(local, cluster)
-}
-
-/// A local data dir's archives: one per `cluster=<name>/` directory (only `cluster`'s when
-/// given), plus the top level when it holds partitions (a data dir from before `[collect]
-/// clusters`, read as whatever cluster its rows name); the top level alone when there is no
-/// cluster directory.
-fn local_archives(local: Archive, cluster: Option<&str>) -> Result<Vec<Archive>> {
-    let dirs = Archive::cluster_dirs(local.location())
-        .with_context(|| format!("cannot list {}", local.location().display()))?;
-    if dirs.is_empty() {
-        return Ok(vec![local]);
-    }
-    let mut archives = Vec::new();
-    if local.has_partitions() {
-        archives.push(local);
-    }
-    archives.extend(
-        dirs.into_iter()
-            .filter(|(name, _)| cluster.is_none_or(|c| c == name))
-            .map(|(_, a)| a),
-    );
-    Ok(archives)
+    // One archive per cluster directory (Archive::local_set).
+    local
+        .local_set(cluster)
+        .with_context(|| format!("cannot list {}", local.location().display()))
 }
 
 /// The config file and the `--data-dir` override, as the command line gives them.

@@ -128,7 +128,16 @@ pub fn plan(
         .unwrap_or(today);
     let window = Window { first, last: today };
     let zone = config.zone();
-    let (jobs, unreadable) = read_jobs(archive, first, today, &zone)?;
+    // Every cluster's directory with `[collect] clusters` (and an older top level).
+    let archives = archive
+        .local_set(None)
+        .with_context(|| format!("cannot list {}", archive.location().display()))?;
+    let (mut jobs, mut unreadable) = (Vec::new(), Vec::new());
+    for a in &archives {
+        let (j, u) = read_jobs(a, first, today, &zone)?;
+        jobs.extend(j);
+        unreadable.extend(u);
+    }
     let mut by_user: BTreeMap<String, Vec<ProcessedJob>> = BTreeMap::new();
     for j in jobs {
         if ac.exclude.iter().any(|u| *u == j.user.as_str()) {

@@ -203,6 +203,27 @@ impl Archive {
         Ok(found)
     }
 
+    /// What a reader of the local data dir at `self` reads: one archive per
+    /// `cluster=<name>/` directory (only `cluster`'s when given), plus the top level when it
+    /// holds partitions (a data dir from before `[collect] clusters`, read as whatever
+    /// cluster its rows name); the top level alone when there is no cluster directory.
+    pub fn local_set(&self, cluster: Option<&str>) -> io::Result<Vec<Archive>> {
+        let dirs = Archive::cluster_dirs(&self.root)?;
+        if dirs.is_empty() {
+            return Ok(vec![self.clone()]);
+        }
+        let mut archives = Vec::new();
+        if self.has_partitions() {
+            archives.push(self.clone());
+        }
+        archives.extend(
+            dirs.into_iter()
+                .filter(|(name, _)| cluster.is_none_or(|c| c == name))
+                .map(|(_, a)| a),
+        );
+        Ok(archives)
+    }
+
     /// Whether a local data dir holds partitions of its own at the top level (the layout
     /// without `[collect] clusters`).
     pub fn has_partitions(&self) -> bool {
