@@ -208,12 +208,21 @@ pub fn writable_check(archive: &Archive) -> Check {
 }
 
 /// Runs today's sacct through the collector's own argv, parser and metrics; writes nothing.
-fn dry_collection(config: &Config) -> Check {
+/// With `cluster`, for that cluster (`sacct --clusters`), and the detail says which.
+fn dry_collection(config: &Config, cluster: Option<&str>) -> Check {
+    let mut check = dry_collection_of(config, cluster);
+    if let Some(c) = cluster {
+        check.detail = format!("cluster {c}: {}", check.detail);
+    }
+    check
+}
+
+fn dry_collection_of(config: &Config, cluster: Option<&str>) -> Check {
     let name = "dry collection today";
     let zone = config.zone();
     let today = zone.today();
     let layout = FieldLayout::ours();
-    let args = sacct_args(&layout, zone.day_start(today), zone.day_end(today));
+    let args = sacct_args(&layout, cluster, zone.day_start(today), zone.day_end(today));
     let t0 = Instant::now();
     let run = SacctProgram::new(&config.collect.sacct)
         .command(&args)
@@ -397,8 +406,13 @@ pub fn run_checks(config: Result<&Config, String>, archive: &Archive) -> Vec<Che
         ));
     }
     checks.push(writable_check(archive));
-    if sacct_ok {
-        checks.push(dry_collection(cfg));
+    if sacct_ok && cfg.collect.clusters.is_empty() {
+        checks.push(dry_collection(cfg, None));
+    } else if sacct_ok {
+        // Every listed cluster: sacct must answer for each.
+        for c in &cfg.collect.clusters {
+            checks.push(dry_collection(cfg, Some(c)));
+        }
     } else {
         checks.push(Check::fail(
             "dry collection today",

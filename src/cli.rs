@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::collect::{run_cycle, CollectOptions, Collector};
+use crate::collect::{run_all, CollectOptions, Collector};
 use crate::config::{Config, ConfigSource};
 use crate::demo::{DemoArgs, FakeSacctArgs};
 use crate::runtime::for_command as runtime;
@@ -274,7 +274,10 @@ fn read_archives(config: &Config, local: Archive, cluster: Option<&str>) -> Resu
         );
         return Ok(archives);
     }
-    Ok(vec![local])
+    // One archive per cluster directory (Archive::local_set).
+    local
+        .local_set(cluster)
+        .with_context(|| format!("cannot list {}", local.location().display()))
 }
 
 /// The config file and the `--data-dir` override, as the command line gives them.
@@ -308,8 +311,8 @@ fn collect(mut config: Config, args: &CollectArgs) -> Result<ExitCode> {
         }
         config.collect.max_concurrent_sacct = n;
     }
-    let collector = Collector::new(Arc::new(config));
-    collect_with(collector, args.days, args.wait, !args.no_summary)
+    let collectors = Collector::all(Arc::new(config));
+    collect_with(collectors, args.days, args.wait, !args.no_summary)
 }
 
 /// `demo`: collects a few days from the real or the synthetic sacct, then says where the
@@ -317,52 +320,98 @@ fn collect(mut config: Config, args: &CollectArgs) -> Result<ExitCode> {
 fn demo(config: Config, args: &DemoArgs, data_dir_given: bool) -> Result<ExitCode> {
     let collector = crate::demo::collector(config, args, data_dir_given)?;
     let archive = collector.archive.clone();
-    let code = collect_with(collector, args.days, false, true)?;
+    let code = collect_with(vec![collector], args.days, false, true)?;
     crate::demo::write_files(&archive, args.days)?;
     Ok(code)
 }
 
-/// Runs one cycle with `collector`, prints the summary, and picks the exit code.
-fn collect_with(collector: Collector, days: u32, wait: bool, summary: bool) -> Result<ExitCode> {
+/// Runs one cycle of each collector (one per cluster, at once), prints the summary (one per
+/// cluster when clusters are listed), and picks the exit code: failure when any cluster
+/// failed as a whole or for some date. With the local cluster only, an error that stops
+/// its cycle is the command's error, as before clusters existed.
+fn collect_with(
+    collectors: Vec<Collector>,
+    days: u32,
+    wait: bool,
+    summary: bool,
+) -> Result<ExitCode> {
     let opts = CollectOptions {
         days,
         wait_for_lock: wait,
-        progress: std::io::stdout().is_terminal(),
+        progress: collectors.len() == 1 && std::io::stdout().is_terminal(),
     };
     let cancel = CancellationToken::new();
-    let report = runtime()?.block_on(async {
+    let results = runtime()?.block_on(async {
         let c = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 c.cancel();
             }
         });
-        let report = run_cycle(&collector, &opts, &cancel).await?;
-        // The local archive is committed; the lake gets its copy now. Its outcome never
-        // changes the exit code: what did not go up stays pending for the next run.
-        let lake = if report.cancelled {
-            None
-        } else {
-            crate::lake::command::upload_after_collect(&collector.config, &collector.archive).await
-        };
-        anyhow::Ok((report, lake))
-    })?;
-    let (report, lake) = report;
-    if summary {
-        let mut out = std::io::stdout().lock();
-        crate::summary::write_summary(&report, &mut out)?;
-        if let Some(lake) = &lake {
-            writeln!(out, "{}", lake.line())?;
+        let mut cycles = run_all(&collectors, &opts, &cancel).await;
+        if let [one] = cycles.as_mut_slice() {
+            if one.cluster.is_none() && one.result.is_err() {
+                if let Err(e) = std::mem::replace(&mut one.result, Ok(Default::default())) {
+                    return Err(anyhow::Error::from(e));
+                }
+            }
         }
-        out.flush()?;
+        // The local archives are committed; the lake gets its copy now. Its outcome never
+        // changes the exit code: what did not go up stays pending for the next run.
+        let mut results = Vec::new();
+        for (collector, cycle) in collectors.iter().zip(cycles) {
+            let lake = match &cycle.result {
+                Ok(r) if !r.cancelled => {
+                    crate::lake::command::upload_after_collect(
+                        &collector.lake_config(),
+                        &collector.archive,
+                    )
+                    .await
+                }
+                _ => None,
+            };
+            results.push((cycle, lake));
+        }
+        anyhow::Ok(results)
+    })?;
+    let mut ok = true;
+    let mut out = std::io::stdout().lock();
+    for (cycle, lake) in &results {
+        if let Some(name) = &cycle.cluster {
+            if summary {
+                writeln!(out, "cluster {name}:")?;
+            }
+        }
+        match &cycle.result {
+            Ok(report) => {
+                if summary {
+                    crate::summary::write_summary(report, &mut out)?;
+                    if let Some(lake) = lake {
+                        writeln!(out, "{}", lake.line())?;
+                    }
+                }
+                ok &= report.failed() == 0 && !report.cancelled;
+            }
+            Err(e) => {
+                ok = false;
+                if summary {
+                    writeln!(out, "collection failed: {e}")?;
+                }
+                eprintln!(
+                    "slurm-usage: error: cluster {}: {e:#}",
+                    cycle.cluster.as_deref().unwrap_or("local")
+                );
+            }
+        }
+        if let Some(e) = lake.as_ref().and_then(|l| l.error.as_ref()) {
+            eprintln!("slurm-usage: warning: lake upload incomplete, retried next time: {e}");
+        }
     }
-    if let Some(e) = lake.as_ref().and_then(|l| l.error.as_ref()) {
-        eprintln!("slurm-usage: warning: lake upload incomplete, retried next time: {e}");
-    }
-    Ok(if report.failed() > 0 || report.cancelled {
-        ExitCode::FAILURE
-    } else {
+    out.flush()?;
+    Ok(if ok {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 
@@ -372,12 +421,49 @@ fn status(config: &Config, archive: &Archive, args: &StatusArgs) -> Result<ExitC
         "data dir {} does not exist (hint: run `slurm-usage collect`, or pass --data-dir)",
         archive.location().display()
     );
+    let mut out = std::io::stdout().lock();
+    if config.collect.clusters.is_empty() {
+        status_of(config, archive, args, &mut out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // One section per listed cluster, and the top level when it still holds partitions
+    // from before `[collect] clusters`.
+    if archive.has_partitions() {
+        writeln!(out, "Top level (collected before [collect] clusters):")?;
+        status_of(config, archive, args, &mut out)?;
+        writeln!(out)?;
+    }
+    for (i, c) in Collector::all(Arc::new(config.clone())).iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let name = c.cluster.as_deref().unwrap_or("local");
+        writeln!(out, "Cluster {name}:")?;
+        if c.archive.exists() {
+            status_of(&c.lake_config(), &c.archive, args, &mut out)?;
+        } else {
+            writeln!(
+                out,
+                "Data dir:        {} (not collected yet)",
+                c.archive.location().display()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The status of one archive (the data dir, or one cluster's dir in it).
+fn status_of(
+    config: &Config,
+    archive: &Archive,
+    args: &StatusArgs,
+    out: &mut impl Write,
+) -> Result<()> {
     let mut s = crate::report::status::read_status(archive)
         .with_context(|| format!("cannot read {}", archive.location().display()))?;
     s.lake = crate::lake::command::health(config, archive);
-    let mut out = std::io::stdout().lock();
-    crate::report::status::write_status(&config.zone(), &s, args.recent, &mut out)?;
-    Ok(ExitCode::SUCCESS)
+    crate::report::status::write_status(&config.zone(), &s, args.recent, out)?;
+    Ok(())
 }
 
 fn config_check(file: Option<&PathBuf>) -> Result<ExitCode> {

@@ -116,6 +116,10 @@ pub struct CollectConfig {
     pub max_recollect_days: u32,
     /// A day is final this long after it ends (late accounting records settle).
     pub settle: HumanDuration,
+    /// The clusters to collect, each with its own `sacct -M <name>` calls and its own
+    /// `cluster=<name>/` directory in the data dir. Empty: the local cluster only, in the
+    /// data dir itself (docs/data-layout.md).
+    pub clusters: Vec<String>,
 }
 
 impl Default for CollectConfig {
@@ -129,6 +133,7 @@ impl Default for CollectConfig {
             retry_delay: HumanDuration(Duration::from_secs(2)),
             max_recollect_days: 60,
             settle: HumanDuration(Duration::from_secs(3600)),
+            clusters: Vec::new(),
         }
     }
 }
@@ -442,6 +447,20 @@ impl Config {
                 self.collect.max_concurrent_sacct
             ));
         }
+        for (i, c) in self.collect.clusters.iter().enumerate() {
+            if !valid_name(c) {
+                return Err(format!(
+                    "{}: [collect] clusters: {c:?} may only hold letters, digits, '.', '_' and '-'",
+                    at("clusters")
+                ));
+            }
+            if self.collect.clusters[..i].contains(c) {
+                return Err(format!(
+                    "{}: [collect] clusters: {c:?} is listed twice",
+                    at("clusters")
+                ));
+            }
+        }
         if self.collect.sacct_timeout.0 < Duration::from_secs(1) {
             return Err(format!(
                 "{}: [collect] sacct_timeout must be at least \"1s\"",
@@ -489,6 +508,12 @@ impl Config {
                 return Err(format!("{}: [lake] url = {:?}: {e}", at("url"), lake.url));
             }
             if let Some(c) = &lake.cluster {
+                if !self.collect.clusters.is_empty() {
+                    return Err(format!(
+                        "{}: [lake] cluster {c:?} cannot be set with [collect] clusters: each listed cluster uploads under its own name (hint: remove it)",
+                        at("cluster")
+                    ));
+                }
                 if !valid_name(c) {
                     return Err(format!(
                         "{}: [lake] cluster {c:?} may only hold letters, digits, '.', '_' and '-'",
@@ -922,6 +947,17 @@ level = "debug"
     fn group_name_with_traversal_is_rejected() {
         let err = Config::from_toml("[groups]\n\"../etc\" = [\"alice\"]\n").unwrap_err();
         assert!(err.contains("../etc"), "{err}");
+    }
+
+    #[test]
+    fn clusters_are_names_listed_once() {
+        let c = Config::from_toml("[collect]\nclusters = [\"alpha\", \"beta\"]\n").unwrap();
+        assert_eq!(c.collect.clusters, ["alpha", "beta"]);
+        assert!(Config::from_toml("").unwrap().collect.clusters.is_empty());
+        let err = Config::from_toml("[collect]\nclusters = [\"a/b\"]\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("a/b"), "{err}");
+        let err = Config::from_toml("[collect]\nclusters = [\"a\", \"a\"]\n").unwrap_err();
+        assert!(err.contains("twice"), "{err}");
     }
 
     #[test]

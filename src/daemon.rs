@@ -11,7 +11,8 @@
 //!   watchdog, and the DST refresh of the cron job. The watchdog is fed from here, and only
 //!   while the cycle loop is alive and not overdue, so a stuck scheduler gets us restarted.
 //! - the cycle loop (`CycleLoop`): waits for a tick, a retry or shutdown, adds jitter, runs
-//!   [`run_cycle`] (the same code path as `slurm-usage collect`) in a task of its own (a
+//!   [`run_all`] (one cycle per listed cluster, the same code path as `slurm-usage
+//!   collect`) in a task of its own (a
 //!   panic fails that cycle, not the daemon), then reports. Cycles never overlap: it is the
 //!   only place that starts one, and the tick channel holds at most one tick.
 //!
@@ -33,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
-use crate::collect::{run_cycle, CollectOptions, Collector, CycleReport, DateOutcome};
+use crate::collect::{run_all, CollectOptions, Collector, CycleReport, DateOutcome};
 use crate::config::{Config, ConfigSource};
 use crate::heap;
 use crate::logging::error_chain;
@@ -138,7 +139,7 @@ pub async fn serve(
         .await
         .context("cannot start the scheduler")?;
 
-    let last_success = read_last_success(&Archive::of(&config));
+    let last_success = last_success_of(&config);
     let now = Utc::now();
     let catch_up = schedule.needs_catch_up(last_success, now);
     let next = schedule.next_after(now);
@@ -333,7 +334,13 @@ async fn alerts_loop(mut config: watch::Receiver<Arc<Config>>, cancel: Cancellat
 /// Creates the data dir if needed and takes its instance lock for the daemon's lifetime.
 fn instance_lock(config: &Config) -> Result<DirLock> {
     let archive = Archive::of(config);
-    archive.create().with_context(|| {
+    // With clusters listed the top level holds only their directories (and the locks).
+    let created = if config.collect.clusters.is_empty() {
+        archive.create()
+    } else {
+        std::fs::create_dir_all(archive.location())
+    };
+    created.with_context(|| {
         format!(
             "cannot create the data dir {}",
             archive.location().display()
@@ -345,6 +352,23 @@ fn instance_lock(config: &Config) -> Result<DirLock> {
             archive.location().display()
         )
     })
+}
+
+/// The last success of the data dir, or with `[collect] clusters` the oldest of the
+/// clusters' (a cluster never collected is "never"): a catch-up cycle runs when any
+/// cluster is behind.
+fn last_success_of(config: &Config) -> Option<DateTime<Utc>> {
+    if config.collect.clusters.is_empty() {
+        return read_last_success(&Archive::of(config));
+    }
+    config
+        .collect
+        .clusters
+        .iter()
+        .map(|c| read_last_success(&Archive::of_cluster(config, c)))
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .min()
 }
 
 /// The tracker's last successful cycle, read without side effects (a corrupt tracker is
@@ -427,6 +451,11 @@ async fn apply_reload(
     if let Some(l) = new_lock {
         info!(from = %old_archive.location().display(), to = %new_archive.location().display(), "data dir changed");
         *instance = l;
+    }
+    if new.collect.clusters != old.collect.clusters {
+        // Collectors are built per cycle: the next one collects the new list. A cluster
+        // left out keeps its directory and files; nothing is deleted.
+        info!(from = ?old.collect.clusters, to = ?new.collect.clusters, "clusters changed; the next cycle collects the new list");
     }
     if new.log.level != old.log.level {
         warn!(
@@ -556,7 +585,7 @@ impl CycleLoop {
             let now = Utc::now();
             let ok = match &outcome {
                 Outcome::Report(r) => {
-                    let ok = r.failed() == 0 && !r.cancelled;
+                    let ok = r.failed() == 0 && r.cluster_errors.is_empty() && !r.cancelled;
                     lock(&self.metrics).record_cycle(r, ok, now);
                     ok
                 }
@@ -648,19 +677,22 @@ impl CycleLoop {
             self.cancel.clone(),
         );
         self.upload = Some(self.tasks.spawn(async move {
-            let archive = Archive::of(&config);
-            let round = tokio::select! {
-                r = crate::lake::command::upload_after_collect(&config, &archive) => r,
-                () = cancel.cancelled() => return,
-            };
-            let Some(report) = round else { return };
-            match &report.error {
-                Some(_) => warn!(
-                    source = "lake",
-                    "{}; retried after the next cycle",
-                    report.line()
-                ),
-                None => info!(source = "lake", "{}", report.line()),
+            // One round per cluster, each under its own `cluster=` name.
+            for c in Collector::all(config.clone()) {
+                let lake_config = c.lake_config();
+                let round = tokio::select! {
+                    r = crate::lake::command::upload_after_collect(&lake_config, &c.archive) => r,
+                    () = cancel.cancelled() => return,
+                };
+                let Some(report) = round else { continue };
+                match &report.error {
+                    Some(_) => warn!(
+                        source = "lake",
+                        "{}; retried after the next cycle",
+                        report.line()
+                    ),
+                    None => info!(source = "lake", "{}", report.line()),
+                }
             }
             let lake = lake_health(&config).await;
             let snapshot = {
@@ -681,12 +713,24 @@ impl CycleLoop {
             wait_for_lock: true,
             progress: false,
         };
-        let collector = Collector::new(config);
-        let cancel = self.cancel.clone();
+        let listed = config.collect.clusters.clone();
+        let collectors = Collector::all(config);
+        let (cancel, metrics) = (self.cancel.clone(), self.metrics.clone());
         let t0 = Instant::now();
-        let handle = self
-            .tasks
-            .spawn(async move { run_cycle(&collector, &opts, &cancel).await });
+        let handle = self.tasks.spawn(async move {
+            let cycles = run_all(&collectors, &opts, &cancel).await;
+            // Each listed cluster's gauges; a cluster a reload removed loses its series.
+            let now = Utc::now();
+            let mut m = lock(&metrics);
+            m.clusters.retain(|name, _| listed.contains(name));
+            for c in &cycles {
+                if let Some(name) = &c.cluster {
+                    m.record_cluster(name, c.result.as_ref().ok(), now);
+                }
+            }
+            drop(m);
+            CycleReport::merge(cycles)
+        });
         match handle.await {
             Ok(Ok(report)) => Outcome::Report(report),
             Ok(Err(e)) => Outcome::Error(e.into(), t0.elapsed()),
@@ -704,10 +748,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn lake_health(config: &Arc<Config>) -> Option<crate::lake::LakeHealth> {
     config.lake.as_ref()?;
     let c = config.clone();
-    tokio::task::spawn_blocking(move || crate::lake::command::health(&c, &Archive::of(&c)))
-        .await
-        .ok()
-        .flatten()
+    tokio::task::spawn_blocking(move || {
+        // With clusters, one health of all: pending summed, the oldest last upload, the
+        // names joined (per-cluster lake gauges are not there yet).
+        let all: Vec<_> = Collector::all(c)
+            .iter()
+            .filter_map(|c| crate::lake::command::health(&c.lake_config(), &c.archive))
+            .collect();
+        let mut it = all.into_iter();
+        let first = it.next()?;
+        Some(it.fold(first, |mut acc, h| {
+            acc.cluster = format!("{},{}", acc.cluster, h.cluster);
+            acc.pending += h.pending;
+            acc.last_upload = match (acc.last_upload, h.last_upload) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            };
+            acc
+        }))
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// The STATUS text with the lake's pending count appended, when there is a lake.
@@ -748,6 +810,20 @@ fn status_line(
         None => String::new(),
     };
     let text = match outcome {
+        Outcome::Report(r) if !r.cluster_errors.is_empty() => {
+            let failed: Vec<String> = r
+                .cluster_errors
+                .iter()
+                .map(|(c, e)| format!("{c} ({e})"))
+                .collect();
+            format!(
+                "{} jobs, {} incomplete, {} failed; cluster failed: {}{retry}, next {next}",
+                thousands(prom::jobs_written(r)),
+                plural(r.incomplete(), "date"),
+                r.failed(),
+                one_line(&failed.join(", "), STATUS_MAX / 2)
+            )
+        }
         Outcome::Report(r) => {
             let collected: Vec<NaiveDate> = r
                 .dates
@@ -915,6 +991,20 @@ mod tests {
         let s = status_line(&Outcome::Error(long, Duration::ZERO), 1, None, "02:15");
         assert!(s.chars().count() <= STATUS_MAX, "{s}");
         assert!(s.ends_with("…, next 02:15"), "{s}");
+    }
+
+    #[test]
+    fn status_line_names_a_cluster_that_failed_as_a_whole() {
+        let r = CycleReport {
+            dates: vec![date("2026-11-24", DateOutcome::Complete, 9)],
+            cluster_errors: vec![("beta".into(), "data dir busy".into())],
+            ..Default::default()
+        };
+        let s = status_line(&Outcome::Report(r), 1, None, "02:15");
+        assert_eq!(
+            s,
+            "9 jobs, 0 dates incomplete, 0 failed; cluster failed: beta (data dir busy), next 02:15"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! never reads a half-written file). Counters (`*_total`) count since the daemon started, as
 //! Prometheus expects of counters; gauges describe the last cycle.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -48,6 +49,22 @@ pub struct Metrics {
     pub parse_errors: u64,
     /// The lake's upload state, when `[lake]` is configured.
     pub lake: Option<crate::lake::LakeHealth>,
+    /// Per listed cluster (`[collect] clusters`), its last cycle, by name; empty for the
+    /// local cluster alone, whose numbers are the unlabelled ones above.
+    pub clusters: BTreeMap<String, ClusterMetrics>,
+}
+
+/// One listed cluster's gauges, labelled `cluster="<name>"` in the textfile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterMetrics {
+    /// End of the last cycle in which every sacct call of this cluster succeeded.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Jobs in the partitions this cluster's last cycle wrote.
+    pub jobs_written: u64,
+    /// Dates of its last cycle not final yet (incl. failed ones).
+    pub incomplete_dates: u64,
+    /// Its last cycle failed as a whole or for some date.
+    pub last_cycle_failed: bool,
 }
 
 /// Jobs in the partitions a cycle actually wrote (dates that were complete before the cycle
@@ -80,6 +97,27 @@ impl Metrics {
         self.last_cycle_sacct_rows = r.sacct_rows() as u64;
         self.last_cycle_sacct_rows_max = r.sacct_rows_max() as u64;
         self.parse_errors += r.parse_errors() as u64;
+    }
+
+    /// Records the last cycle of listed cluster `name`: its report, or `None` when it
+    /// stopped as a whole.
+    pub fn record_cluster(&mut self, name: &str, r: Option<&CycleReport>, now: DateTime<Utc>) {
+        let m = self.clusters.entry(name.to_string()).or_default();
+        match r {
+            Some(r) => {
+                let ok = r.failed() == 0 && !r.cancelled;
+                if ok {
+                    m.last_success = Some(now);
+                }
+                m.jobs_written = jobs_written(r);
+                m.incomplete_dates = r.incomplete() as u64;
+                m.last_cycle_failed = !ok;
+            }
+            None => {
+                m.jobs_written = 0;
+                m.last_cycle_failed = true;
+            }
+        }
     }
 
     /// Counts a cycle that failed before collecting anything (lock, data dir, tracker).
@@ -214,6 +252,41 @@ impl Metrics {
             "sacct output lines that could not be parsed (kept verbatim in the raw archive).",
             &plain(self.parse_errors.to_string()),
         );
+        if !self.clusters.is_empty() {
+            let per = |f: &dyn Fn(&ClusterMetrics) -> String| -> Vec<(String, String)> {
+                self.clusters
+                    .iter()
+                    .map(|(name, m)| (format!("{{cluster=\"{}\"}}", escape_label(name)), f(m)))
+                    .collect()
+            };
+            fn samples(v: &[(String, String)]) -> Vec<(&str, String)> {
+                v.iter().map(|(l, x)| (l.as_str(), x.clone())).collect()
+            }
+            metric(
+                "slurm_usage_cluster_last_success_timestamp_seconds",
+                "gauge",
+                "Unix time of the end of the last cycle in which every sacct call of the cluster succeeded (0: none since the daemon started).",
+                &samples(&per(&|m| m.last_success.map_or(0, |t| t.timestamp()).to_string())),
+            );
+            metric(
+                "slurm_usage_cluster_jobs_written",
+                "gauge",
+                "Jobs in the partitions the cluster's last cycle wrote.",
+                &samples(&per(&|m| m.jobs_written.to_string())),
+            );
+            metric(
+                "slurm_usage_cluster_incomplete_dates",
+                "gauge",
+                "Dates of the cluster's last cycle that are not final yet (incl. failed ones).",
+                &samples(&per(&|m| m.incomplete_dates.to_string())),
+            );
+            metric(
+                "slurm_usage_cluster_last_cycle_failed",
+                "gauge",
+                "1 when the cluster's last cycle failed as a whole or for some date, else 0.",
+                &samples(&per(&|m| u8::from(m.last_cycle_failed).to_string())),
+            );
+        }
         if let Some(lake) = &self.lake {
             let label = format!("{{cluster=\"{}\"}}", escape_label(&lake.cluster));
             metric(
@@ -406,6 +479,34 @@ mod tests {
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,
             "no temp file left"
+        );
+    }
+
+    #[test]
+    fn listed_clusters_get_labelled_gauges_and_the_local_one_none() {
+        let mut m = Metrics::default();
+        assert!(!m.render().contains("cluster="));
+        let now = DateTime::from_timestamp(1_765_000_000, 0).unwrap();
+        m.record_cluster("alpha", Some(&report()), now);
+        m.record_cluster("beta", None, now);
+        let text = m.render();
+        assert!(
+            text.contains("slurm_usage_cluster_last_cycle_failed{cluster=\"beta\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "slurm_usage_cluster_last_success_timestamp_seconds{cluster=\"beta\"} 0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE slurm_usage_cluster_jobs_written gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("slurm_usage_cluster_jobs_written{cluster=\"alpha\"} "),
+            "{text}"
         );
     }
 

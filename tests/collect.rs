@@ -762,3 +762,267 @@ fn sacct_calls_and_rows_show_in_the_summary_and_the_textfile() {
     d.signal("TERM");
     assert!(d.wait_exit(Duration::from_secs(10)).success());
 }
+
+/// `lines` of a job of `cluster` (sacct -M prints the cluster's name in `Cluster`).
+fn of(cluster: &str, lines: Vec<String>) -> Vec<String> {
+    with_field(&lines, "Cluster", cluster)
+}
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn cluster_jobs_in_report(v: &serde_json::Value, cluster: &str) -> u64 {
+    v["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cluster"] == cluster)
+        .unwrap_or_else(|| panic!("no cluster {cluster} in {v}"))["jobs"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn every_listed_cluster_is_collected_into_its_own_dir_and_read_back() {
+    let env = Env::new("clusters = [\"alpha\", \"beta\"]");
+    let d = day(1);
+    let start = at(d, "10:00");
+    env.set_cluster_output(
+        "alpha",
+        d,
+        &of("alpha", finished_job("101", "alice", &start, "COMPLETED")),
+    );
+    let mut beta = finished_job("101", "bob", &start, "COMPLETED");
+    beta.extend(finished_job("102", "bob", &at(d, "11:00"), "FAILED"));
+    env.set_cluster_output("beta", d, &of("beta", beta));
+
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("cluster alpha:") && text.contains("cluster beta:"),
+        "{text}"
+    );
+    let mut calls = env.calls();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            format!("alpha/{d}"),
+            format!("alpha/{}", day(0)),
+            format!("beta/{d}"),
+            format!("beta/{}", day(0)),
+        ]
+    );
+    // Each cluster's jobs once, in its own dir, with its own tracker; nothing at the top.
+    let alpha = env.cluster_jobs("alpha", d);
+    assert_eq!(alpha.len(), 1);
+    assert!(alpha.iter().all(|j| j.cluster == "alpha"));
+    let beta = env.cluster_jobs("beta", d);
+    assert_eq!(beta.len(), 2);
+    assert!(beta.iter().all(|j| j.cluster == "beta"));
+    assert!(!env.data().join("processed").exists());
+    assert!(!env.data().join(".date_completion_tracker.json").exists());
+    assert_eq!(env.cluster_completed("alpha"), [d.to_string()]);
+    assert_eq!(env.cluster_completed("beta"), [d.to_string()]);
+
+    // The reports read one archive per cluster: 101 counts once per cluster.
+    let v = json(&env.run(&["analyze", "--no-sinfo", "--format", "json", "--days", "3"]));
+    assert_eq!(cluster_jobs_in_report(&v, "alpha"), 1);
+    assert_eq!(cluster_jobs_in_report(&v, "beta"), 2);
+    let v = json(&env.run(&[
+        "analyze",
+        "--no-sinfo",
+        "--format",
+        "json",
+        "--days",
+        "3",
+        "--cluster",
+        "beta",
+    ]));
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 1);
+    let out = env.run(&["job", "101"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("job 101 is archived for 2 clusters: alpha, beta"),
+        "{err}"
+    );
+    let out = env.run(&["job", "101", "--cluster", "beta"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Cluster: beta"), "{}", stdout(&out));
+
+    // `status` has a section per cluster; `test` asks sacct about each.
+    let out = env.run(&["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Cluster alpha:") && text.contains("Cluster beta:"),
+        "{text}"
+    );
+    assert!(text.contains("cluster=beta"), "{text}");
+    assert!(!text.contains("Top level"), "{text}");
+    env.clear_calls();
+    let text = stdout(&env.run(&["test"]));
+    assert!(
+        text.contains("cluster alpha: ") && text.contains("cluster beta: "),
+        "{text}"
+    );
+    // (The accounting check's one call asks the local cluster.)
+    let mut calls: Vec<String> = env
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains('/'))
+        .collect();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [format!("alpha/{}", day(0)), format!("beta/{}", day(0))]
+    );
+
+    // Complete dates cost no call, per cluster.
+    env.clear_calls();
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    let mut calls = env.calls();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [format!("alpha/{}", day(0)), format!("beta/{}", day(0))]
+    );
+}
+
+#[test]
+fn one_cluster_failing_never_holds_back_the_other() {
+    let env = Env::new("clusters = [\"alpha\", \"beta\"]\nmax_concurrent_sacct = 1");
+    let d = day(1);
+    env.set_cluster_output(
+        "alpha",
+        d,
+        &of(
+            "alpha",
+            finished_job("7", "alice", &at(d, "10:00"), "COMPLETED"),
+        ),
+    );
+    env.set_cluster_output(
+        "beta",
+        d,
+        &of(
+            "beta",
+            finished_job("8", "bob", &at(d, "10:00"), "COMPLETED"),
+        ),
+    );
+    env.set_cluster_failing("alpha", d, true);
+
+    let out = env.run(&["collect", "--days", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("FAILED"), "{}", stdout(&out));
+    assert_eq!(env.cluster_completed("beta"), [d.to_string()]);
+    assert_eq!(env.cluster_jobs("beta", d).len(), 1);
+    assert!(env.cluster_completed("alpha").is_empty());
+    assert!(!env
+        .cluster_data("alpha")
+        .join("processed")
+        .join(format!("{d}.parquet"))
+        .exists());
+
+    // Once alpha answers, it catches up; beta's complete date costs no call.
+    env.set_cluster_failing("alpha", d, false);
+    env.clear_calls();
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!env.calls().contains(&format!("beta/{d}")));
+    assert_eq!(env.cluster_completed("alpha"), [d.to_string()]);
+    assert_eq!(env.cluster_jobs("alpha", d)[0].cluster, "alpha");
+}
+
+/// A data dir collected before `clusters` was set keeps its top level; the reports read
+/// it as the cluster its rows name, next to the clusters' dirs.
+#[test]
+fn the_top_level_of_an_older_data_dir_is_still_read() {
+    let env = Env::new("");
+    let (old, new) = (day(2), day(1));
+    env.set_output(
+        old,
+        &of(
+            "alpha",
+            finished_job("5", "alice", &at(old, "10:00"), "COMPLETED"),
+        ),
+    );
+    assert!(env.run(&["collect", "--days", "2"]).status.success());
+    assert_eq!(env.jobs(old).len(), 1);
+
+    env.write_config("clusters = [\"alpha\"]");
+    env.set_cluster_output(
+        "alpha",
+        new,
+        &of(
+            "alpha",
+            finished_job("6", "alice", &at(new, "10:00"), "COMPLETED"),
+        ),
+    );
+    // The same job in both places counts once.
+    env.set_cluster_output(
+        "alpha",
+        old,
+        &of(
+            "alpha",
+            finished_job("5", "alice", &at(old, "10:00"), "COMPLETED"),
+        ),
+    );
+    assert!(env.run(&["collect", "--days", "2"]).status.success());
+    assert_eq!(env.jobs(old).len(), 1, "the top level is kept");
+    let v = json(&env.run(&["analyze", "--no-sinfo", "--format", "json", "--days", "5"]));
+    assert_eq!(cluster_jobs_in_report(&v, "alpha"), 2);
+    assert!(env.run(&["job", "5"]).status.success());
+    let text = stdout(&env.run(&["status"]));
+    assert!(
+        text.contains("Top level (collected before [collect] clusters):")
+            && text.contains("Cluster alpha:"),
+        "{text}"
+    );
+}
+
+/// With a lake, each listed cluster uploads its own directory under its own `cluster=`.
+#[test]
+fn each_listed_cluster_uploads_under_its_own_name() {
+    let env = Env::new("");
+    let lake = env.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    env.write_config(&format!(
+        "clusters = [\"alpha\", \"beta\"]\n[lake]\nurl = \"file://{}\"",
+        lake.display()
+    ));
+    let d = day(1);
+    for c in ["alpha", "beta"] {
+        env.set_cluster_output(
+            c,
+            d,
+            &of(c, finished_job("1", "alice", &at(d, "10:00"), "COMPLETED")),
+        );
+    }
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for c in ["alpha", "beta"] {
+        let part = lake
+            .join("processed")
+            .join(format!("cluster={c}"))
+            .join(format!("date={d}"))
+            .join("part-0.parquet");
+        assert!(
+            part.is_file(),
+            "{} missing\n{}",
+            part.display(),
+            stdout(&out)
+        );
+        assert!(env.cluster_data(c).join("lake-state.json").is_file());
+    }
+    // `[lake] cluster` would send every cluster under one name: refused.
+    env.write_config(&format!(
+        "clusters = [\"alpha\"]\n[lake]\nurl = \"file://{}\"\ncluster = \"x\"",
+        lake.display()
+    ));
+    let out = env.run(&["collect", "--days", "1"]);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+}

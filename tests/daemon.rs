@@ -523,3 +523,56 @@ fn the_daemon_uploads_to_the_lake_after_its_cycles() {
         d.log()
     );
 }
+
+/// `[collect] clusters`: each cycle collects every listed cluster into its own dir, the
+/// textfile labels their gauges; a SIGHUP that adds one takes effect from the next cycle,
+/// and one that removes a cluster keeps its files.
+#[test]
+fn sighup_adds_and_removes_clusters_and_never_deletes_their_data() {
+    let s = Setup::new();
+    let prom = s.path().join("m.prom");
+    let textfile = format!("textfile = \"{}\"", prom.display());
+    s.write_config_with("clusters = [\"alpha\"]", &textfile);
+    let mut d = s.start(&[]);
+    d.expect("READY=1", SHORT, |m| m.lines().any(|l| l == "READY=1"));
+    d.expect_status("collected ", SHORT);
+    let alpha = s.data().join("cluster=alpha");
+    assert!(assert_data_loadable(&alpha) > 0);
+    assert!(!s.data().join("processed").exists(), "nothing at the top");
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("slurm_usage_cluster_last_cycle_failed{cluster=\"alpha\"} 0"),
+        "{text}"
+    );
+
+    s.write_config_with("clusters = [\"alpha\", \"beta\"]", &textfile);
+    d.signal("HUP");
+    d.expect("READY=1 after reload", SHORT, |m| {
+        m.lines().any(|l| l == "READY=1")
+    });
+    d.expect_status("collected ", SHORT);
+    d.expect_status("collected ", SHORT);
+    assert!(assert_data_loadable(&s.data().join("cluster=beta")) > 0);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("slurm_usage_cluster_jobs_written{cluster=\"beta\"} "),
+        "{text}"
+    );
+
+    s.write_config_with("clusters = [\"beta\"]", &textfile);
+    d.signal("HUP");
+    d.expect("READY=1 after reload", SHORT, |m| {
+        m.lines().any(|l| l == "READY=1")
+    });
+    d.expect_status("collected ", SHORT);
+    d.expect_status("collected ", SHORT);
+    assert!(
+        assert_data_loadable(&alpha) > 0,
+        "a removed cluster keeps its files"
+    );
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(!text.contains("cluster=\"alpha\""), "{text}");
+
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(5)).code(), Some(0));
+}

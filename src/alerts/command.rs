@@ -128,7 +128,11 @@ pub fn plan(
         .unwrap_or(today);
     let window = Window { first, last: today };
     let zone = config.zone();
-    let (jobs, unreadable) = read_jobs(archive, first, today, &zone)?;
+    // Every cluster's directory with `[collect] clusters` (and an older top level).
+    let archives = archive
+        .local_set(None)
+        .with_context(|| format!("cannot list {}", archive.location().display()))?;
+    let (jobs, unreadable) = read_jobs(&archives, first, today, &zone)?;
     let mut by_user: BTreeMap<String, Vec<ProcessedJob>> = BTreeMap::new();
     for j in jobs {
         if ac.exclude.iter().any(|u| *u == j.user.as_str()) {
@@ -174,34 +178,36 @@ pub fn plan(
     })
 }
 
-/// The jobs of `first..=last`, one record per (cluster, job id): the newest
-/// `processed_date` wins, a tie goes to the later file. Unreadable partitions are skipped
-/// and named; nothing is moved or changed (a reader takes no lock).
+/// The jobs of `first..=last` in `archives` (one per cluster directory), one record per
+/// (cluster, job id): the newest `processed_date` wins, a tie goes to the later file.
+/// Unreadable partitions are skipped and named; nothing is moved or changed (a reader takes no lock).
 fn read_jobs(
-    archive: &Archive,
+    archives: &[Archive],
     first: NaiveDate,
     last: NaiveDate,
     zone: &Zone,
 ) -> Result<(Vec<ProcessedJob>, Vec<String>)> {
-    let dates = archive
-        .dates(Kind::Processed)
-        .with_context(|| format!("cannot list {}", archive.prefix(Kind::Processed).display()))?;
     let mut best: HashMap<(String, String), ProcessedJob> = HashMap::new();
     let mut unreadable = Vec::new();
-    for date in dates.into_iter().filter(|d| (first..=last).contains(d)) {
-        match read_partition(archive, date, zone) {
-            Ok(jobs) => {
-                for j in jobs {
-                    let key = (j.cluster.to_string(), j.job_id.to_string());
-                    match best.get(&key) {
-                        Some(old) if old.processed_date > j.processed_date => {}
-                        _ => {
-                            best.insert(key, j);
+    for archive in archives {
+        let dates = archive.dates(Kind::Processed).with_context(|| {
+            format!("cannot list {}", archive.prefix(Kind::Processed).display())
+        })?;
+        for date in dates.into_iter().filter(|d| (first..=last).contains(d)) {
+            match read_partition(archive, date, zone) {
+                Ok(jobs) => {
+                    for j in jobs {
+                        let key = (j.cluster.to_string(), j.job_id.to_string());
+                        match best.get(&key) {
+                            Some(old) if old.processed_date > j.processed_date => {}
+                            _ => {
+                                best.insert(key, j);
+                            }
                         }
                     }
                 }
+                Err(e) => unreadable.push(format!("{e:#}")),
             }
-            Err(e) => unreadable.push(format!("{e:#}")),
         }
     }
     let mut jobs: Vec<ProcessedJob> = best.into_values().collect();

@@ -79,17 +79,23 @@ pub struct CollectOptions {
     pub progress: bool,
 }
 
-/// Everything a cycle needs, fixed for its duration.
+/// Everything a cycle of one cluster needs, fixed for its duration.
 #[derive(Debug, Clone)]
 pub struct Collector {
     pub config: Arc<Config>,
+    /// The cluster its sacct calls name (`--clusters`); `None`: the local cluster.
+    pub cluster: Option<String>,
     pub archive: Archive,
     pub sacct: SacctProgram,
     pub layout: Arc<FieldLayout>,
+    /// Bounds the sacct calls running at once, shared by the collectors of one cycle so
+    /// that `max_concurrent_sacct` counts every call of every cluster.
+    pub sacct_slots: Arc<Semaphore>,
 }
 
 impl Collector {
-    /// A collector for `config`, running the configured sacct.
+    /// A collector of the local cluster into the data dir of `config`, running the
+    /// configured sacct.
     pub fn new(config: Arc<Config>) -> Self {
         let sacct = SacctProgram::new(&config.collect.sacct);
         Collector::with_sacct(config, sacct)
@@ -99,11 +105,83 @@ impl Collector {
     pub fn with_sacct(config: Arc<Config>, sacct: SacctProgram) -> Self {
         Collector {
             archive: Archive::of(&config),
+            cluster: None,
             sacct,
             layout: Arc::new(FieldLayout::ours()),
+            sacct_slots: Arc::new(Semaphore::new(config.collect.max_concurrent_sacct)),
             config,
         }
     }
+
+    /// One collector per cluster of `[collect] clusters`, each into its own
+    /// `cluster=<name>/` archive, all sharing one sacct semaphore; with no clusters listed,
+    /// the one collector of the local cluster ([`Collector::new`]).
+    pub fn all(config: Arc<Config>) -> Vec<Collector> {
+        let local = Collector::new(config.clone());
+        if config.collect.clusters.is_empty() {
+            return vec![local];
+        }
+        config
+            .collect
+            .clusters
+            .iter()
+            .map(|name| Collector {
+                archive: Archive::of_cluster(&config, name),
+                cluster: Some(name.clone()),
+                ..local.clone()
+            })
+            .collect()
+    }
+
+    /// The config this collector's lake upload runs with: a listed cluster uploads under
+    /// its own name (`[lake] cluster` is refused together with `[collect] clusters`).
+    pub fn lake_config(&self) -> Arc<Config> {
+        match (&self.cluster, &self.config.lake) {
+            (Some(name), Some(lake)) => {
+                let mut config = (*self.config).clone();
+                config.lake = Some(crate::config::LakeConfig {
+                    cluster: Some(name.clone()),
+                    ..lake.clone()
+                });
+                Arc::new(config)
+            }
+            _ => self.config.clone(),
+        }
+    }
+}
+
+/// One cluster's cycle in [`run_all`].
+#[derive(Debug)]
+pub struct ClusterCycle {
+    /// `None`: the local cluster (`[collect] clusters` empty).
+    pub cluster: Option<String>,
+    pub result: Result<CycleReport, CollectError>,
+}
+
+/// Runs the cycles of `collectors` (one per cluster) at once; their sacct calls share the
+/// collectors' semaphore. Each has its own lock, tracker and errors: one cluster failing,
+/// even as a whole, never stops the others.
+pub async fn run_all(
+    collectors: &[Collector],
+    opts: &CollectOptions,
+    cancel: &CancellationToken,
+) -> Vec<ClusterCycle> {
+    use tracing::Instrument;
+    futures::future::join_all(collectors.iter().map(|c| async move {
+        let span = match &c.cluster {
+            Some(name) => tracing::info_span!("cluster", cluster = %name),
+            None => tracing::Span::none(),
+        };
+        let result = run_cycle(c, opts, cancel).instrument(span).await;
+        if let (Some(name), Err(e)) = (&c.cluster, &result) {
+            error!(cluster = %name, "cycle failed: {e}");
+        }
+        ClusterCycle {
+            cluster: c.cluster.clone(),
+            result,
+        }
+    }))
+    .await
 }
 
 /// How one date ended.
@@ -156,6 +234,9 @@ pub struct CycleReport {
     pub stale_temps_removed: usize,
     /// The cycle was cut short by shutdown.
     pub cancelled: bool,
+    /// Clusters whose cycle stopped as a whole (lock, data dir, tracker), with the error,
+    /// when [`CycleReport::merge`] joined the reports of several clusters.
+    pub cluster_errors: Vec<(String, String)>,
 }
 
 impl DateReport {
@@ -176,6 +257,53 @@ impl DateReport {
 }
 
 impl CycleReport {
+    /// The clusters' cycles of [`run_all`] as one report, for the daemon's metrics and
+    /// STATUS: the dates of all, the sums of their counts, the longest duration, and the
+    /// clusters that failed as a whole in `cluster_errors`. The error of the first cluster
+    /// when none ran (as with the local cluster alone).
+    pub fn merge(cycles: Vec<ClusterCycle>) -> Result<CycleReport, CollectError> {
+        let mut merged: Option<CycleReport> = None;
+        let mut errors = Vec::new();
+        let mut first_error = None;
+        for cycle in cycles {
+            match cycle.result {
+                Ok(r) => {
+                    let m = merged.get_or_insert_with(|| CycleReport {
+                        started: r.started,
+                        sacct_version: r.sacct_version.clone(),
+                        ..Default::default()
+                    });
+                    m.started = m.started.min(r.started).or(r.started);
+                    m.duration = m.duration.max(r.duration);
+                    if m.sacct_version.is_empty() {
+                        m.sacct_version = r.sacct_version;
+                    }
+                    m.sacct_calls += r.sacct_calls;
+                    m.sacct_failures += r.sacct_failures;
+                    m.sacct_timeouts += r.sacct_timeouts;
+                    m.sacct_seconds += r.sacct_seconds;
+                    m.stale_temps_removed += r.stale_temps_removed;
+                    m.cancelled |= r.cancelled;
+                    m.dates.extend(r.dates);
+                    m.cluster_errors.extend(r.cluster_errors);
+                }
+                Err(e) => {
+                    let name = cycle.cluster.unwrap_or_else(|| "local".to_string());
+                    errors.push((name, e.to_string()));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match (merged, first_error) {
+            (Some(mut m), _) => {
+                m.cluster_errors.extend(errors);
+                Ok(m)
+            }
+            (None, Some(e)) => Err(e),
+            (None, None) => Ok(CycleReport::default()),
+        }
+    }
+
     /// Dates whose collection failed.
     pub fn failed(&self) -> usize {
         self.dates
@@ -470,11 +598,11 @@ fn fetch(
         processed_date: report.started.unwrap_or_else(Utc::now).timestamp_micros(),
     };
     let (tx, rx) = mpsc::channel::<Fetched>(dates.len());
-    let semaphore = Arc::new(Semaphore::new(cfg.collect.max_concurrent_sacct));
+    let semaphore = c.sacct_slots.clone();
     let mut tasks = JoinSet::new();
     for date in dates.iter().copied() {
         let (tx, sem, cancel) = (tx.clone(), semaphore.clone(), cancel.clone());
-        let (prog, cfg) = (c.sacct.clone(), cfg.clone());
+        let (prog, cfg, cluster) = (c.sacct.clone(), cfg.clone(), c.cluster.clone());
         let spec = DaySpec {
             date,
             zone: zone.clone(),
@@ -496,6 +624,7 @@ fn fetch(
             }
             let args = sacct_args(
                 &spec.layout,
+                cluster.as_deref(),
                 spec.zone.day_start(date),
                 spec.zone.day_end(date),
             );
@@ -681,6 +810,44 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn merged_report_sums_clusters_and_names_the_failed_one() {
+        let of = |name: &str, result| ClusterCycle {
+            cluster: Some(name.to_string()),
+            result,
+        };
+        let report = |calls, date| CycleReport {
+            sacct_calls: calls,
+            duration: Duration::from_secs(u64::from(calls)),
+            dates: vec![DateReport {
+                jobs: 3,
+                ..DateReport::new(d(date), DateOutcome::Complete)
+            }],
+            ..Default::default()
+        };
+        let m = CycleReport::merge(vec![
+            of("alpha", Ok(report(2, "2026-11-23"))),
+            of("beta", Ok(report(5, "2026-11-23"))),
+            of("gamma", Err(CollectError::Internal("boom".into()))),
+        ])
+        .unwrap();
+        assert_eq!(m.sacct_calls, 7);
+        assert_eq!(m.duration, Duration::from_secs(5));
+        assert_eq!(m.jobs(), 6);
+        assert_eq!(m.dates.len(), 2);
+        assert_eq!(
+            m.cluster_errors,
+            [("gamma".to_string(), "internal error: boom".to_string())]
+        );
+        // Every cluster failed as a whole: the cycle failed, with the first error.
+        let e = CycleReport::merge(vec![
+            of("alpha", Err(CollectError::Internal("one".into()))),
+            of("beta", Err(CollectError::Internal("two".into()))),
+        ])
+        .unwrap_err();
+        assert_eq!(e.to_string(), "internal error: one");
     }
 
     #[test]

@@ -48,11 +48,21 @@ impl SacctProgram {
     }
 }
 
-/// The argv for one date's window `[start, end]` (UTC, since the child runs with `TZ=UTC`).
-pub fn sacct_args(layout: &FieldLayout, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<OsString> {
+/// The argv for one date's window `[start, end]` (UTC, since the child runs with `TZ=UTC`),
+/// of `cluster` (`--clusters <name>`, sacct's `-M`) or, with `None`, of the local cluster.
+pub fn sacct_args(
+    layout: &FieldLayout,
+    cluster: Option<&str>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<OsString> {
     let fmt = "%Y-%m-%dT%H:%M:%S";
-    vec![
-        "--allusers".into(),
+    let mut args: Vec<OsString> = vec!["--allusers".into()];
+    if let Some(c) = cluster {
+        args.push("--clusters".into());
+        args.push(c.into());
+    }
+    args.extend([
         "--starttime".into(),
         start.format(fmt).to_string().into(),
         "--endtime".into(),
@@ -61,7 +71,8 @@ pub fn sacct_args(layout: &FieldLayout, start: DateTime<Utc>, end: DateTime<Utc>
         "--noheader".into(),
         format!("--delimiter={}", layout.delimiter as char).into(),
         format!("--format={}", layout.format_arg()).into(),
-    ]
+    ]);
+    args
 }
 
 /// Runs sacct once with `args` and returns its whole stdout, killing it after `timeout` or
@@ -234,7 +245,7 @@ mod tests {
         let layout = FieldLayout::ours();
         let s = Utc.with_ymd_and_hms(2026, 11, 24, 23, 0, 0).unwrap();
         let e = Utc.with_ymd_and_hms(2026, 11, 25, 23, 0, 0).unwrap();
-        let args: Vec<String> = sacct_args(&layout, s, e)
+        let args: Vec<String> = sacct_args(&layout, None, s, e)
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
@@ -250,6 +261,16 @@ mod tests {
         );
         assert!(args.contains(&"--delimiter=\u{1f}".to_string()));
         assert!(args.last().unwrap().starts_with("--format=JobID,JobIDRaw,"));
+        assert!(!args.iter().any(|a| a == "--clusters"));
+        let of_beta: Vec<String> = sacct_args(&layout, Some("beta"), s, e)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            of_beta[..4],
+            ["--allusers", "--clusters", "beta", "--starttime"]
+        );
+        assert_eq!(of_beta.len(), args.len() + 2);
     }
 
     #[test]

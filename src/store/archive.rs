@@ -98,6 +98,9 @@ pub struct Listing {
     pub corrupt: Vec<PathBuf>,
 }
 
+/// A cluster's directory in a data dir is this followed by its name (`cluster=alpha`).
+pub const CLUSTER_DIR_PREFIX: &str = "cluster=";
+
 /// File name of the lake uploader's record, at the top of the data dir.
 pub const LAKE_STATE: &str = "lake-state.json";
 
@@ -164,6 +167,70 @@ impl Archive {
     /// applied when the config was loaded: [`crate::config::ConfigSource::load`]).
     pub fn of(config: &Config) -> Archive {
         Archive::local(&config.data_dir)
+    }
+
+    /// The archive of cluster `name` in the data dir of `config`, when `[collect] clusters`
+    /// lists clusters: `<data_dir>/cluster=<name>/` (docs/data-layout.md).
+    pub fn of_cluster(config: &Config, name: &str) -> Archive {
+        Archive::local(config.data_dir.join(format!("{CLUSTER_DIR_PREFIX}{name}")))
+    }
+
+    /// The cluster archives (`cluster=<name>/` with a `processed/` or `raw/` dir) in the
+    /// local data dir `root`, sorted by name, with their names.
+    pub fn cluster_dirs(root: &Path) -> io::Result<Vec<(String, Archive)>> {
+        let entries = match std::fs::read_dir(root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let Some(name) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(CLUSTER_DIR_PREFIX))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let path = entry.path();
+            if path.join(Kind::Processed.dir()).is_dir() || path.join(Kind::Raw.dir()).is_dir() {
+                found.push((name, Archive::local(path)));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
+    }
+
+    /// What a reader of the local data dir at `self` reads: one archive per
+    /// `cluster=<name>/` directory (only `cluster`'s when given), plus the top level when it
+    /// holds partitions (a data dir from before `[collect] clusters`, read as whatever
+    /// cluster its rows name); the top level alone when there is no cluster directory.
+    pub fn local_set(&self, cluster: Option<&str>) -> io::Result<Vec<Archive>> {
+        let dirs = Archive::cluster_dirs(&self.root)?;
+        if dirs.is_empty() {
+            return Ok(vec![self.clone()]);
+        }
+        let mut archives = Vec::new();
+        if self.has_partitions() {
+            archives.push(self.clone());
+        }
+        archives.extend(
+            dirs.into_iter()
+                .filter(|(name, _)| cluster.is_none_or(|c| c == name))
+                .map(|(_, a)| a),
+        );
+        Ok(archives)
+    }
+
+    /// Whether a local data dir holds partitions of its own at the top level (the layout
+    /// without `[collect] clusters`).
+    pub fn has_partitions(&self) -> bool {
+        self.remote.is_none()
+            && [Kind::Processed, Kind::Raw]
+                .iter()
+                .any(|k| self.dates(*k).is_ok_and(|d| !d.is_empty()))
     }
 
     /// Where it is, for messages.

@@ -73,6 +73,29 @@ impl Env {
         std::fs::write(self.path().join("out").join(date.to_string()), text).unwrap();
     }
 
+    /// What the fake sacct prints for `date` of `cluster` (`--clusters cluster`).
+    pub fn set_cluster_output(&self, cluster: &str, date: NaiveDate, lines: &[String]) {
+        let dir = self.path().join("out").join(cluster);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = lines.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(dir.join(date.to_string()), text).unwrap();
+    }
+
+    /// Makes sacct for `date` of `cluster` fail, or stop failing.
+    pub fn set_cluster_failing(&self, cluster: &str, date: NaiveDate, failing: bool) {
+        let dir = self.path().join("fail").join(cluster);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(date.to_string());
+        if failing {
+            std::fs::write(p, b"").unwrap();
+        } else {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
     /// Raw bytes the fake sacct prints for `date`.
     pub fn set_output_bytes(&self, date: NaiveDate, bytes: &[u8]) {
         std::fs::write(self.path().join("out").join(date.to_string()), bytes).unwrap();
@@ -125,6 +148,44 @@ impl Env {
             .join(format!("{date}.parquet"))
     }
 
+    /// The data dir of `cluster` when `[collect] clusters` lists it.
+    pub fn cluster_data(&self, cluster: &str) -> PathBuf {
+        self.data().join(format!("cluster={cluster}"))
+    }
+
+    /// The jobs of `cluster`'s processed partition of `date`.
+    pub fn cluster_jobs(
+        &self,
+        cluster: &str,
+        date: NaiveDate,
+    ) -> Vec<slurm_usage::model::ProcessedJob> {
+        let zone: slurm_usage::zone::Zone = "UTC".parse().unwrap();
+        let path = self
+            .cluster_data(cluster)
+            .join("processed")
+            .join(format!("{date}.parquet"));
+        slurm_usage::store::parquet::read_processed(&path, &zone)
+            .unwrap()
+            .into_inner()
+    }
+
+    /// The dates `cluster`'s tracker holds as complete (none without a tracker).
+    pub fn cluster_completed(&self, cluster: &str) -> Vec<String> {
+        let path = self
+            .cluster_data(cluster)
+            .join(".date_completion_tracker.json");
+        let Ok(bytes) = std::fs::read(path) else {
+            return Vec::new();
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["completed_dates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn raw(&self, date: NaiveDate) -> PathBuf {
         self.data().join("raw").join(format!("{date}.parquet"))
     }
@@ -170,18 +231,22 @@ pub fn day(n: u64) -> NaiveDate {
 }
 
 /// The fake sacct: records each call's date, then prints `out/<date>` (or fails, or hangs)
-/// where `<date>` is the date part of `--starttime`.
+/// where `<date>` is the date part of `--starttime`. A call for one cluster
+/// (`--clusters NAME`/`-M NAME`) is logged as `NAME/<date>` and answers from `out/NAME/<date>`
+/// (fails with `fail/NAME/<date>`, hangs with `hang/NAME/<date>`).
 const FAKE_SACCT: &str = r#"#!/bin/bash
 dir="$(cd "$(dirname "$0")" && pwd)"
 if [[ "$1" == "--version" ]]; then echo "slurm 22.05.8"; exit 0; fi
 start=""
+cluster=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --starttime) start="$2"; shift 2 ;;
+    --clusters|-M) cluster="$2/"; shift 2 ;;
     *) shift ;;
   esac
 done
-d="${start%%T*}"
+d="$cluster${start%%T*}"
 echo "$d" >> "$dir/calls.log"
 if [[ -e "$dir/hang/$d" ]]; then exec sleep 60; fi
 if [[ -e "$dir/fail/$d" ]]; then echo "sacct: error: Problem talking to the database: Connection refused" >&2; exit 1; fi
