@@ -504,7 +504,7 @@ impl Config {
             Ok(_) => {}
         }
         if let Some(lake) = &self.lake {
-            if let Err(e) = crate::lake::LakeUrl::parse(&lake.url) {
+            if let Err(e) = crate::lake::url::LakeUrl::parse(&lake.url) {
                 return Err(format!("{}: [lake] url = {:?}: {e}", at("url"), lake.url));
             }
             if let Some(c) = &lake.cluster {
