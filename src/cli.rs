@@ -133,18 +133,28 @@ pub enum LakeCommand {
         /// step after changing `pseudonym_key_file` (docs/security.md).
         #[arg(long)]
         rewrite: bool,
+        /// Only this cluster of `[collect] clusters` (default: every listed cluster).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
     },
     /// The name behind a pseudonym of the lake (`user-3fa4...`), from the local archive and
     /// the pseudonym key: for an admin on the head node.
     Whois {
         /// The pseudonym, e.g. user-3fa4c2d19e0b7a55.
         pseudonym: String,
+        /// Only this cluster of `[collect] clusters` (default: every listed cluster).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
     },
     /// What is pending (from the data dir), the last upload, and who holds the cluster's lease.
     Status {
-        /// One JSON object instead of text.
+        /// One JSON object instead of text (with `[collect] clusters`: an array of them,
+        /// one per cluster).
         #[arg(long)]
         json: bool,
+        /// Only this cluster of `[collect] clusters` (default: every listed cluster).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
     },
 }
 
@@ -234,14 +244,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Current => current(&config, cli.no_color),
         Command::Nodes => nodes(&config, cli.no_color),
-        Command::Lake(LakeCommand::Sync { dry_run, rewrite }) => {
-            crate::lake::command::lake_sync(&config, &archive, dry_run, rewrite)
+        Command::Lake(LakeCommand::Sync {
+            dry_run,
+            rewrite,
+            cluster,
+        }) => crate::lake::command::lake_sync(&config, cluster.as_deref(), dry_run, rewrite),
+        Command::Lake(LakeCommand::Whois { pseudonym, cluster }) => {
+            crate::lake::command::lake_whois(&config, cluster.as_deref(), &pseudonym)
         }
-        Command::Lake(LakeCommand::Whois { pseudonym }) => {
-            crate::lake::command::lake_whois(&config, &archive, &pseudonym)
-        }
-        Command::Lake(LakeCommand::Status { json }) => {
-            crate::lake::command::lake_status(&config, &archive, json)
+        Command::Lake(LakeCommand::Status { json, cluster }) => {
+            crate::lake::command::lake_status(&config, cluster.as_deref(), json)
         }
         Command::Alerts(args) => alerts(&config, &archive, &args),
         Command::Config(_) | Command::FakeSacct(_) | Command::Daemon(_) | Command::Test => {
