@@ -26,7 +26,7 @@ set -Eeuo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The helpers (log, wait_for, pid_of, stop_daemon, node_line, sacctmgr_q...) and the rig's
 # settings (RIG_DIR, DBD_PORT, RIG_USERS...). cluster.sh runs nothing when sourced.
-# shellcheck source=cluster.sh
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
 source "$HERE/cluster.sh"
 RIG_SCRIPT=$HERE/cluster.sh
 RIG_CONF=$SLURM_CONF
