@@ -808,3 +808,39 @@ fn nodes(config: &Config, args: &LiveArgs, no_color: bool) -> Result<ExitCode> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(args: &[&str]) -> LiveArgs {
+        let mut argv = vec!["slurm-usage"];
+        argv.extend(args);
+        match Cli::try_parse_from(argv)
+            .expect("valid command line")
+            .command
+        {
+            Command::Current(a) | Command::Nodes(a) => a,
+            other => panic!("not current/nodes: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn live_views_pick_their_clusters() {
+        let mut config = Config::default();
+        // No clusters listed: the local cluster, no -M (as before clusters existed).
+        assert_eq!(live_clusters(&config, &live(&["current"])), [None]);
+        config.collect.clusters = vec!["rig".into(), "beta".into()];
+        assert_eq!(
+            live_clusters(&config, &live(&["nodes"])),
+            [Some("rig".to_string()), Some("beta".to_string())]
+        );
+        // --cluster wins, listed or not.
+        for name in ["beta", "gamma"] {
+            assert_eq!(
+                live_clusters(&config, &live(&["current", "--cluster", name])),
+                [Some(name.to_string())]
+            );
+        }
+    }
+}
