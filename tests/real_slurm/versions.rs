@@ -24,7 +24,12 @@ fn single_task_steps_get_the_whole_allocation_only_on_22_05() {
     let job = p.job("multi_step");
     let lines = &p.after[&job.id];
     let mut c = Check::default();
-    c.eq(&job.id, "job line AllocCPUS", lines[0]["AllocCPUS"].as_str(), "2");
+    c.eq(
+        &job.id,
+        "job line AllocCPUS",
+        lines[0]["AllocCPUS"].as_str(),
+        "2",
+    );
     // steps .0 (hostname), .2 (sleep 1), .3 (false) run one task; .1 runs two
     for step in [".0", ".2", ".3"] {
         let id = format!("{}{step}", job.id);
@@ -61,5 +66,10 @@ fn start_received_flag_is_spelled_per_release() {
         "22.05" => "SchedMain,StartRecieved",
         _ => "SchedMain,StartReceived",
     };
-    assert_eq!(out.stdout.trim(), want, "Flags of job {} on {release}", job.id);
+    assert_eq!(
+        out.stdout.trim(),
+        want,
+        "Flags of job {} on {release}",
+        job.id
+    );
 }

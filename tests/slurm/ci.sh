@@ -58,7 +58,7 @@ step() {
   t=$(date +%s%3N)
   log "== $name"
   "$@" || rc=$?
-  TIMINGS+=("$(printf '%-36s %6s s%s' "$name" "$(since "$t")" "$( ((rc)) && echo "  FAILED (exit $rc)")")")
+  TIMINGS+=("$(printf '%-42s %6s s%s' "$name" "$(since "$t")" "$( ((rc)) && echo "  FAILED (exit $rc)")")")
   return "$rc"
 }
 
@@ -76,7 +76,7 @@ finish() {
   fi
   log "timings:"
   printf '  %s\n' "${TIMINGS[@]}" >&2
-  printf '  %-36s %6s s\n' "total" "$(since "$T0")" >&2
+  printf '  %-42s %6s s\n' "total" "$(since "$T0")" >&2
   if (( ${#FAILED[@]} )); then
     log "FAILED: ${FAILED[*]}"
     rc=1

@@ -193,7 +193,8 @@ ensure_rootfs() {
   echo "$ROOTFS_STAMP" >"$tmp/.rig-stamp"
   rm -rf --one-file-system "$ROOTFS"
   mv "$tmp" "$ROOTFS"
-  log "TIMING rootfs build: $(elapsed "$t0") s ($(chroot "$ROOTFS" dpkg-query -W -f='${Version}' slurmctld))"
+  # shellcheck disable=SC2016  # a dpkg-query format, not a shell expansion
+  log "TIMING rootfs build: $(elapsed "$t0") s (slurmctld $(chroot "$ROOTFS" dpkg-query -W -f='${Version}' slurmctld))"
   echo "rootfs $(elapsed "$t0")" >>"$LOG/timings"
 }
 
@@ -209,6 +210,7 @@ umount_under() { # dir: unmount everything mounted at or below dir, deepest firs
 # everything it forks, daemons included).
 rig_exec() {
   if [[ $RIG_VERSION == 24.11 ]]; then
+    # shellcheck disable=SC2016  # expanded by the inner sh
     unshare --mount --propagation private -- /bin/sh -c \
       'mount --bind "$0/usr" /usr && mount --bind "$0/etc/ld.so.cache" /etc/ld.so.cache && exec "$@"' \
       "$ROOTFS" "$@"
@@ -223,7 +225,7 @@ rig_exec() {
 # nothing and the host's tools are used.
 CLIENT_TOOLS=(sacct sacctmgr sbatch scancel scontrol sinfo squeue srun salloc sstat sshare sprio sreport sdiag)
 write_wrappers() {
-  rm -rf "$RIG_DIR/bin"
+  rm -rf "${RIG_DIR:?}/bin"
   mkdir -p "$RIG_DIR/bin"
   chmod 755 "$RIG_DIR/bin"
   [[ $RIG_VERSION == 24.11 ]] || return 0
