@@ -160,9 +160,17 @@ ensure_rootfs() {
   if [[ $(cat "$ROOTFS/.rig-stamp" 2>/dev/null) == "$ROOTFS_STAMP" ]]; then
     return 0
   fi
-  local t0 tmp=$ROOTFS.new rc=0
+  local t0 tmp=$ROOTFS.new rc=0 lock
   t0=$(now_ms)
   mkdir -p "$(dirname "$ROOTFS")" "$LOG"
+  # one build at a time on this machine (two rigs may start 24.11 at once); the other waits,
+  # then finds the root built
+  exec {lock}>"$ROOTFS.lock"
+  flock "$lock"
+  if [[ $(cat "$ROOTFS/.rig-stamp" 2>/dev/null) == "$ROOTFS_STAMP" ]]; then
+    exec {lock}>&-
+    return 0
+  fi
   command -v debootstrap >/dev/null || {
     log "installing debootstrap"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap \
@@ -196,6 +204,7 @@ ensure_rootfs() {
   # shellcheck disable=SC2016  # a dpkg-query format, not a shell expansion
   log "TIMING rootfs build: $(elapsed "$t0") s (slurmctld $(chroot "$ROOTFS" dpkg-query -W -f='${Version}' slurmctld))"
   echo "rootfs $(elapsed "$t0")" >>"$LOG/timings"
+  exec {lock}>&-
 }
 
 umount_under() { # dir: unmount everything mounted at or below dir, deepest first
