@@ -46,7 +46,8 @@ impl Rig {
 
     /// `program` (a SLURM tool or a script of the rig) pointed at the rig.
     pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new(rig_tool(&self.dir, program.as_ref()));
+        // a bare name (`sacct`) is looked up in the PATH set here, the rig's bin/ first
+        let mut c = Command::new(program);
         c.env("SLURM_CONF", &self.conf)
             .env("SLURM_RIG_DIR", &self.dir)
             .env("PATH", rig_path(&self.dir));
@@ -125,17 +126,6 @@ pub fn rig_path(dir: &Path) -> std::ffi::OsString {
         &std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
     ));
     std::env::join_paths(dirs).expect("PATH entries without ':'")
-}
-
-/// A bare tool name the rig wraps (`sacct`) as its wrapper's path: `Command` looks a bare
-/// name up in the test's own PATH, not the child's.
-fn rig_tool(dir: &Path, program: &std::ffi::OsStr) -> PathBuf {
-    let wrapped = dir.join("bin").join(program);
-    if !program.is_empty() && Path::new(program).components().count() == 1 && wrapped.is_file() {
-        wrapped
-    } else {
-        PathBuf::from(program)
-    }
 }
 
 /// What a command that finished printed, and how long it took.

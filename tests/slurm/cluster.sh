@@ -151,10 +151,11 @@ stop_daemon() { # name [term_timeout]
 # debootstrap builds once per machine (cached in $ROOTFS, rebuilt when $ROOTFS_STAMP changes).
 # The programs do not run chrooted: each runs in a mount namespace of its own where the
 # root's /usr (Debian 13 is merged-/usr: binaries, libraries, Slurm plugins) and ld.so.cache
-# are bind-mounted over the host's. Everything else is the host's: /etc (users alice and bob
-# with their uids, /etc/hosts), /proc, /sys (cgroups), /dev, /run/munge (the host's munged),
-# the rig dir and any path a test hands to sacct (SLURM_CONF in target/tmp/...). See
-# `rig_exec` and the wrappers in $RIG_DIR/bin.
+# are bind-mounted over the host's, and /run/munge is the rig's own ($RIG_DIR/munge, where
+# the rig's munged listens: a 24.11 rig does not depend on a munged another rig may stop).
+# Everything else is the host's: /etc (users alice and bob with their uids, /etc/hosts, the
+# munge key), /proc, /sys (cgroups), /dev, the rig dir and any path a test hands to sacct
+# (SLURM_CONF in target/tmp/...). See `rig_exec` and the wrappers in $RIG_DIR/bin.
 ensure_rootfs() {
   [[ $RIG_VERSION == 24.11 ]] || return 0
   if [[ $(cat "$ROOTFS/.rig-stamp" 2>/dev/null) == "$ROOTFS_STAMP" ]]; then
@@ -217,12 +218,12 @@ umount_under() { # dir: unmount everything mounted at or below dir, deepest firs
 # rig_exec CMD... : run CMD with this rig's Slurm: the host's for 22.05; for 24.11 in a mount
 # namespace whose /usr is the Debian 13 root's (needs root; the namespace ends with CMD and
 # everything it forks, daemons included).
+# shellcheck disable=SC2016  # expanded by the inner sh: $0 the root, $1 the munge dir
+NS_SCRIPT='mount --bind "$0/usr" /usr && mount --bind "$0/etc/ld.so.cache" /etc/ld.so.cache && mount --bind "$1" /run/munge && shift && exec "$@"'
 rig_exec() {
   if [[ $RIG_VERSION == 24.11 ]]; then
-    # shellcheck disable=SC2016  # expanded by the inner sh
-    unshare --mount --propagation private -- /bin/sh -c \
-      'mount --bind "$0/usr" /usr && mount --bind "$0/etc/ld.so.cache" /etc/ld.so.cache && exec "$@"' \
-      "$ROOTFS" "$@"
+    [[ -d $RIG_DIR/munge && -d /run/munge ]] || mkdir -p "$RIG_DIR/munge" /run/munge
+    unshare --mount --propagation private -- /bin/sh -c "$NS_SCRIPT" "$ROOTFS" "$RIG_DIR/munge" "$@"
   else
     "$@"
   fi
@@ -245,9 +246,8 @@ write_wrappers() {
 # written by tests/slurm/cluster.sh: Slurm $RIG_VERSION's $t from $ROOTFS (see rig_exec there).
 # As root only (it makes a mount namespace); run as another user with: rig-exec runuser -u USER -- $t ...
 [ "\$(id -u)" = 0 ] || { echo "$RIG_DIR/bin/$t: must run as root (use: $RIG_DIR/bin/rig-exec runuser -u USER -- $t ...)" >&2; exit 1; }
-exec unshare --mount --propagation private -- /bin/sh -c \
-  'mount --bind "\$0/usr" /usr && mount --bind "\$0/etc/ld.so.cache" /etc/ld.so.cache && exec "\$@"' \
-  "$ROOTFS" $( [[ $t == rig-exec ]] || printf '/usr/bin/%s ' "$t")"\$@"
+exec unshare --mount --propagation private -- /bin/sh -c '$NS_SCRIPT' \
+  "$ROOTFS" "$RIG_DIR/munge" $( [[ $t == rig-exec ]] || printf '/usr/bin/%s ' "$t")"\$@"
 EOF
     chmod 755 "$RIG_DIR/bin/$t"
   done
@@ -366,7 +366,7 @@ SlurmctldLogFile=$LOG/slurmctld.log
 SlurmdLogFile=$LOG/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
-$(node_line)
+$NODE_LINE
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 }
@@ -418,6 +418,9 @@ EOF
 # Render all configs into $ETC/*.new; return 0 if any differs from what is in place.
 render_configs() {
   mkdir -p "$ETC"
+  # here, not inside the heredoc: a failing `slurmd -C` must stop the start (this function
+  # runs in an `if`, where set -e does not act)
+  NODE_LINE=$(node_line) || { err "cannot describe the node ('slurmd -C' of Slurm $RIG_VERSION)"; exit 1; }
   render_slurm_conf >"$ETC/slurm.conf.new"
   render_cgroup_conf >"$ETC/cgroup.conf.new"
   render_gres_conf >"$ETC/gres.conf.new"
@@ -450,7 +453,8 @@ make_dirs() {
 }
 
 # ---------------------------------------------------------------- daemons
-munge_works() { munge -n -S "$MUNGE_SOCK" </dev/null | unmunge -S "$MUNGE_SOCK" >/dev/null; }
+# For 24.11 inside the namespace, where /run/munge is the rig's own.
+munge_works() { rig_exec munge -n -S "$MUNGE_SOCK" </dev/null | rig_exec unmunge -S "$MUNGE_SOCK" >/dev/null; }
 
 start_munge() {
   if [[ ! -s /etc/munge/munge.key ]]; then
@@ -459,15 +463,23 @@ start_munge() {
     chown munge:munge /etc/munge/munge.key
     chmod 400 /etc/munge/munge.key
   fi
+  # 22.05: the host's /run/munge, a munged found working there is used (and left alone);
+  # 24.11: the rig's own munged in $RIG_DIR/munge, seen as /run/munge in the namespace
+  local dir=/run/munge extra=()
+  mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge
+  if [[ $RIG_VERSION == 24.11 ]]; then
+    dir=$RIG_DIR/munge
+    extra=(--seed-file=/run/munge/munged.seed)
+  fi
   if is_up munged || munge_works 2>/dev/null; then
     return 0 # ours, or a system munged we leave alone
   fi
-  mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge
+  mkdir -p "$dir" && chown munge:munge "$dir" && chmod 755 "$dir"
   touch "$LOG/munged.log" "${PIDFILE[munged]}"
   chown munge:munge "$LOG/munged.log" "${PIDFILE[munged]}"
-  log "starting munged"
-  runuser -u munge -- munged --socket="$MUNGE_SOCK" --pid-file="${PIDFILE[munged]}" \
-    --log-file="$LOG/munged.log"
+  log "starting munged ($dir)"
+  rig_exec runuser -u munge -- munged --socket="$MUNGE_SOCK" --pid-file="${PIDFILE[munged]}" \
+    --log-file="$LOG/munged.log" "${extra[@]}"
   wait_for "$TIMEOUT" munged munge_works
 }
 
