@@ -8,6 +8,12 @@
 //! written), and the purge margin (`sacctmgr show configuration`: PurgeJobAfter and
 //! PurgeStepAfter against `lookback_days` and `max_recollect_days`).
 //!
+//! With `[collect] clusters`, each listed cluster gets its own lines: slurmdbd knows it and
+//! its slurmctld is connected (`sacctmgr show cluster`: a name slurmdbd does not know makes
+//! `sacct -M` answer with nothing and exit 0, so only this check catches a typo), and its
+//! dry collection (`sacct -M NAME`). The purge settings are slurmdbd's, shared by every
+//! cluster it holds, so the one purge line names them all.
+//!
 //! Exit status: 0 when no check failed (warnings do not fail), 1 otherwise. The purge check
 //! warns rather than fails when sacctmgr cannot be asked, because many sites do not let
 //! ordinary users run it.
@@ -350,6 +356,44 @@ fn dry_collection_of(config: &Config, cluster: Option<&str>) -> Check {
     }
 }
 
+/// Judges one listed cluster against `sacctmgr -n -P show cluster
+/// format=cluster,controlhost,controlport` output: slurmdbd must know it; a cluster whose
+/// slurmctld is not connected (slurmdbd then lists it with no host and port 0) still has its
+/// accounting, so that only warns.
+pub fn cluster_check(sacctmgr_clusters: &str, cluster: &str) -> Check {
+    let name = "cluster in slurmdbd";
+    let rows: Vec<Vec<&str>> = sacctmgr_clusters
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    let Some(row) = rows.iter().find(|r| r[0] == cluster) else {
+        let known: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+        return Check::fail(
+            name,
+            format!(
+                "cluster {cluster}: slurmdbd does not know it (it knows: {}); `sacct -M {cluster}` answers with no jobs and exit 0",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ),
+            "check the name in [collect] clusters against `sacctmgr list clusters` (sacct's Cluster column)",
+        );
+    };
+    let host = row.get(1).copied().unwrap_or_default();
+    let port = row.get(2).copied().unwrap_or_default();
+    if host.is_empty() || port.is_empty() || port == "0" {
+        Check::warn(
+            name,
+            format!("cluster {cluster}: known, but its slurmctld is not connected to slurmdbd (stopped, or cannot reach it)"),
+            format!("sacct still answers from slurmdbd, so collection goes on; its running jobs keep the state of the stop until slurmctld is back, and `current`/`nodes --cluster {cluster}` fail until then"),
+        )
+    } else {
+        Check::pass(
+            name,
+            format!("cluster {cluster}: slurmctld at {host}:{port} connected"),
+        )
+    }
+}
+
 /// A purge setting (`12months`, `30 days`, `720hours`, `NONE`) in days; `Ok(None)` is never.
 pub fn parse_purge_days(v: &str) -> Result<Option<f64>, String> {
     let v = v.trim();
@@ -499,8 +543,26 @@ pub fn run_checks(config: Result<&Config, String>, archive: &Archive) -> Vec<Che
     if sacct_ok && cfg.collect.clusters.is_empty() {
         checks.push(dry_collection(cfg, None));
     } else if sacct_ok {
-        // Every listed cluster: sacct must answer for each.
+        // Every listed cluster: slurmdbd knows it, and sacct answers for it.
+        let known = query(
+            &sacctmgr,
+            &[
+                "-n",
+                "-P",
+                "show",
+                "cluster",
+                "format=cluster,controlhost,controlport",
+            ],
+        );
         for c in &cfg.collect.clusters {
+            checks.push(match &known {
+                Ok(out) => cluster_check(out, c),
+                Err(e) => Check::warn(
+                    "cluster in slurmdbd",
+                    format!("cluster {c}: cannot ask sacctmgr: {}", one_line(&e.to_string())),
+                    format!("`sacctmgr list clusters` must list {c}: sacct -M answers a name it does not know with no jobs"),
+                ),
+            });
             checks.push(dry_collection(cfg, Some(c)));
         }
     } else {
@@ -511,7 +573,14 @@ pub fn run_checks(config: Result<&Config, String>, archive: &Archive) -> Vec<Che
         ));
     }
     checks.push(match query(&sacctmgr, &["-n", "-P", "show", "configuration"]) {
-        Ok(out) => purge_check(&out, cfg.collect.lookback_days, cfg.collect.max_recollect_days),
+        Ok(out) => {
+            let mut c = purge_check(&out, cfg.collect.lookback_days, cfg.collect.max_recollect_days);
+            if !cfg.collect.clusters.is_empty() {
+                // One slurmdbd, one purge setting: the margin is the same for each cluster.
+                c.detail = format!("clusters {}: {}", cfg.collect.clusters.join(", "), c.detail);
+            }
+            c
+        }
         Err(e) => Check::warn(
             "purge margin",
             format!("cannot ask sacctmgr: {}", one_line(&e.to_string())),
@@ -564,6 +633,23 @@ mod tests {
             Verdict::Warn
         );
         assert_eq!(purge_check("", 2, 60).verdict, Verdict::Warn);
+    }
+
+    #[test]
+    fn listed_clusters_against_slurmdbd() {
+        // Real `sacctmgr -n -P show cluster format=cluster,controlhost,controlport` (22.05),
+        // beta's slurmctld stopped.
+        let text = "beta||0\nrig|127.0.0.1|6817\n";
+        let c = cluster_check(text, "rig");
+        assert_eq!(c.verdict, Verdict::Pass, "{c:?}");
+        assert!(c.detail.contains("127.0.0.1:6817"), "{c:?}");
+        let c = cluster_check(text, "beta");
+        assert_eq!(c.verdict, Verdict::Warn, "{c:?}");
+        assert!(c.detail.contains("not connected"), "{c:?}");
+        let c = cluster_check(text, "gamma");
+        assert_eq!(c.verdict, Verdict::Fail, "{c:?}");
+        assert!(c.detail.contains("knows: beta, rig"), "{c:?}");
+        assert_eq!(cluster_check("", "rig").verdict, Verdict::Fail);
     }
 
     #[test]

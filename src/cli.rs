@@ -69,9 +69,11 @@ pub enum Command {
     /// archive does not hold it, or holds the id for several clusters and no --cluster picks one.
     Job(JobArgs),
     /// Live queue use per user and partition (cores and nodes, running and pending) from squeue.
-    Current,
+    #[command(after_help = LIVE_HELP)]
+    Current(LiveArgs),
     /// Node CPU and GPU inventory from sinfo.
-    Nodes,
+    #[command(after_help = LIVE_HELP)]
+    Nodes(LiveArgs),
     /// Validate a config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -93,6 +95,19 @@ pub enum Command {
     /// Prints them (a dry run) unless --send.
     #[command(after_help = ALERTS_HELP)]
     Alerts(AlertsArgs),
+}
+
+const LIVE_HELP: &str = "Which cluster: --cluster NAME asks that cluster's slurmctld \
+(`squeue -M NAME`, found through slurmdbd); without it, every cluster of `[collect] clusters`, \
+one section each, or the local cluster when none is listed. Exit 1 when a cluster could not be \
+asked (the others are still shown; the error names it).";
+
+/// `current` and `nodes`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Only this cluster (`-M NAME`); any cluster slurmdbd knows, listed or not.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
 }
 
 const ALERTS_HELP: &str =
@@ -133,18 +148,28 @@ pub enum LakeCommand {
         /// step after changing `pseudonym_key_file` (docs/security.md).
         #[arg(long)]
         rewrite: bool,
+        /// Only this cluster of `[collect] clusters` (default: every listed cluster).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
     },
     /// The name behind a pseudonym of the lake (`user-3fa4...`), from the local archive and
     /// the pseudonym key: for an admin on the head node.
     Whois {
         /// The pseudonym, e.g. user-3fa4c2d19e0b7a55.
         pseudonym: String,
+        /// Only this cluster of `[collect] clusters` (default: every listed cluster).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
     },
     /// What is pending (from the data dir), the last upload, and who holds the cluster's lease.
     Status {
-        /// One JSON object instead of text.
+        /// One JSON object instead of text (with `[collect] clusters`: an array of them,
+        /// one per cluster).
         #[arg(long)]
         json: bool,
+        /// Only this cluster of `[collect] clusters` (default: every listed cluster).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
     },
 }
 
@@ -232,16 +257,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let archives = read_archives(&config, archive, args.cluster.as_deref())?;
             job(&config, &archives, &args)
         }
-        Command::Current => current(&config, cli.no_color),
-        Command::Nodes => nodes(&config, cli.no_color),
-        Command::Lake(LakeCommand::Sync { dry_run, rewrite }) => {
-            crate::lake::command::lake_sync(&config, &archive, dry_run, rewrite)
+        Command::Current(args) => current(&config, &args, cli.no_color),
+        Command::Nodes(args) => nodes(&config, &args, cli.no_color),
+        Command::Lake(LakeCommand::Sync {
+            dry_run,
+            rewrite,
+            cluster,
+        }) => crate::lake::command::lake_sync(&config, cluster.as_deref(), dry_run, rewrite),
+        Command::Lake(LakeCommand::Whois { pseudonym, cluster }) => {
+            crate::lake::command::lake_whois(&config, cluster.as_deref(), &pseudonym)
         }
-        Command::Lake(LakeCommand::Whois { pseudonym }) => {
-            crate::lake::command::lake_whois(&config, &archive, &pseudonym)
-        }
-        Command::Lake(LakeCommand::Status { json }) => {
-            crate::lake::command::lake_status(&config, &archive, json)
+        Command::Lake(LakeCommand::Status { json, cluster }) => {
+            crate::lake::command::lake_status(&config, cluster.as_deref(), json)
         }
         Command::Alerts(args) => alerts(&config, &archive, &args),
         Command::Config(_) | Command::FakeSacct(_) | Command::Daemon(_) | Command::Test => {
@@ -716,36 +743,116 @@ fn job(config: &Config, archives: &[Archive], args: &JobArgs) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-fn current(config: &Config, no_color: bool) -> Result<ExitCode> {
-    use crate::live::{parse_squeue, sinfo_nodes, write_current, SQUEUE_ARGS};
-    let squeue = tool_path(&config.collect.sacct, "squeue");
-    let text = query(&squeue, SQUEUE_ARGS)?;
-    let cpus = sinfo_nodes(&tool_path(&config.collect.sacct, "sinfo"))
-        .map(|n| n.into_iter().map(|(k, v)| (k, v.cpus)).collect())
-        .unwrap_or_default();
-    let me = std::env::var("USER").unwrap_or_default();
-    let style = crate::report::render::Style {
-        color: stdout_color(no_color),
-        width: crate::report::render::Style::terminal_width(),
-        top: usize::MAX,
-    };
-    write_current(
-        &parse_squeue(&text),
-        &cpus,
-        &me,
-        &style,
-        &mut std::io::stdout().lock(),
-    )?;
-    Ok(ExitCode::SUCCESS)
+/// The clusters `current` and `nodes` show: `--cluster`, else every listed cluster, else the
+/// local one (`None`: no `-M`, exactly as before clusters existed).
+fn live_clusters(config: &Config, args: &LiveArgs) -> Vec<Option<String>> {
+    match &args.cluster {
+        Some(c) => vec![Some(c.clone())],
+        None if config.collect.clusters.is_empty() => vec![None],
+        None => config.collect.clusters.iter().cloned().map(Some).collect(),
+    }
 }
 
-fn nodes(config: &Config, no_color: bool) -> Result<ExitCode> {
-    let nodes = crate::live::sinfo_nodes(&tool_path(&config.collect.sacct, "sinfo"))?;
-    let style = crate::report::render::Style {
+/// Runs `show` for each cluster of [`live_clusters`], a blank line between them. A cluster
+/// that fails is named on stderr and the others are still shown; exit 1 if any failed.
+fn each_live_cluster(
+    config: &Config,
+    args: &LiveArgs,
+    mut show: impl FnMut(Option<&str>, &mut dyn std::io::Write) -> Result<()>,
+) -> Result<ExitCode> {
+    let clusters = live_clusters(config, args);
+    if let [None] = clusters.as_slice() {
+        show(None, &mut std::io::stdout().lock())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = 0;
+    for (i, c) in clusters.iter().flatten().enumerate() {
+        let mut out = std::io::stdout().lock();
+        if i > 0 {
+            writeln!(out)?;
+        }
+        if let Err(e) = show(Some(c), &mut out) {
+            drop(out);
+            eprintln!("slurm-usage: error: cluster {c}: {e:#}");
+            failed += 1;
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn live_style(no_color: bool) -> crate::report::render::Style {
+    crate::report::render::Style {
         color: stdout_color(no_color),
         width: crate::report::render::Style::terminal_width(),
         top: usize::MAX,
-    };
-    crate::live::write_nodes(&nodes, &style, &mut std::io::stdout().lock())?;
-    Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn current(config: &Config, args: &LiveArgs, no_color: bool) -> Result<ExitCode> {
+    use crate::live::{cluster_args, parse_squeue_of, sinfo_nodes, write_current, SQUEUE_ARGS};
+    let squeue = tool_path(&config.collect.sacct, "squeue");
+    let sinfo = tool_path(&config.collect.sacct, "sinfo");
+    let me = std::env::var("USER").unwrap_or_default();
+    let style = live_style(no_color);
+    each_live_cluster(config, args, |cluster, mut out| {
+        let mut argv = SQUEUE_ARGS.to_vec();
+        argv.extend(cluster_args(cluster));
+        let text = query(&squeue, &argv)?;
+        let cpus = sinfo_nodes(&sinfo, cluster)
+            .map(|n| n.into_iter().map(|(k, v)| (k, v.cpus)).collect())
+            .unwrap_or_default();
+        let jobs = parse_squeue_of(&text, cluster);
+        write_current(&jobs, &cpus, &me, cluster, &style, &mut out)?;
+        Ok(())
+    })
+}
+
+fn nodes(config: &Config, args: &LiveArgs, no_color: bool) -> Result<ExitCode> {
+    let sinfo = tool_path(&config.collect.sacct, "sinfo");
+    let style = live_style(no_color);
+    each_live_cluster(config, args, |cluster, mut out| {
+        let nodes = crate::live::sinfo_nodes(&sinfo, cluster)?;
+        crate::live::write_nodes(&nodes, cluster, &style, &mut out)?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(args: &[&str]) -> LiveArgs {
+        let mut argv = vec!["slurm-usage"];
+        argv.extend(args);
+        match Cli::try_parse_from(argv)
+            .expect("valid command line")
+            .command
+        {
+            Command::Current(a) | Command::Nodes(a) => a,
+            other => panic!("not current/nodes: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn live_views_pick_their_clusters() {
+        let mut config = Config::default();
+        // No clusters listed: the local cluster, no -M (as before clusters existed).
+        assert_eq!(live_clusters(&config, &live(&["current"])), [None]);
+        config.collect.clusters = vec!["rig".into(), "beta".into()];
+        assert_eq!(
+            live_clusters(&config, &live(&["nodes"])),
+            [Some("rig".to_string()), Some("beta".to_string())]
+        );
+        // --cluster wins, listed or not.
+        for name in ["beta", "gamma"] {
+            assert_eq!(
+                live_clusters(&config, &live(&["current", "--cluster", name])),
+                [Some(name.to_string())]
+            );
+        }
+    }
 }

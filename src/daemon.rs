@@ -643,7 +643,7 @@ impl CycleLoop {
                 &next_text,
             );
             *lock(&self.last_status) = status.clone();
-            let status = with_lake(&status, lake.as_ref());
+            let status = with_lake(&status, &lake);
             notify(&[NotifyState::Status(&status)]);
             debug!(status = %status, "status");
             self.start_upload(&config);
@@ -701,7 +701,7 @@ impl CycleLoop {
                 m.clone()
             };
             write_metrics(&config, &snapshot).await;
-            let text = with_lake(&lock(&status).clone(), lake.as_ref());
+            let text = with_lake(&lock(&status).clone(), &lake);
             notify(&[NotifyState::Status(&text)]);
         }));
     }
@@ -744,43 +744,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The lake's upload state from the data dir (a `stat` per partition), when configured.
-async fn lake_health(config: &Arc<Config>) -> Option<crate::lake::LakeHealth> {
-    config.lake.as_ref()?;
+/// The lake's upload state of every cluster from the data dir (a `stat` per partition),
+/// when a lake is configured: one entry per cluster uploaded.
+async fn lake_health(config: &Arc<Config>) -> Vec<crate::lake::LakeHealth> {
+    if config.lake.is_none() {
+        return Vec::new();
+    }
     let c = config.clone();
-    tokio::task::spawn_blocking(move || {
-        // With clusters, one health of all: pending summed, the oldest last upload, the
-        // names joined (per-cluster lake gauges are not there yet).
-        let all: Vec<_> = Collector::all(c)
-            .iter()
-            .filter_map(|c| crate::lake::command::health(&c.lake_config(), &c.archive))
-            .collect();
-        let mut it = all.into_iter();
-        let first = it.next()?;
-        Some(it.fold(first, |mut acc, h| {
-            acc.cluster = format!("{},{}", acc.cluster, h.cluster);
-            acc.pending += h.pending;
-            acc.last_upload = match (acc.last_upload, h.last_upload) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                _ => None,
-            };
-            acc
-        }))
-    })
-    .await
-    .ok()
-    .flatten()
+    tokio::task::spawn_blocking(move || crate::lake::command::health_all(&c))
+        .await
+        .unwrap_or_default()
 }
 
-/// The STATUS text with the lake's pending count appended, when there is a lake.
-fn with_lake(status: &str, lake: Option<&crate::lake::LakeHealth>) -> String {
-    match lake {
-        Some(l) => one_line(
-            &format!("{status}; lake {} pending", thousands(l.pending as u64)),
-            STATUS_MAX,
-        ),
-        None => status.to_string(),
+/// The STATUS text with the lake's pending count (of all clusters) appended, when there is
+/// a lake.
+fn with_lake(status: &str, lake: &[crate::lake::LakeHealth]) -> String {
+    if lake.is_empty() {
+        return status.to_string();
     }
+    let pending: usize = lake.iter().map(|l| l.pending).sum();
+    one_line(
+        &format!("{status}; lake {} pending", thousands(pending as u64)),
+        STATUS_MAX,
+    )
 }
 
 /// Writes the metrics textfile if one is configured; a failure is logged, never fatal.

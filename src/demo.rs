@@ -137,7 +137,9 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
     let mut start = None;
     let mut end = None;
     let mut format: Option<String> = None;
-    let mut delimiter = DELIMITER;
+    // Like sacct: `--delimiter` wins; `-P` alone means `|` (the Python tool's call).
+    let mut delimiter = None;
+    let mut parsable = false;
     let mut it = args.sacct_args.iter();
     while let Some(a) = it.next() {
         let (key, inline) = match a.split_once('=') {
@@ -153,7 +155,10 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
             "--starttime" | "-S" => start = value(),
             "--endtime" | "-E" => end = value(),
             "--format" | "-o" => format = value(),
-            "--delimiter" => delimiter = value().and_then(|v| v.bytes().next()).unwrap_or(b'|'),
+            "--delimiter" => {
+                delimiter = Some(value().and_then(|v| v.bytes().next()).unwrap_or(b'|'))
+            }
+            "-P" | "--parsable2" => parsable = true,
             _ => {}
         }
     }
@@ -164,6 +169,7 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
             .and_utc())
     };
     let (start, end) = (parse(start, "--starttime")?, parse(end, "--endtime")?);
+    let delimiter = delimiter.unwrap_or(if parsable { b'|' } else { DELIMITER });
     let layout = match &format {
         Some(f) => FieldLayout::new(f.split(','), delimiter)?,
         None => FieldLayout::new(

@@ -9,6 +9,12 @@
 //! the tables: per user and partition, cores and nodes, by state (`R=4 / PD=2`). A job with
 //! OVER_SUBSCRIBE `NO` or `USER` blocks its whole node, so, like the Python tool, it counts the
 //! node's CPUs once per user and node.
+//!
+//! Several clusters (`[collect] clusters`, or `--cluster`): each cluster is asked on its own
+//! (`squeue -M NAME`, `sinfo -M NAME`), because `squeue -M a,b` exits 0 and silently leaves out
+//! a cluster whose slurmctld is down (Slurm 22.05); asked alone, it fails and says why. With
+//! `-M`, squeue and sinfo print a `CLUSTER: NAME` line before each cluster's lines; the parsers
+//! take only the lines of the cluster asked for.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{self, Write};
@@ -34,18 +40,43 @@ pub struct NodeInfo {
     pub gres: String,
 }
 
+/// The `-M NAME` arguments that point a Slurm client at one cluster through slurmdbd; none
+/// for the local cluster (the one of this machine's slurm.conf).
+pub fn cluster_args(cluster: Option<&str>) -> Vec<&str> {
+    cluster.map_or_else(Vec::new, |c| vec!["-M", c])
+}
+
+/// The lines of `cluster` in the output of a client run with `-M`: those after its
+/// `CLUSTER: NAME` line and before the next one. Output without such lines (no `-M`, or
+/// `-h` with sinfo) is all one cluster's. With `cluster` `None`, every line but the headers.
+pub fn cluster_lines<'a>(text: &'a str, cluster: Option<&str>) -> Vec<&'a str> {
+    let mut current: Option<&str> = None;
+    text.lines()
+        .filter(|line| match line.strip_prefix("CLUSTER: ") {
+            Some(name) => {
+                current = Some(name.trim());
+                false
+            }
+            None => match (cluster, current) {
+                (Some(want), Some(cur)) => want == cur,
+                _ => true,
+            },
+        })
+        .collect()
+}
+
 /// Parses `sinfo -h -N --format=%N,%c` and `--format=%N,%G` output. With `-N` a node in two
-/// partitions is listed twice; it is counted once.
+/// partitions is listed twice; it is counted once. `CLUSTER:` lines (`-M`) are skipped.
 pub fn parse_sinfo(cpus: &str, gres: &str) -> BTreeMap<String, NodeInfo> {
     let mut nodes: BTreeMap<String, NodeInfo> = BTreeMap::new();
-    for line in cpus.lines() {
+    for line in cluster_lines(cpus, None) {
         if let Some((node, c)) = line.trim().split_once(',') {
             if let Ok(c) = c.trim().parse::<u64>() {
                 nodes.entry(node.trim().to_string()).or_default().cpus = c;
             }
         }
     }
-    for line in gres.lines() {
+    for line in cluster_lines(gres, None) {
         if let Some((node, g)) = line.trim().split_once(',') {
             let info = nodes.entry(node.trim().to_string()).or_default();
             info.gpus = gres_gpus(g);
@@ -58,16 +89,24 @@ pub fn parse_sinfo(cpus: &str, gres: &str) -> BTreeMap<String, NodeInfo> {
     nodes
 }
 
-/// Runs sinfo twice (CPUs, GRES) and parses it.
-pub fn sinfo_nodes(sinfo: &Path) -> Result<BTreeMap<String, NodeInfo>, CommandError> {
-    let cpus = query(sinfo, &["-h", "-N", "--format=%N,%c"])?;
-    let gres = query(sinfo, &["-h", "-N", "--format=%N,%G"])?;
+/// Runs sinfo twice (CPUs, GRES) and parses it; with `cluster`, for that cluster (`-M`).
+pub fn sinfo_nodes(
+    sinfo: &Path,
+    cluster: Option<&str>,
+) -> Result<BTreeMap<String, NodeInfo>, CommandError> {
+    let run = |format: &str| {
+        let mut args = vec!["-h", "-N", format];
+        args.extend(cluster_args(cluster));
+        query(sinfo, &args).map(|text| cluster_lines(&text, cluster).join("\n"))
+    };
+    let cpus = run("--format=%N,%c")?;
+    let gres = run("--format=%N,%G")?;
     Ok(parse_sinfo(&cpus, &gres))
 }
 
 /// The inventory `analyze` uses, or why there is none.
 pub fn node_inventory(sinfo: &Path) -> NodeInventory {
-    match sinfo_nodes(sinfo) {
+    match sinfo_nodes(sinfo, None) {
         Ok(nodes) if !nodes.is_empty() => NodeInventory {
             nodes: nodes
                 .into_iter()
@@ -88,12 +127,17 @@ pub fn node_inventory(sinfo: &Path) -> NodeInventory {
     }
 }
 
-/// `slurm-usage nodes`: one row per node, then totals.
+/// `slurm-usage nodes`: one row per node, then totals; with `cluster`, under a title that
+/// names it.
 pub fn write_nodes(
     nodes: &BTreeMap<String, NodeInfo>,
+    cluster: Option<&str>,
     style: &Style,
     out: &mut impl Write,
 ) -> io::Result<()> {
+    if let Some(c) = cluster {
+        writeln!(out, "{}", bold(style, &format!("Nodes of cluster {c}")))?;
+    }
     if nodes.is_empty() {
         return writeln!(out, "sinfo listed no nodes.");
     }
@@ -161,9 +205,16 @@ pub struct QueueJob {
     pub oversubscribe: String,
 }
 
-/// Parses squeue output; the header line (`USER/ST/...`) and malformed lines are skipped.
+/// Parses squeue output; the header line (`USER/ST/...`), `CLUSTER:` lines (`-M`) and
+/// malformed lines are skipped.
 pub fn parse_squeue(text: &str) -> Vec<QueueJob> {
-    text.lines()
+    parse_squeue_of(text, None)
+}
+
+/// Parses the lines of `cluster` in `squeue -M` output (see [`cluster_lines`]).
+pub fn parse_squeue_of(text: &str, cluster: Option<&str>) -> Vec<QueueJob> {
+    cluster_lines(text, cluster)
+        .into_iter()
         .filter_map(|line| {
             let f: Vec<&str> = line.trim().split('/').collect();
             if f.len() != 7 || f[0] == "USER" {
@@ -235,16 +286,27 @@ fn states_text(m: &BTreeMap<String, u64>) -> String {
         .join(" / ")
 }
 
-/// `slurm-usage current`: two tables (cores, nodes), users by partition.
+fn bold(style: &Style, text: &str) -> String {
+    if style.color {
+        format!("\x1b[1m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// `slurm-usage current`: two tables (cores, nodes), users by partition; with `cluster`, the
+/// titles name it.
 pub fn write_current(
     jobs: &[QueueJob],
     node_cpus: &BTreeMap<String, u64>,
     me: &str,
+    cluster: Option<&str>,
     style: &Style,
     out: &mut impl Write,
 ) -> io::Result<()> {
+    let on = cluster.map_or_else(String::new, |c| format!(" on cluster {c}"));
     if jobs.is_empty() {
-        return writeln!(out, "The queue is empty.");
+        return writeln!(out, "The queue{on} is empty.");
     }
     let (cores, nodes) = queue_usage(jobs, node_cpus);
     for (what, usage) in [("cores", &cores), ("nodes", &nodes)] {
@@ -292,15 +354,7 @@ pub fn write_current(
         );
         footer.push(states_text(&all));
         rows.push(footer);
-        writeln!(
-            out,
-            "{}",
-            if style.color {
-                format!("\x1b[1mSlurm queue: {what}\x1b[0m")
-            } else {
-                format!("Slurm queue: {what}")
-            }
-        )?;
+        writeln!(out, "{}", bold(style, &format!("Slurm queue{on}: {what}")))?;
         table(out, style, &headers, &align, &rows)?;
         writeln!(out)?;
     }
@@ -340,7 +394,7 @@ mod tests {
             width: 80,
             top: 10,
         };
-        write_nodes(&nodes, &style, &mut out).unwrap();
+        write_nodes(&nodes, None, &style, &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(!out.contains("(null)"), "{out}");
         let twice = parse_sinfo("a,8\na,8\nb,4\n", "a,gpu:a100:4(S:0-1)\nb,(null)\n");
@@ -381,10 +435,76 @@ mod tests {
             width: 100,
             top: 15,
         };
-        write_current(&jobs, &BTreeMap::new(), "alice", &style, &mut out).unwrap();
+        write_current(&jobs, &BTreeMap::new(), "alice", None, &style, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("alice *"), "{text}");
         assert!(text.contains("R=1 / PD=1"), "{text}");
         assert!(text.contains("2 users"), "{text}");
+    }
+
+    #[test]
+    fn squeue_dash_m_output_is_split_by_cluster() {
+        // Real Slurm 22.05 `squeue -M rig,beta -ro '%u/%t/%D/%P/%C/%N/%h'`.
+        let text = fixture("squeue-M-rig-beta.txt");
+        let beta = parse_squeue_of(&text, Some("beta"));
+        let rig = parse_squeue_of(&text, Some("rig"));
+        assert_eq!(beta.len(), 2, "{beta:?}");
+        assert!(beta.iter().all(|j| j.user == "root"), "{beta:?}");
+        assert_eq!(beta[1].node_list, "beta1");
+        assert_eq!(rig.len(), 2, "{rig:?}");
+        assert_eq!((rig[0].user.as_str(), rig[0].state.as_str()), ("bob", "PD"));
+        assert_eq!(
+            (rig[1].user.as_str(), rig[1].node_list.as_str()),
+            ("alice", "vm")
+        );
+        assert_eq!(
+            parse_squeue(&text).len(),
+            4,
+            "no CLUSTER line taken for a job"
+        );
+        assert!(parse_squeue_of(&text, Some("gamma")).is_empty());
+        // Without -M there is no CLUSTER line: every job is the asked cluster's.
+        assert_eq!(
+            parse_squeue_of(&fixture("squeue.txt"), Some("rig")).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn sinfo_dash_m_output_is_split_by_cluster() {
+        // Real `sinfo -M rig,beta -N --format=%N,%c` (without -h: headers and CLUSTER lines).
+        let text = fixture("sinfo-M-rig-beta-N-c.txt");
+        let beta = parse_sinfo(&cluster_lines(&text, Some("beta")).join("\n"), "");
+        assert_eq!(beta.keys().collect::<Vec<_>>(), ["beta1"]);
+        assert_eq!(beta["beta1"].cpus, 2);
+        let all = parse_sinfo(&text, "");
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["beta1", "vm"]);
+        assert_eq!(cluster_args(Some("beta")), ["-M", "beta"]);
+        assert!(cluster_args(None).is_empty());
+    }
+
+    #[test]
+    fn titles_name_the_cluster() {
+        let style = Style {
+            color: false,
+            width: 100,
+            top: 15,
+        };
+        let mut out = Vec::new();
+        let jobs = parse_squeue_of(&fixture("squeue-M-rig-beta.txt"), Some("beta"));
+        write_current(&jobs, &BTreeMap::new(), "x", Some("beta"), &style, &mut out).unwrap();
+        write_current(&[], &BTreeMap::new(), "x", Some("rig"), &style, &mut out).unwrap();
+        let nodes = parse_sinfo("beta1,2\n", "");
+        write_nodes(&nodes, Some("beta"), &style, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("Slurm queue on cluster beta: cores"),
+            "{text}"
+        );
+        assert!(
+            text.contains("The queue on cluster rig is empty."),
+            "{text}"
+        );
+        assert!(text.contains("Nodes of cluster beta\n"), "{text}");
     }
 }

@@ -47,8 +47,8 @@ pub struct Metrics {
     pub last_cycle_sacct_rows_max: u64,
     /// Unparsable sacct lines (kept verbatim in the raw archive).
     pub parse_errors: u64,
-    /// The lake's upload state, when `[lake]` is configured.
-    pub lake: Option<crate::lake::LakeHealth>,
+    /// The lake's upload state, one per cluster uploaded, when `[lake]` is configured.
+    pub lake: Vec<crate::lake::LakeHealth>,
     /// Per listed cluster (`[collect] clusters`), its last cycle, by name; empty for the
     /// local cluster alone, whose numbers are the unlabelled ones above.
     pub clusters: BTreeMap<String, ClusterMetrics>,
@@ -287,19 +287,30 @@ impl Metrics {
                 &samples(&per(&|m| u8::from(m.last_cycle_failed).to_string())),
             );
         }
-        if let Some(lake) = &self.lake {
-            let label = format!("{{cluster=\"{}\"}}", escape_label(&lake.cluster));
+        if !self.lake.is_empty() {
+            let labels: Vec<String> = self
+                .lake
+                .iter()
+                .map(|l| format!("{{cluster=\"{}\"}}", escape_label(&l.cluster)))
+                .collect();
+            let per = |f: &dyn Fn(&crate::lake::LakeHealth) -> String| -> Vec<(&str, String)> {
+                labels
+                    .iter()
+                    .zip(&self.lake)
+                    .map(|(label, l)| (label.as_str(), f(l)))
+                    .collect()
+            };
             metric(
                 "slurm_usage_lake_pending_partitions",
                 "gauge",
                 "Local partitions not yet uploaded to the lake as they are now (retried every cycle).",
-                &[(label.as_str(), lake.pending.to_string())],
+                &per(&|l| l.pending.to_string()),
             );
             metric(
                 "slurm_usage_lake_last_upload_timestamp_seconds",
                 "gauge",
                 "Unix time of the last completed upload to the lake (0: none yet).",
-                &[(label.as_str(), lake.last_upload.unwrap_or(0).to_string())],
+                &per(&|l| l.last_upload.unwrap_or(0).to_string()),
             );
         }
         out
@@ -514,12 +525,16 @@ mod tests {
     fn lake_gauges_only_with_a_lake_and_labelled_by_cluster() {
         let mut m = Metrics::default();
         assert!(!m.render().contains("slurm_usage_lake_"));
-        m.lake = Some(crate::lake::LakeHealth {
+        let health = |cluster: &str, pending, last_upload| crate::lake::LakeHealth {
             url: "s3://b/p".into(),
-            cluster: "hpc".into(),
-            pending: 3,
-            last_upload: Some(1_765_000_000),
-        });
+            cluster: cluster.into(),
+            pending,
+            last_upload,
+        };
+        m.lake = vec![
+            health("hpc", 3, Some(1_765_000_000)),
+            health("gpu", 0, None),
+        ];
         let text = m.render();
         assert!(
             text.contains("slurm_usage_lake_pending_partitions{cluster=\"hpc\"} 3\n"),
@@ -530,6 +545,20 @@ mod tests {
                 "slurm_usage_lake_last_upload_timestamp_seconds{cluster=\"hpc\"} 1765000000\n"
             ),
             "{text}"
+        );
+        // One sample per cluster under one HELP/TYPE.
+        assert!(
+            text.contains("slurm_usage_lake_pending_partitions{cluster=\"gpu\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("slurm_usage_lake_last_upload_timestamp_seconds{cluster=\"gpu\"} 0\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# TYPE slurm_usage_lake_pending_partitions gauge")
+                .count(),
+            1
         );
         assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
     }

@@ -1026,3 +1026,71 @@ fn each_listed_cluster_uploads_under_its_own_name() {
     let out = env.run(&["collect", "--days", "1"]);
     assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
 }
+
+/// `lake sync` and `lake status` work per listed cluster: `--cluster` picks one, without it
+/// every cluster is synced and reported (a JSON array with `[collect] clusters`).
+#[test]
+fn lake_commands_work_per_listed_cluster() {
+    let env = Env::new("");
+    let lake = env.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let d = day(1);
+    for c in ["alpha", "beta"] {
+        env.set_cluster_output(
+            c,
+            d,
+            &of(c, finished_job("1", "alice", &at(d, "10:00"), "COMPLETED")),
+        );
+    }
+    // Collected before the lake was configured: everything is pending.
+    env.write_config("clusters = [\"alpha\", \"beta\"]");
+    let out = env.run(&["collect", "--days", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.write_config(&format!(
+        "clusters = [\"alpha\", \"beta\"]\n[lake]\nurl = \"file://{}\"",
+        lake.display()
+    ));
+    let pending = |env: &Env| -> Vec<(String, usize)> {
+        let out = env.run(&["lake", "status", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .expect("one object per cluster")
+            .iter()
+            .map(|c| {
+                let n = c["pending"].as_array().unwrap().len();
+                (c["cluster"].as_str().unwrap().to_string(), n)
+            })
+            .collect()
+    };
+    let before = pending(&env);
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert!(before.iter().all(|(_, n)| *n > 0), "{before:?}");
+
+    let out = env.run(&["lake", "sync", "--cluster", "beta"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let object = |c: &str| {
+        lake.join("processed")
+            .join(format!("cluster={c}"))
+            .join(format!("date={d}"))
+            .join("part-0.parquet")
+    };
+    assert!(object("beta").is_file());
+    assert!(!object("alpha").exists(), "--cluster beta uploaded alpha");
+    let mid = pending(&env);
+    assert_eq!(mid[0].0, "alpha");
+    assert_eq!((mid[0].1 > 0, mid[1]), (true, ("beta".to_string(), 0)));
+
+    let out = env.run(&["lake", "sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(object("alpha").is_file());
+    assert!(pending(&env).iter().all(|(_, n)| *n == 0));
+
+    let out = env.run(&["lake", "sync", "--cluster", "gamma"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not in [collect] clusters (alpha, beta)"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -136,16 +136,9 @@ impl Collector {
     /// The config this collector's lake upload runs with: a listed cluster uploads under
     /// its own name (`[lake] cluster` is refused together with `[collect] clusters`).
     pub fn lake_config(&self) -> Arc<Config> {
-        match (&self.cluster, &self.config.lake) {
-            (Some(name), Some(lake)) => {
-                let mut config = (*self.config).clone();
-                config.lake = Some(crate::config::LakeConfig {
-                    cluster: Some(name.clone()),
-                    ..lake.clone()
-                });
-                Arc::new(config)
-            }
-            _ => self.config.clone(),
+        match &self.cluster {
+            Some(name) => Arc::new(crate::lake::for_cluster(&self.config, name)),
+            None => self.config.clone(),
         }
     }
 }

@@ -24,112 +24,224 @@ fn lake_config(config: &Config) -> Result<&LakeConfig> {
     })
 }
 
-/// `lake sync [--dry-run]`: uploads every local partition the lake lacks or holds in
-/// another version. Exit 0 when nothing is left pending, 1 otherwise.
+/// The (config, archive) pairs a lake command works on ([`super::targets`]), or an error
+/// when `--cluster` names no listed cluster.
+fn checked_targets(config: &Config, only: Option<&str>) -> Result<Vec<(Config, Archive)>> {
+    if let Some(name) = only {
+        let listed = &config.collect.clusters;
+        anyhow::ensure!(
+            listed.iter().any(|c| c == name),
+            "--cluster {name}: {} (the lake commands take --cluster with [collect] clusters)",
+            if listed.is_empty() {
+                "no [collect] clusters are configured".to_string()
+            } else {
+                format!("not in [collect] clusters ({})", listed.join(", "))
+            }
+        );
+    }
+    Ok(super::targets(config, only))
+}
+
+/// "cluster NAME: " before a line when there are several clusters, nothing otherwise.
+fn label(targets: usize, config: &Config) -> String {
+    match config.lake.as_ref().and_then(|l| l.cluster.as_deref()) {
+        Some(name) if targets > 1 => format!("cluster {name}: "),
+        _ => String::new(),
+    }
+}
+
+/// `lake sync [--dry-run] [--cluster NAME]`: uploads every local partition the lake lacks
+/// or holds in another version, of every listed cluster. Exit 0 when nothing is left
+/// pending, 1 otherwise; one cluster failing never stops the others.
 pub fn lake_sync(
     config: &Config,
-    archive: &Archive,
+    only: Option<&str>,
     dry_run: bool,
     rewrite: bool,
 ) -> Result<ExitCode> {
-    let cfg = lake_config(config)?;
-    anyhow::ensure!(
-        archive.exists(),
-        "data dir {} does not exist (hint: run `slurm-usage collect` first, or pass --data-dir)",
-        archive.location().display()
-    );
-    let lake = Lake::open(cfg)?;
-    let opts = SyncOptions {
-        dry_run,
-        rewrite,
-        verify: true,
-        progress: std::io::stderr().is_terminal(),
-    };
-    let report = runtime()?.block_on(sync(&lake, archive, opts));
+    lake_config(config)?;
+    let targets = checked_targets(config, only)?;
+    let runtime = runtime()?;
     let mut out = std::io::stdout().lock();
-    if dry_run {
-        writeln!(
-            out,
-            "lake: {} (cluster {}): {} partitions would be uploaded",
-            report.url,
-            report.cluster,
-            report.pending.len()
-        )?;
-        for (kind, date) in &report.pending {
-            writeln!(out, "  {}/{date}", kind.dir())?;
+    let (mut errors, mut pending) = (Vec::new(), false);
+    for (config, archive) in &targets {
+        let label = label(targets.len(), config);
+        if !archive.exists() {
+            let e = format!(
+                "{label}data dir {} does not exist (hint: run `slurm-usage collect` first, or pass --data-dir)",
+                archive.location().display()
+            );
+            if targets.len() == 1 {
+                anyhow::bail!(e);
+            }
+            writeln!(out, "{e}")?;
+            continue;
         }
-    } else {
-        writeln!(out, "{}", report.line())?;
+        let lake = Lake::open(lake_config(config)?)?;
+        let opts = SyncOptions {
+            dry_run,
+            rewrite,
+            verify: true,
+            progress: std::io::stderr().is_terminal(),
+        };
+        let report = runtime.block_on(sync(&lake, archive, opts));
+        if dry_run {
+            writeln!(
+                out,
+                "lake: {} (cluster {}): {} partitions would be uploaded",
+                report.url,
+                report.cluster,
+                report.pending.len()
+            )?;
+            for (kind, date) in &report.pending {
+                writeln!(out, "  {}/{date}", kind.dir())?;
+            }
+        } else {
+            writeln!(out, "{label}{}", report.line())?;
+            pending |= !report.pending.is_empty();
+        }
+        if let Some(e) = &report.error {
+            errors.push(format!("{label}{e}"));
+        }
     }
     out.flush()?;
-    if let Some(e) = &report.error {
-        anyhow::bail!("{e}");
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("\n"));
     }
-    Ok(if report.pending.is_empty() || dry_run {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if pending {
         ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
-/// `lake status [--json]`: what is pending (from the data dir alone), when the last upload
-/// was, and who holds the cluster's lease (one request to the lake).
-pub fn lake_status(config: &Config, archive: &Archive, json: bool) -> Result<ExitCode> {
-    let cfg = lake_config(config)?;
-    let lake = Lake::open(cfg)?;
-    let cluster = lake.cluster(archive).unwrap_or_default();
-    let state = LakeState::load(archive, &lake.url.text, &cluster, &lake.settings());
-    let pending = state.pending(archive).unwrap_or_default();
-    let lease = if cluster.is_empty() {
-        Ok(None)
-    } else {
-        runtime()?.block_on(lake.lease(&cluster))
-    };
+/// `lake status [--json] [--cluster NAME]`: per cluster, what is pending (from the data
+/// dir alone), when the last upload was, and who holds the cluster's lease (one request
+/// to the lake each). JSON: one object, or an array of them with `[collect] clusters`.
+pub fn lake_status(config: &Config, only: Option<&str>, json: bool) -> Result<ExitCode> {
+    lake_config(config)?;
+    let targets = checked_targets(config, only)?;
+    let runtime = runtime()?;
     let mut out = std::io::stdout().lock();
+    let mut values = Vec::new();
+    for (i, (config, archive)) in targets.iter().enumerate() {
+        let status = LakeStatus::read(&runtime, config, archive)?;
+        if json {
+            values.push(status.json());
+        } else {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            status.write(&mut out)?;
+        }
+    }
     if json {
-        let v = serde_json::json!({
-            "url": lake.url.text,
-            "cluster": cluster,
-            "partitions": state.uploaded.len() + pending.iter().filter(|p| !state.uploaded.contains_key(&super::state::key(p.0, p.1))).count(),
+        let v = match (config.collect.clusters.is_empty(), values.len()) {
+            (true, 1) => values.pop().expect("one"),
+            _ => serde_json::Value::Array(values),
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One cluster's lake status.
+struct LakeStatus {
+    url: String,
+    cluster: String,
+    state: LakeState,
+    pending: Vec<(crate::store::Kind, chrono::NaiveDate)>,
+    lease: Result<Option<super::lease::LeaseDoc>, String>,
+}
+
+impl LakeStatus {
+    fn read(
+        runtime: &tokio::runtime::Runtime,
+        config: &Config,
+        archive: &Archive,
+    ) -> Result<LakeStatus> {
+        let lake = Lake::open(lake_config(config)?)?;
+        let cluster = lake.cluster(archive).unwrap_or_default();
+        let state = LakeState::load(archive, &lake.url.text, &cluster, &lake.settings());
+        let pending = state.pending(archive).unwrap_or_default();
+        let lease = if cluster.is_empty() {
+            Ok(None)
+        } else {
+            runtime
+                .block_on(lake.lease(&cluster))
+                .map_err(|e| e.to_string())
+        };
+        Ok(LakeStatus {
+            url: lake.url.text.clone(),
+            cluster,
+            state,
+            pending,
+            lease,
+        })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let (state, lease) = (&self.state, &self.lease);
+        let new = self
+            .pending
+            .iter()
+            .filter(|p| !state.uploaded.contains_key(&super::state::key(p.0, p.1)))
+            .count();
+        serde_json::json!({
+            "url": self.url,
+            "cluster": self.cluster,
+            "partitions": state.uploaded.len() + new,
             "uploaded": state.uploaded.len(),
-            "pending": pending.iter().map(|(k, d)| serde_json::json!({"kind": k.dir(), "date": d.to_string()})).collect::<Vec<_>>(),
+            "pending": self.pending.iter().map(|(k, d)| serde_json::json!({"kind": k.dir(), "date": d.to_string()})).collect::<Vec<_>>(),
             "last_upload": state.last_upload,
             "holder": lease.as_ref().ok().and_then(|l| l.as_ref().map(|l| l.holder.clone())),
             "lease_expires": lease.as_ref().ok().and_then(|l| l.as_ref().map(|l| l.expires.clone())),
-            "lease_error": lease.as_ref().err().map(|e| e.to_string()),
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-        return Ok(ExitCode::SUCCESS);
+            "lease_error": lease.as_ref().err(),
+        })
     }
-    writeln!(out, "Lake:            {}", lake.url.text)?;
-    writeln!(
-        out,
-        "Cluster:         {}",
-        if cluster.is_empty() {
-            "(not known yet: no job names it; set [lake] cluster)"
-        } else {
-            &cluster
-        }
-    )?;
-    writeln!(out, "Uploaded:        {} partitions", state.uploaded.len())?;
-    writeln!(out, "Pending:         {} partitions", pending.len())?;
-    for (kind, date) in pending.iter().take(20) {
-        writeln!(out, "                 {}/{date}", kind.dir())?;
-    }
-    if pending.len() > 20 {
-        writeln!(out, "                 ... and {} more", pending.len() - 20)?;
-    }
-    writeln!(out, "Last upload:     {}", describe_unix(state.last_upload))?;
-    match lease {
-        Ok(Some(l)) => writeln!(
+
+    fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(out, "Lake:            {}", self.url)?;
+        writeln!(
             out,
-            "Lease:           held by {} until {}",
-            l.holder, l.expires
-        )?,
-        Ok(None) => writeln!(out, "Lease:           none (taken by the first upload)")?,
-        Err(e) => writeln!(out, "Lease:           unknown: {e}")?,
+            "Cluster:         {}",
+            if self.cluster.is_empty() {
+                "(not known yet: no job names it; set [lake] cluster)"
+            } else {
+                &self.cluster
+            }
+        )?;
+        writeln!(
+            out,
+            "Uploaded:        {} partitions",
+            self.state.uploaded.len()
+        )?;
+        writeln!(out, "Pending:         {} partitions", self.pending.len())?;
+        for (kind, date) in self.pending.iter().take(20) {
+            writeln!(out, "                 {}/{date}", kind.dir())?;
+        }
+        if self.pending.len() > 20 {
+            writeln!(
+                out,
+                "                 ... and {} more",
+                self.pending.len() - 20
+            )?;
+        }
+        writeln!(
+            out,
+            "Last upload:     {}",
+            describe_unix(self.state.last_upload)
+        )?;
+        match &self.lease {
+            Ok(Some(l)) => writeln!(
+                out,
+                "Lease:           held by {} until {}",
+                l.holder, l.expires
+            ),
+            Ok(None) => writeln!(out, "Lease:           none (taken by the first upload)"),
+            Err(e) => writeln!(out, "Lease:           unknown: {e}"),
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `2026-12-07 03:00:00 UTC` or `never`.
@@ -166,17 +278,26 @@ pub async fn upload_after_collect(config: &Config, archive: &Archive) -> Option<
     Some(report)
 }
 
-/// The lake's health for `status` and the daemon: from the data dir alone, no request.
+/// The lake's health for `status`: from the data dir alone, no request.
 pub fn health(config: &Config, archive: &Archive) -> Option<LakeHealth> {
     config.lake.as_ref().map(|cfg| super::health(cfg, archive))
 }
 
+/// The lake's health of every target ([`super::targets`]), for the daemon's gauges: one per
+/// listed cluster. From the data dirs alone, no request.
+pub fn health_all(config: &Config) -> Vec<LakeHealth> {
+    super::targets(config, None)
+        .iter()
+        .filter_map(|(config, archive)| health(config, archive))
+        .collect()
+}
+
 /// `lake whois PSEUDONYM`: the name behind a pseudonym, found by pseudonymising every
 /// distinct name of its kind in the local archive with the key (newest dates first).
-pub fn lake_whois(config: &Config, archive: &Archive, pseudonym: &str) -> Result<ExitCode> {
+pub fn lake_whois(config: &Config, only: Option<&str>, pseudonym: &str) -> Result<ExitCode> {
     use crate::store::Kind;
-    let cfg = lake_config(config)?;
-    let lake = Lake::open(cfg)?;
+    let lake = Lake::open(lake_config(config)?)?;
+    let targets = checked_targets(config, only)?;
     let (kind, _) = pseudonym.split_once('-').with_context(|| {
         format!("{pseudonym:?} is not a pseudonym (they look like user-3fa4c2d19e0b7a55)")
     })?;
@@ -192,21 +313,29 @@ pub fn lake_whois(config: &Config, archive: &Archive, pseudonym: &str) -> Result
         ),
     };
     let key = lake.key()?;
+    // One key for the whole lake: a name has the same pseudonym in every cluster.
     let mut seen = std::collections::HashSet::new();
-    let mut dates = archive.dates(part_kind)?;
-    dates.reverse();
-    for date in dates {
-        for name in super::distinct_values(archive, part_kind, date, column) {
-            if seen.insert(name.clone()) && key.pseudonym(kind, &name) == pseudonym {
-                println!("{pseudonym} is {kind} {name:?} (last seen {date})");
-                return Ok(ExitCode::SUCCESS);
+    for (config, archive) in &targets {
+        let mut dates = archive.dates(part_kind).unwrap_or_default();
+        dates.reverse();
+        for date in dates {
+            for name in super::distinct_values(archive, part_kind, date, column) {
+                if seen.insert(name.clone()) && key.pseudonym(kind, &name) == pseudonym {
+                    let label = label(targets.len(), config);
+                    println!("{pseudonym} is {kind} {name:?} ({label}last seen {date})");
+                    return Ok(ExitCode::SUCCESS);
+                }
             }
         }
     }
+    let places: Vec<String> = targets
+        .iter()
+        .map(|(_, a)| a.location().display().to_string())
+        .collect();
     anyhow::bail!(
         "{pseudonym} matches none of the {} {kind} names in {} under key {} (hint: a pseudonym of another key, or a name this data dir never archived)",
         seen.len(),
-        archive.location().display(),
+        places.join(", "),
         key.id
     )
 }

@@ -26,7 +26,7 @@ use arrow_array::Array;
 use object_store::path::Path as ObjPath;
 use object_store::ObjectStore;
 
-use crate::config::LakeConfig;
+use crate::config::{Config, LakeConfig};
 use crate::store::object::Remote;
 use crate::store::{Archive, Kind};
 pub use state::LakeState;
@@ -158,6 +158,36 @@ pub fn health(cfg: &LakeConfig, archive: &Archive) -> LakeHealth {
         pending: state.pending(archive).map(|p| p.len()).unwrap_or(0),
         last_upload: state.last_upload,
     }
+}
+
+/// What the lake commands and the daemon's lake gauges work on: with `[collect] clusters`,
+/// one (config, archive) per listed cluster (only `only` when given), each uploading its
+/// own `cluster=<name>/` archive under its own name; without, the data dir itself.
+///
+/// The top level of a data dir that also has cluster directories (collected before
+/// `[collect] clusters`) is not a target: it went up under its cluster's name back then,
+/// and a second archive uploading under that name would contend for the cluster's lease.
+pub fn targets(config: &Config, only: Option<&str>) -> Vec<(Config, Archive)> {
+    if config.collect.clusters.is_empty() {
+        return vec![(config.clone(), Archive::of(config))];
+    }
+    config
+        .collect
+        .clusters
+        .iter()
+        .filter(|name| only.is_none_or(|o| o == name.as_str()))
+        .map(|name| (for_cluster(config, name), Archive::of_cluster(config, name)))
+        .collect()
+}
+
+/// `config` as one listed cluster uploads with it: `[lake] cluster` set to its name
+/// (`[lake] cluster` itself is refused together with `[collect] clusters`).
+pub fn for_cluster(config: &Config, name: &str) -> Config {
+    let mut config = config.clone();
+    if let Some(lake) = &mut config.lake {
+        lake.cluster = Some(name.to_string());
+    }
+    config
 }
 
 /// The lake's state as seen from the data dir.

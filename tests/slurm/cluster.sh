@@ -320,8 +320,9 @@ node_line() {
 }
 
 render_slurm_conf() {
-  local host proctrack task gather
+  local host proctrack task gather node=${NODE_LINE:-}
   host=$(hostname -s)
+  [[ -n $node ]] || node=$(node_line) # second.sh calls this without render_configs
   case $RIG_MODE in
     linuxproc) proctrack=proctrack/linuxproc task=task/none gather=jobacct_gather/linux ;;
     cgroup) proctrack=proctrack/cgroup task=task/cgroup,task/affinity gather=jobacct_gather/cgroup ;;
@@ -366,7 +367,7 @@ SlurmctldLogFile=$LOG/slurmctld.log
 SlurmdLogFile=$LOG/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
-$NODE_LINE
+$node
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 }
@@ -720,4 +721,4 @@ main() {
   esac
 }
 
-main "$@"
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi # sourced by second.sh: define only
