@@ -1,7 +1,8 @@
 //! `slurm-usage test`: is this machine ready to collect? One line per check, a tick, a cross
 //! or a warning sign, and a hint for every cross and warning.
 //!
-//! Checks: sacct found (and its version), sinfo found, accounting enabled (sacct answers for
+//! Checks: sacct found (and its version), the Slurm version against the ones the real-SLURM
+//! suite covers ([`COVERED_SLURM`]; any other warns), sinfo found, accounting enabled (sacct answers for
 //! a one-minute window), the config valid, the data dir writable (a temp file is created and
 //! removed), a dry collection of today (the real sacct call, parser and metrics; nothing is
 //! written), and the purge margin (`sacctmgr show configuration`: PurgeJobAfter and
@@ -136,17 +137,102 @@ fn one_line(msg: &str) -> String {
 }
 
 /// `sacct --version` / `sinfo --version`.
-fn version_check(name: &'static str, program: &Path, hint: &str) -> (Check, bool) {
+/// The version text on success.
+fn version_check(name: &'static str, program: &Path, hint: &str) -> (Check, Option<String>) {
     match query(program, &["--version"]) {
-        Ok(v) => (Check::pass(name, format!("{} ({})", first_line(&v), program.display())), true),
-        Err(e @ CommandError::NotFound { .. }) => (Check::fail(name, e.to_string(), hint), false),
+        Ok(v) => {
+            let c = Check::pass(name, format!("{} ({})", first_line(&v), program.display()));
+            (c, Some(v))
+        }
+        Err(e @ CommandError::NotFound { .. }) => (Check::fail(name, e.to_string(), hint), None),
         Err(e) => (
             Check::fail(
                 name,
                 one_line(&e.to_string()),
                 "it is installed but cannot reach Slurm: check SLURM_CONF, /etc/slurm/slurm.conf and munge",
             ),
-            false,
+            None,
+        ),
+    }
+}
+
+/// The Slurm releases (major.minor) whose real `sacct` the project's CI runs the real-SLURM
+/// suite against (`tests/slurm/ci.sh`, `SLURM_RIG_VERSION`). Keep it equal to what CI runs.
+pub const COVERED_SLURM: &[(u32, u32)] = &[(22, 5), (24, 11)];
+
+/// The release in what `sacct --version` prints (`slurm-wlm 22.05.8`, `slurm 24.11.5`,
+/// `slurm 23.02.7-1`): major, minor, and the micro level when there is one.
+pub fn slurm_release(version: &str) -> Option<(u32, u32, Option<u32>)> {
+    let word = version
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    let mut parts = word.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let micro = parts.next().and_then(|p| p.parse().ok());
+    Some((major, minor, micro))
+}
+
+/// How a Slurm version stands against [`COVERED_SLURM`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlurmCoverage {
+    /// A release CI runs the real-SLURM suite on, as `major.minor` (`24.11`).
+    Covered(String),
+    /// A release it does not run on, as `major.minor`.
+    NotCovered(String),
+    /// `sacct --version` printed no version number.
+    Unknown,
+}
+
+/// Classifies what `sacct --version` printed.
+pub fn slurm_coverage(version: &str) -> SlurmCoverage {
+    match slurm_release(version) {
+        Some((major, minor, _)) => {
+            let release = format!("{major}.{minor:02}");
+            if COVERED_SLURM.contains(&(major, minor)) {
+                SlurmCoverage::Covered(release)
+            } else {
+                SlurmCoverage::NotCovered(release)
+            }
+        }
+        None => SlurmCoverage::Unknown,
+    }
+}
+
+fn covered_list() -> String {
+    COVERED_SLURM
+        .iter()
+        .map(|(major, minor)| format!("{major}.{minor:02}"))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// The `Slurm version` line: which Slurm sacct belongs to, and a warning when the project's
+/// real-SLURM suite does not run on that release (its sacct output may differ in ways no test
+/// has seen).
+pub fn slurm_version_check(version: &str) -> Check {
+    const NAME: &str = "Slurm version";
+    let shown = first_line(version);
+    match slurm_coverage(version) {
+        SlurmCoverage::Covered(r) => Check::pass(
+            NAME,
+            format!("{shown}: Slurm {r} is covered by the real-SLURM tests"),
+        ),
+        SlurmCoverage::NotCovered(r) => Check::warn(
+            NAME,
+            format!(
+                "{shown}: Slurm {r} is not covered by the real-SLURM tests (covered: {})",
+                covered_list()
+            ),
+            "collection usually works; check `slurm-usage job ID` against `sacct -j ID` for a few jobs, and report differences",
+        ),
+        SlurmCoverage::Unknown => Check::warn(
+            NAME,
+            format!("cannot tell the Slurm version from `sacct --version`: {shown:?}"),
+            format!(
+                "the real-SLURM tests cover Slurm {}; check `slurm-usage job ID` against `sacct -j ID`",
+                covered_list()
+            ),
         ),
     }
 }
@@ -428,12 +514,16 @@ pub fn run_checks(config: Result<&Config, String>, archive: &Archive) -> Vec<Che
     let sinfo = tool_path(&sacct, "sinfo");
     let scontrol = tool_path(&sacct, "scontrol");
     let sacctmgr = tool_path(&sacct, "sacctmgr");
-    let (c, sacct_ok) = version_check(
+    let (c, sacct_version) = version_check(
         "sacct found",
         &sacct,
         "install the Slurm client tools, or set `sacct = \"/path/to/sacct\"` under [collect]",
     );
     checks.push(c);
+    let sacct_ok = sacct_version.is_some();
+    if let Some(v) = &sacct_version {
+        checks.push(slurm_version_check(v));
+    }
     let (c, _) = version_check(
         "sinfo found",
         &sinfo,
@@ -577,6 +667,43 @@ mod tests {
             0,
             "probe removed"
         );
+    }
+
+    #[test]
+    fn slurm_versions_as_sacct_prints_them() {
+        assert_eq!(slurm_release("slurm-wlm 22.05.8"), Some((22, 5, Some(8))));
+        assert_eq!(slurm_release("slurm 24.11.5\n"), Some((24, 11, Some(5))));
+        assert_eq!(slurm_release("slurm 23.02.7-1"), Some((23, 2, Some(7))));
+        assert_eq!(slurm_release("slurm 25.05"), Some((25, 5, None)));
+        assert_eq!(slurm_release("slurm 24.11.0-0rc1"), Some((24, 11, Some(0))));
+        assert_eq!(slurm_release("slurm"), None);
+        assert_eq!(slurm_release(""), None);
+        assert_eq!(slurm_release("sacct version unknown"), None);
+    }
+
+    #[test]
+    fn covered_slurm_versions_pass_others_warn() {
+        use SlurmCoverage::*;
+        assert_eq!(slurm_coverage("slurm-wlm 22.05.8"), Covered("22.05".into()));
+        assert_eq!(slurm_coverage("slurm 22.05.11"), Covered("22.05".into()));
+        assert_eq!(slurm_coverage("slurm 24.11.5"), Covered("24.11".into()));
+        assert_eq!(slurm_coverage("slurm 23.11.10"), NotCovered("23.11".into()));
+        assert_eq!(slurm_coverage("slurm 24.05.1"), NotCovered("24.05".into()));
+        assert_eq!(slurm_coverage("slurm 25.05.0"), NotCovered("25.05".into()));
+        assert_eq!(slurm_coverage("slurm 2.6.0"), NotCovered("2.06".into()));
+        assert_eq!(slurm_coverage("what?"), Unknown);
+
+        let c = slurm_version_check("slurm 24.11.5");
+        assert_eq!(c.verdict, Verdict::Pass, "{c:?}");
+        assert!(c.detail.contains("slurm 24.11.5"), "{c:?}");
+        let c = slurm_version_check("slurm 23.11.10");
+        assert_eq!(c.verdict, Verdict::Warn, "{c:?}");
+        assert!(
+            c.detail.contains("23.11") && c.detail.contains("covered: 22.05 and 24.11"),
+            "{c:?}"
+        );
+        assert!(c.hint.is_some());
+        assert_eq!(slurm_version_check("").verdict, Verdict::Warn);
     }
 
     #[test]

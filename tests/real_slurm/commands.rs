@@ -11,8 +11,9 @@ use crate::rig::{broken_slurm_conf, run, slurm_usage_with};
 use crate::setup::first;
 use crate::util::{slurm_usage, snapshot_bytes};
 
-/// `slurm-usage test` passes against the rig (sacct and sinfo found, their version, accounting
-/// on, dry collection) and fails when slurmdbd cannot be reached.
+/// `slurm-usage test` passes against the rig (sacct and sinfo found, their version, the rig's
+/// Slurm release covered, accounting on, dry collection) and fails when slurmdbd cannot be
+/// reached.
 #[test]
 fn test_command_passes_against_the_cluster_and_fails_without_slurmdbd() {
     let Some(p) = first() else { return };
@@ -39,6 +40,20 @@ fn test_command_passes_against_the_cluster_and_fails_without_slurmdbd() {
         ok.stdout.contains(&p.sacct_version),
         "slurm-usage test does not report the sacct version {:?}:\n{}",
         p.sacct_version,
+        ok.stdout
+    );
+    // The rig runs a release CI covers: a passing `Slurm version` line that names it.
+    let release = p.rig.version();
+    assert!(
+        p.sacct_version.contains(&format!(" {release}.")),
+        "the rig says Slurm {release} (etc/version) but sacct is {:?}",
+        p.sacct_version
+    );
+    assert!(
+        ok.stdout.lines().any(|l| l.starts_with('✓')
+            && l.contains("Slurm version")
+            && l.contains(&format!("Slurm {release} is covered"))),
+        "slurm-usage test does not pass Slurm {release} as covered:\n{}",
         ok.stdout
     );
     let broken = test(&broken_slurm_conf(&p.rig, "test-command/etc"));

@@ -169,3 +169,39 @@ fn out_of_memory_job_in_cgroup_mode() {
     assert!(r.is_complete);
     assert_eq!(r.exit_code, p.after[&job.id][0]["ExitCode"]);
 }
+
+/// The GPU jobs of the mix (`--gres=gpu:1`, `--gpus=2` on the node's `gres/gpu:2`): sacct's
+/// AllocTRES carries `gres/gpu=N`, and the archive has those N GPUs and N x ElapsedRaw GPU
+/// hours reserved; every other job reserved none.
+#[test]
+fn gpu_jobs_reserve_what_sacct_allocated() {
+    let Some(p) = first() else { return };
+    let mut c = Check::default();
+    for (key, gpus) in [("gpu_one", 1), ("gpu_two", 2)] {
+        let job = p.job(key);
+        let line = &p.after[&job.id][0];
+        let id = format!("{} ({key})", job.id);
+        c.eq(
+            &id,
+            "sacct AllocTRES gres/gpu",
+            tres(&line["AllocTRES"], "gres/gpu"),
+            Some(gpus.to_string().as_str()),
+        );
+        let (_, r) = p.record(&job.id);
+        let secs: f64 = line["ElapsedRaw"].parse().expect("ElapsedRaw");
+        c.that(secs > 0.0, || format!("job {id}: ElapsedRaw {secs}"));
+        c.eq(&id, "alloc_gpus", r.alloc_gpus, gpus);
+        c.close(
+            &id,
+            "gpu_hours_reserved",
+            r.gpu_hours_reserved,
+            gpus as f64 * secs / 3600.0,
+        );
+    }
+    for job in p.jobs.iter().filter(|j| !j.key.starts_with("gpu_")) {
+        let (_, r) = p.record(&job.id);
+        c.eq(&job.id, "alloc_gpus (no GPU asked)", r.alloc_gpus, 0);
+        c.eq(&job.id, "gpu_hours_reserved", r.gpu_hours_reserved, 0.0);
+    }
+    c.done("GPU jobs");
+}

@@ -43,7 +43,8 @@
 //! job mix (`manifest`), one collection and its data read back (`phase`, `data_dir`), the
 //! gate and the phases in order (`setup`), the numbers computed from sacct's text
 //! (`expected`) and the checks (`checks`); the tests by phase (`first_collect`,
-//! `second_collect`, `daemon_cycle`) and for the other commands (`commands`). The binary is
+//! `second_collect`, `daemon_cycle`), for the other commands (`commands`), and where sacct
+//! differs between the Slurm releases the rig runs (`versions`). The binary is
 //! started through the shared runner of `tests/util` (one environment rule for every test).
 
 /// Writes one line to the process's stderr. Not `eprintln!`: libtest captures that for
@@ -71,3 +72,4 @@ mod commands;
 mod daemon_cycle;
 mod first_collect;
 mod second_collect;
+mod versions;

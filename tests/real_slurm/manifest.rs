@@ -68,6 +68,8 @@ pub fn manifest_unusable(rig: &Rig) -> Option<String> {
         "killed",
         "cancelled",
         "newline_fields",
+        "gpu_one",
+        "gpu_two",
         "running",
         "pending",
     ] {

@@ -46,10 +46,19 @@ impl Rig {
 
     /// `program` (a SLURM tool or a script of the rig) pointed at the rig.
     pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        // a bare name (`sacct`) is looked up in the PATH set here, the rig's bin/ first
         let mut c = Command::new(program);
         c.env("SLURM_CONF", &self.conf)
-            .env("SLURM_RIG_DIR", &self.dir);
+            .env("SLURM_RIG_DIR", &self.dir)
+            .env("PATH", rig_path(&self.dir));
         c
+    }
+
+    /// The Slurm release the rig runs (`22.05`, `24.11`), as `cluster.sh` wrote it.
+    pub fn version(&self) -> String {
+        std::fs::read_to_string(self.dir.join("etc/version"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|_| "22.05".into())
     }
 
     pub fn cgroup(&self) -> bool {
@@ -100,11 +109,23 @@ impl Rig {
     }
 }
 
-/// `slurm-usage` as every test runs it ([`slurm_usage`]), its SLURM tools pointed at `conf`.
+/// `slurm-usage` as every test runs it ([`slurm_usage`]), its SLURM tools pointed at `conf`
+/// (and, for a Slurm 24.11 rig, found in the rig's `bin/` first).
 pub fn slurm_usage_with(conf: &Path) -> Command {
     let mut c = slurm_usage();
-    c.env("SLURM_CONF", conf);
+    c.env("SLURM_CONF", conf)
+        .env("PATH", rig_path(&Rig::from_env().dir));
     c
+}
+
+/// `PATH` with the rig's `bin/` first: for Slurm 24.11 `cluster.sh` writes wrappers there
+/// that run the Debian 13 tools (for 22.05 it is empty and the host's tools are found).
+pub fn rig_path(dir: &Path) -> std::ffi::OsString {
+    let mut dirs = vec![dir.join("bin")];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+    ));
+    std::env::join_paths(dirs).expect("PATH entries without ':'")
 }
 
 /// What a command that finished printed, and how long it took.

@@ -24,6 +24,7 @@ CARGO=${CARGO:-cargo}
 export SLURM_RIG_DIR=${SLURM_RIG_DIR:-/tmp/slurm-usage-rig}
 export SLURM_CONF=$SLURM_RIG_DIR/etc/slurm.conf
 export SLURM_RIG_MODE=linuxproc
+export SLURM_RIG_VERSION=22.05 # beta runs the host's Slurm (second.sh)
 # shellcheck disable=SC2206  # split on purpose
 EXTRA=(${CARGO_TEST_ARGS:-})
 

@@ -22,6 +22,11 @@ export SLURM_CONF=$RIG_DIR/etc/slurm.conf
 MANIFEST=$RIG_DIR/jobs.tsv
 WORK=$RIG_DIR/jobs
 SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# The rig's SLURM tools: for Slurm 24.11, cluster.sh writes wrappers there that run the
+# Debian 13 tools (and rig-exec, which runs any command with them); for 22.05 it is empty.
+export PATH=$RIG_DIR/bin:$PATH
+RIG_EXEC=()
+[[ -x $RIG_DIR/bin/rig-exec ]] && RIG_EXEC=("$RIG_DIR/bin/rig-exec")
 
 log() { printf '[jobs %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf '[jobs %s] ERROR: %s\n' "$(date +%T)" "$*" >&2; exit 1; }
@@ -33,7 +38,8 @@ check_rig() {
   RIG_MODE=$(cat "$RIG_DIR/etc/mode" 2>/dev/null || echo linuxproc)
 }
 
-# as_user USER CMD... : run CMD as USER with a small, fixed environment.
+# as_user USER CMD... : run CMD as USER with a small, fixed environment (for 24.11 inside
+# rig-exec, whose /usr holds the 24.11 tools: the user switch happens in there).
 as_user() {
   local user=$1 home
   shift
@@ -42,9 +48,9 @@ as_user() {
     "SHELL=/bin/bash" "LANG=C.UTF-8" "SLURM_CONF=$SLURM_CONF")
   [[ -n ${TZ:-} ]] && envv+=("TZ=$TZ")
   if [[ $user == root ]]; then
-    "${envv[@]}" "$@"
+    "${RIG_EXEC[@]}" "${envv[@]}" "$@"
   else
-    runuser -u "$user" -- "${envv[@]}" "$@"
+    "${RIG_EXEC[@]}" runuser -u "$user" -- "${envv[@]}" "$@"
   fi
 }
 
@@ -215,6 +221,12 @@ EOF
   # Newlines (and a '|') in fields that are not the last of a sacct line: job name, comment.
   submit newline_fields alice COMPLETED -J $'two\nlines' -c 1 --mem=50M --time=2 \
     --comment=$'first line\nsecond|line' --wrap='true'
+
+  # GPUs (the node has gres/gpu:2): one by --gres, two by --gpus; AllocTRES carries gres/gpu.
+  submit gpu_one alice COMPLETED -J gpu_one -c 1 --mem=50M --time=2 --gres=gpu:1 \
+    --wrap='sleep 3'
+  submit gpu_two bob COMPLETED -J gpu_two -c 1 --mem=50M --time=2 --gpus=2 \
+    --wrap='sleep 3'
 
   if [[ $RIG_MODE == cgroup ]]; then
     # 300 MB buffer under a 100 MB cgroup limit: the OOM killer ends it.

@@ -110,17 +110,23 @@ beta_start() {
     err "the rig runs in $(cat "$RIG_DIR/etc/mode") mode; beta needs it in linuxproc mode"
     exit 1
   fi
+  if [[ $RIG_VERSION != 22.05 ]]; then
+    # beta's slurmctld and slurmd are the host's (Debian 12) programs
+    err "the rig runs Slurm $RIG_VERSION; beta runs on 22.05 only"
+    exit 1
+  fi
   trap 'beta_start_failed $LINENO' ERR
   mkdir -p "$ETC" "$RUN" "$LOG" "$SPOOL/ctld" "$SPOOL/d"
   chmod 755 "$BETA_DIR" "$ETC" "$RUN" "$LOG"
   render_beta_conf >"$ETC/slurm.conf.new"
   render_cgroup_conf >"$ETC/cgroup.conf"
+  render_gres_conf >"$ETC/gres.conf" # the rig's GPU device files: nothing opens them
   if ! cmp -s "$ETC/slurm.conf" "$ETC/slurm.conf.new" && { is_up slurmctld || is_up slurmd; }; then
     log "configuration changed: restarting beta"
     beta_stop_daemons
   fi
   mv -f "$ETC/slurm.conf.new" "$BETA_CONF"
-  chmod 644 "$BETA_CONF" "$ETC/cgroup.conf"
+  chmod 644 "$BETA_CONF" "$ETC/cgroup.conf" "$ETC/gres.conf"
   register_beta
   if ! is_up slurmctld; then
     log "starting beta's slurmctld on 127.0.0.1:$BETA_CTLD_PORT"
