@@ -44,6 +44,10 @@ pub(super) struct Writer {
     pub(super) stash: BTreeMap<NaiveDate, Vec<Stashed>>,
     pub(super) tracker: Tracker,
     pub(super) sacct_version: String,
+    /// Rewrite an unfinished job written into another date even when only its raw rows can
+    /// have changed (an incremental cycle): a pending job's priority or reason is in its
+    /// raw row, not in its processed record, and a whole-day query would refresh it.
+    pub(super) refresh_unfinished: bool,
 }
 
 /// A date's output after routing: the jobs that stay, and those that leave.
@@ -380,6 +384,9 @@ impl Writer {
     fn unless_moved_aside<T: Default>(&mut self, date: NaiveDate, found: Existing<T>) -> T {
         if let Existing::MovedAside(_) = found {
             self.tracker.completed_dates.remove(&date.to_string());
+            // Its other jobs are gone with the file: only whole-day queries bring them back,
+            // so the next cycle is a full check.
+            self.tracker.last_full_check = None;
         }
         found.into_inner()
     }
@@ -503,7 +510,12 @@ impl Writer {
         let mut raw: Vec<&str> = Vec::new();
         for Stashed { job, raw: rows } in items {
             match at.get(&job.job_id) {
-                Some(&k) if existing[k].same_content(job) => continue,
+                Some(&k)
+                    if existing[k].same_content(job)
+                        && (job.is_complete || !self.refresh_unfinished) =>
+                {
+                    continue
+                }
                 Some(&k) => existing[k] = job.clone(),
                 None => {
                     at.insert(job.job_id.clone(), existing.len());
@@ -649,6 +661,7 @@ mod tests {
             stash: BTreeMap::new(),
             tracker,
             sacct_version: "slurm 22.05.8".into(),
+            refresh_unfinished: false,
         };
         let fields = FieldLayout::ours();
         let row: Vec<&str> = fields
