@@ -40,6 +40,15 @@ pub struct FakeSacctArgs {
     /// Jobs per day to generate.
     #[arg(long, default_value_t = 1000)]
     pub jobs_per_day: u32,
+    /// Every 50th job waits one to three days before it starts (a timeline with jobs
+    /// pending for days).
+    #[arg(long)]
+    pub long_pending: bool,
+    /// "Now" of the synthetic cluster (`YYYY-MM-DDTHH:MM:SS`, UTC): jobs not finished by
+    /// then are RUNNING, not started PENDING, not submitted absent. A test walks a timeline
+    /// by setting it per call. Default: the system clock.
+    #[arg(long, env = "SLURM_USAGE_FAKE_NOW", value_name = "TIME")]
+    pub now: Option<String>,
     /// The sacct arguments (--starttime, --endtime, --format, --delimiter, --version).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub sacct_args: Vec<String>,
@@ -131,8 +140,8 @@ fn real_sacct_works(config: &Config) -> bool {
         .is_ok()
 }
 
-/// The synthetic sacct: understands `--version`, `--starttime/-S`, `--endtime/-E`,
-/// `--format`, `--delimiter` and ignores the rest.
+/// The synthetic sacct: understands `--version`, `--starttime/-S`, `--endtime/-E` (default:
+/// now, as sacct's), `--format`, `--delimiter` and ignores the rest.
 pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
     let mut start = None;
     let mut end = None;
@@ -163,7 +172,15 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
             .with_context(|| format!("bad {what} {s:?}"))?
             .and_utc())
     };
-    let (start, end) = (parse(start, "--starttime")?, parse(end, "--endtime")?);
+    let now = match &args.now {
+        Some(t) => parse(Some(t.clone()), "--now")?,
+        None => Utc::now(),
+    };
+    let start = parse(start, "--starttime")?;
+    let end = match end {
+        Some(e) => parse(Some(e), "--endtime")?,
+        None => now,
+    };
     let layout = match &format {
         Some(f) => FieldLayout::new(f.split(','), delimiter)?,
         None => FieldLayout::new(
@@ -174,8 +191,9 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
     let synth = Synth {
         jobs_per_day: args.jobs_per_day,
         seed: 42,
-        now: Utc::now(),
+        now,
         srun_steps: true,
+        long_pending: args.long_pending,
     };
     let mut text = String::new();
     synth.generate(start, end, &layout, &mut text);
