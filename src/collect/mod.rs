@@ -456,7 +456,11 @@ pub fn choose_mode(
     let (Some(synced), Some(last_full)) = (tracker.synced_to, tracker.last_full_check) else {
         return Mode::Full;
     };
-    if !allowed || damaged || synced > now || full_check_due(full_check, now, zone, settle, last_full) {
+    if !allowed
+        || damaged
+        || synced > now
+        || full_check_due(full_check, now, zone, settle, last_full)
+    {
         return Mode::Full;
     }
     let today = zone.date_of(now);
@@ -511,12 +515,7 @@ pub fn full_check_due(
 /// window (a few footers, some KB each) check that they still decode: a damaged one loses
 /// its completion fact, so this cycle queries the date, moves the file aside and rebuilds it.
 /// Returns whether any was damaged.
-fn recheck_complete(
-    archive: &Archive,
-    tracker: &mut Tracker,
-    today: NaiveDate,
-    days: u32,
-) -> bool {
+fn recheck_complete(archive: &Archive, tracker: &mut Tracker, today: NaiveDate, days: u32) -> bool {
     let first = today
         .checked_sub_days(Days::new(days.into()))
         .unwrap_or(today);
@@ -1086,6 +1085,128 @@ mod tests {
         // Asked for, it is queried.
         let p = plan(d("2026-11-25"), 15, 60, &t, &parts);
         assert!(p.query.contains(&d("2026-11-10")));
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// A tracker after a successful full check at `at` that queried the 24th and 25th.
+    fn synced(at: &str) -> Tracker {
+        use crate::store::tracker::DateInfo;
+        let mut tr = Tracker {
+            synced_to: Some(t(at)),
+            last_full_check: Some(t(at)),
+            ..Tracker::default()
+        };
+        for date in ["2026-11-24", "2026-11-25"] {
+            tr.dates.insert(
+                date.into(),
+                DateInfo {
+                    last_collected: Some(t(at)),
+                    ..DateInfo::default()
+                },
+            );
+        }
+        tr
+    }
+
+    #[test]
+    fn a_daemon_cycle_is_incremental_from_the_last_success_minus_the_overlap() {
+        let utc: Zone = "UTC".parse().unwrap();
+        let hour = Duration::from_secs(3600);
+        let mode = |allowed, check, now: &str, tr: &Tracker, damaged| {
+            choose_mode(allowed, check, t(now), &utc, 1, hour, tr, damaged)
+        };
+        let tr = synced("2026-11-25T02:00:00Z");
+        let since = t("2026-11-25T01:50:00Z");
+        assert_eq!(
+            mode(true, FullCheck::Daily, "2026-11-25T03:00:00Z", &tr, false),
+            Mode::Incremental { since }
+        );
+        // `collect`, "always", damage, nothing recorded, a clock that went back: whole days.
+        for (allowed, check, damaged) in [
+            (false, FullCheck::Daily, false),
+            (true, FullCheck::Always, false),
+            (true, FullCheck::Daily, true),
+        ] {
+            let m = mode(allowed, check, "2026-11-25T03:00:00Z", &tr, damaged);
+            assert_eq!(m, Mode::Full, "{allowed} {check} {damaged}");
+        }
+        let never = Tracker::default();
+        assert_eq!(
+            mode(
+                true,
+                FullCheck::Daily,
+                "2026-11-25T03:00:00Z",
+                &never,
+                false
+            ),
+            Mode::Full
+        );
+        assert_eq!(
+            mode(true, FullCheck::Daily, "2026-11-25T01:00:00Z", &tr, false),
+            Mode::Full
+        );
+        // The next day, the window's older date (the 25th) was queried whole: incremental
+        // until the 26th has settled (01:00), then the daily full check.
+        assert!(matches!(
+            mode(true, FullCheck::Daily, "2026-11-26T00:30:00Z", &tr, false),
+            Mode::Incremental { .. }
+        ));
+        assert_eq!(
+            mode(true, FullCheck::Daily, "2026-11-26T01:10:00Z", &tr, false),
+            Mode::Full
+        );
+        // A window date that began before the sync and was never queried whole: lookback
+        // grew, or the archive started today.
+        let mut fresh = tr.clone();
+        fresh.dates.remove("2026-11-24");
+        assert_eq!(
+            mode(
+                true,
+                FullCheck::Daily,
+                "2026-11-25T03:00:00Z",
+                &fresh,
+                false
+            ),
+            Mode::Full
+        );
+        fresh.mark_complete(d("2026-11-24"));
+        assert!(matches!(
+            mode(
+                true,
+                FullCheck::Daily,
+                "2026-11-25T03:00:00Z",
+                &fresh,
+                false
+            ),
+            Mode::Incremental { .. }
+        ));
+        // An interval.
+        let six = FullCheck::Every(Duration::from_secs(6 * 3600));
+        assert!(matches!(
+            mode(true, six, "2026-11-25T07:59:00Z", &tr, false),
+            Mode::Incremental { .. }
+        ));
+        assert_eq!(
+            mode(true, six, "2026-11-25T08:00:00Z", &tr, false),
+            Mode::Full
+        );
+    }
+
+    #[test]
+    fn the_daily_full_check_is_due_once_yesterday_has_settled() {
+        let ams: Zone = "Europe/Amsterdam".parse().unwrap();
+        let hour = Duration::from_secs(3600);
+        let due =
+            |now: &str, last: &str| full_check_due(FullCheck::Daily, t(now), &ams, hour, t(last));
+        // 01:00 in Amsterdam is 00:00 UTC in November.
+        assert!(!due("2026-11-25T23:30:00Z", "2026-11-25T00:10:00Z"));
+        assert!(due("2026-11-26T00:05:00Z", "2026-11-25T00:10:00Z"));
+        assert!(!due("2026-11-26T00:05:00Z", "2026-11-26T00:01:00Z"));
+        // Before today's settle point, yesterday's counts.
+        assert!(due("2026-11-25T22:30:00Z", "2026-11-24T22:00:00Z"));
     }
 
     #[test]
