@@ -65,7 +65,9 @@ impl Side {
     }
 
     /// One cycle at `now` (`incremental` allowed or not), as the daemon runs it with
-    /// `lookback_days = 1`.
+    /// `lookback_days = 1`, dates in Amsterdam (the synthetic jobs are drawn per UTC day,
+    /// so the archive's midnight is not theirs). A new collector each time, as after a
+    /// restart: all an incremental cycle knows of the last is in the tracker.
     fn cycle(&mut self, now: DateTime<Utc>, incremental: bool) -> CycleReport {
         std::fs::write(
             self.dir.join("now"),
@@ -73,7 +75,7 @@ impl Side {
         )
         .unwrap();
         let text = format!(
-            "data_dir = \"{}\"\ntimezone = \"UTC\"\n[collect]\nsacct = \"{}\"\n\
+            "data_dir = \"{}\"\ntimezone = \"Europe/Amsterdam\"\n[collect]\nsacct = \"{}\"\n\
              lookback_days = 1\nretries = 0\nretry_delay = \"0s\"\nsettle = \"1h\"\nfull_check = \"daily\"\n",
             self.data().display(),
             self.dir.join("sacct").display()
@@ -128,7 +130,7 @@ impl Side {
     /// Every processed partition: date -> its jobs by job id, `processed_date` cleared (when
     /// a record was computed differs by design).
     fn processed(&self) -> BTreeMap<NaiveDate, BTreeMap<String, ProcessedJob>> {
-        let zone: slurm_usage::zone::Zone = "UTC".parse().unwrap();
+        let zone: slurm_usage::zone::Zone = "Europe/Amsterdam".parse().unwrap();
         partitions(&self.data().join("processed"))
             .into_iter()
             .map(|(date, path)| {
