@@ -70,4 +70,5 @@ mod setup;
 mod commands;
 mod daemon_cycle;
 mod first_collect;
+mod incremental;
 mod second_collect;
