@@ -176,11 +176,9 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
         Some(t) => parse(Some(t.clone()), "--now")?,
         None => Utc::now(),
     };
-    let start = parse(start, "--starttime")?;
-    let end = match end {
-        Some(e) => parse(Some(e), "--endtime")?,
-        None => now,
-    };
+    // Like sacct: without `--endtime` the window ends now.
+    let end = end.or_else(|| Some(now.format("%Y-%m-%dT%H:%M:%S").to_string()));
+    let (start, end) = (parse(start, "--starttime")?, parse(end, "--endtime")?);
     let layout = match &format {
         Some(f) => FieldLayout::new(f.split(','), delimiter)?,
         None => FieldLayout::new(
