@@ -44,6 +44,7 @@ fn prepare(dir: &Path, jobs_per_day: u32, days: u32, srun_steps: bool) -> (PathB
         seed: 42,
         now: Utc::now(),
         srun_steps,
+        long_pending: false,
     };
     let (mut lines, mut bytes) = (0, 0);
     for n in 1..=days {
@@ -184,6 +185,7 @@ fn main() {
         seed: 42,
         now: Utc::now(),
         srun_steps: true,
+        long_pending: false,
     }
     .generate(zone.day_start(day), zone.day_end(day), &layout, &mut text);
     let bytes = text.into_bytes();

@@ -120,6 +120,52 @@ pub struct CollectConfig {
     /// `cluster=<name>/` directory in the data dir. Empty: the local cluster only, in the
     /// data dir itself (docs/data-layout.md).
     pub clusters: Vec<String>,
+    /// How often the daemon queries its lookback dates whole again; in between its cycles
+    /// ask sacct only for the jobs that changed since the last successful cycle
+    /// (docs/collection.md, "Incremental cycles").
+    pub full_check: FullCheck,
+}
+
+/// `[collect] full_check`: when a daemon cycle queries whole days instead of only the jobs
+/// that changed since the last successful cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullCheck {
+    /// Every cycle queries whole days (no incremental cycles).
+    Always,
+    /// Once a day: the first cycle after yesterday has settled (its end plus `settle`).
+    Daily,
+    /// When the last full check started at least this long ago.
+    Every(Duration),
+}
+
+impl FullCheck {
+    /// Parses `"always"`, `"daily"` or a duration (`"6h"`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "always" => Ok(FullCheck::Always),
+            "daily" => Ok(FullCheck::Daily),
+            other => HumanDuration::parse(other)
+                .map(|d| FullCheck::Every(d.0))
+                .map_err(|e| format!("{e} (or \"daily\", \"always\")")),
+        }
+    }
+}
+
+impl fmt::Display for FullCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FullCheck::Always => write!(f, "always"),
+            FullCheck::Daily => write!(f, "daily"),
+            FullCheck::Every(d) => write!(f, "{}", HumanDuration(*d)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FullCheck {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FullCheck::parse(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for CollectConfig {
@@ -134,6 +180,7 @@ impl Default for CollectConfig {
             max_recollect_days: 60,
             settle: HumanDuration(Duration::from_secs(3600)),
             clusters: Vec::new(),
+            full_check: FullCheck::Daily,
         }
     }
 }
@@ -465,6 +512,12 @@ impl Config {
             return Err(format!(
                 "{}: [collect] sacct_timeout must be at least \"1s\"",
                 at("sacct_timeout")
+            ));
+        }
+        if self.collect.full_check == FullCheck::Every(Duration::ZERO) {
+            return Err(format!(
+                "{}: [collect] full_check = \"0s\" would never be due (hint: \"always\" queries whole days every cycle)",
+                at("full_check")
             ));
         }
         if self.collect.retries > 20 {
@@ -876,6 +929,29 @@ mod tests {
         assert_eq!(c.collect.settle.0, Duration::from_secs(3600));
         assert_eq!(c.schedule.cron, "0 15 2 * * *");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn full_check_is_daily_by_default_and_names_its_line_when_wrong() {
+        assert_eq!(
+            Config::from_toml("").unwrap().collect.full_check,
+            FullCheck::Daily
+        );
+        for (text, want) in [
+            ("always", FullCheck::Always),
+            ("daily", FullCheck::Daily),
+            ("6h", FullCheck::Every(Duration::from_secs(6 * 3600))),
+        ] {
+            let c = Config::from_toml(&format!("[collect]\nfull_check = \"{text}\"\n")).unwrap();
+            assert_eq!(c.collect.full_check, want);
+            assert_eq!(want.to_string(), text);
+        }
+        let e = Config::from_toml("[collect]\nretries = 1\nfull_check = \"weekly\"\n").unwrap_err();
+        assert!(e.starts_with("line 3"), "{e}");
+        assert!(e.contains("\"daily\""), "{e}");
+        let e = Config::from_toml("[collect]\n\nfull_check = \"0s\"\n").unwrap_err();
+        assert!(e.starts_with("line 3: [collect] full_check"), "{e}");
+        assert!(e.contains("always"), "{e}");
     }
 
     #[test]

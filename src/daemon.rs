@@ -714,7 +714,12 @@ impl CycleLoop {
             progress: false,
         };
         let listed = config.collect.clusters.clone();
-        let collectors = Collector::all(config);
+        // The daemon's cycles ask only for what changed since the last success, with a
+        // whole-day check every `[collect] full_check` (docs/collection.md).
+        let collectors: Vec<Collector> = Collector::all(config)
+            .into_iter()
+            .map(Collector::incremental)
+            .collect();
         let (cancel, metrics) = (self.cancel.clone(), self.metrics.clone());
         let t0 = Instant::now();
         let handle = self.tasks.spawn(async move {

@@ -40,6 +40,15 @@ pub struct FakeSacctArgs {
     /// Jobs per day to generate.
     #[arg(long, default_value_t = 1000)]
     pub jobs_per_day: u32,
+    /// Every 50th job waits one to three days before it starts (a timeline with jobs
+    /// pending for days).
+    #[arg(long)]
+    pub long_pending: bool,
+    /// "Now" of the synthetic cluster (`YYYY-MM-DDTHH:MM:SS`, UTC): jobs not finished by
+    /// then are RUNNING, not started PENDING, not submitted absent. A test walks a timeline
+    /// by setting it per call. Default: the system clock.
+    #[arg(long, env = "SLURM_USAGE_FAKE_NOW", value_name = "TIME")]
+    pub now: Option<String>,
     /// The sacct arguments (--starttime, --endtime, --format, --delimiter, --version).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub sacct_args: Vec<String>,
@@ -131,8 +140,8 @@ fn real_sacct_works(config: &Config) -> bool {
         .is_ok()
 }
 
-/// The synthetic sacct: understands `--version`, `--starttime/-S`, `--endtime/-E`,
-/// `--format`, `--delimiter` and ignores the rest.
+/// The synthetic sacct: understands `--version`, `--starttime/-S`, `--endtime/-E` (default:
+/// now, as sacct's), `--format`, `--delimiter` and ignores the rest.
 pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
     let mut start = None;
     let mut end = None;
@@ -168,6 +177,12 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
             .with_context(|| format!("bad {what} {s:?}"))?
             .and_utc())
     };
+    let now = match &args.now {
+        Some(t) => parse(Some(t.clone()), "--now")?,
+        None => Utc::now(),
+    };
+    // Like sacct: without `--endtime` the window ends now.
+    let end = end.or_else(|| Some(now.format("%Y-%m-%dT%H:%M:%S").to_string()));
     let (start, end) = (parse(start, "--starttime")?, parse(end, "--endtime")?);
     let delimiter = delimiter.unwrap_or(if parsable { b'|' } else { DELIMITER });
     let layout = match &format {
@@ -180,8 +195,9 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
     let synth = Synth {
         jobs_per_day: args.jobs_per_day,
         seed: 42,
-        now: Utc::now(),
+        now,
         srun_steps: true,
+        long_pending: args.long_pending,
     };
     let mut text = String::new();
     synth.generate(start, end, &layout, &mut text);

@@ -24,6 +24,10 @@ pub struct Synth {
     /// (3.75 sacct lines a job); without them every job has 3 lines, the shape of a day of
     /// plain batch scripts.
     pub srun_steps: bool,
+    /// Whether every 50th job waits one to three days before it starts (held behind a
+    /// reservation or a dependency): jobs pending for days. Off, every job waits at most
+    /// 30 minutes.
+    pub long_pending: bool,
 }
 
 const USERS: &[(&str, &str, &str)] = &[
@@ -88,10 +92,14 @@ impl Synth {
         layout: &FieldLayout,
         out: &mut String,
     ) {
-        // Like the real sacct, the window shows every job active in it: submitted before its
-        // end and not finished before its start. Jobs are generated per UTC day (from that
-        // day's seed), so overlapping windows agree on every job; jobs run at most ~2.3 days.
-        let first_day = start.timestamp().div_euclid(86_400) - 3;
+        // Like the real sacct without `--state`, the window shows every job eligible before
+        // its end that had not ended before its start: pending (eligible), running, or ended
+        // in the window (slurmdbd's `time_eligible < end && (time_end >= start ||
+        // time_end = 0)`, docs/collection.md). Eligible is the submit time here. Jobs are
+        // generated per UTC day (from that day's seed), so overlapping windows agree on
+        // every job; jobs run at most ~2.3 days, and wait at most 3 days with `long_pending`.
+        let reach = if self.long_pending { 6 } else { 3 };
+        let first_day = start.timestamp().div_euclid(86_400) - reach;
         let last_day = (end.timestamp() - 1).div_euclid(86_400);
         for day in first_day..=last_day {
             self.generate_day(day, start, end, layout, out);
@@ -152,6 +160,12 @@ impl Synth {
             let eff = (rng.below(1000) as f64 / 1000.0).powf(0.7);
             let used_mem_k =
                 (mem_mb as f64 * 1024.0 * (0.05 + 0.9 * rng.below(1000) as f64 / 1000.0)) as u64;
+            // Not drawn from the generator: the other jobs stay what they were without it.
+            let wait = if self.long_pending && k % 50 == 7 {
+                86_400 + (k as i64 * 7919) % (2 * 86_400)
+            } else {
+                wait
+            };
             let start_t = submit + Duration::seconds(wait);
             let end_t = start_t + Duration::seconds(elapsed);
             // Draw every random number of this job before deciding to skip it, so that
@@ -445,6 +459,7 @@ mod tests {
             seed: 7,
             now: start + Duration::hours(30),
             srun_steps: true,
+            long_pending: false,
         };
         let mut text = String::new();
         synth.generate(start, start + Duration::days(1), &layout, &mut text);
@@ -483,6 +498,7 @@ mod tests {
                 seed: 3,
                 now: start + Duration::hours(30),
                 srun_steps,
+                long_pending: false,
             };
             let mut text = String::new();
             synth.generate(start, start + Duration::days(1), &layout, &mut text);
@@ -544,6 +560,7 @@ mod tests {
             seed: 1,
             now: start,
             srun_steps: true,
+            long_pending: false,
         };
         let (mut a, mut b) = (String::new(), String::new());
         synth.generate(start, start + Duration::days(1), &layout, &mut a);

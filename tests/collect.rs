@@ -702,13 +702,15 @@ fn an_empty_date_is_not_rewritten_when_nothing_changed() {
 /// Issue #18: what a cycle asks of slurmdbd shows in the summary and the daemon's textfile:
 /// sacct calls, the rows they returned, per call and at most. Yesterday prints 6 rows (two
 /// finished jobs and a running one, each with its step), today 4: every cycle is the same 2
-/// calls (yesterday stays open: its job runs) and 10 rows.
+/// calls (yesterday stays open: its job runs) and 10 rows. The daemon queries whole days
+/// every cycle here (`full_check = "always"`); its incremental cycles are
+/// tests/incremental.rs's.
 #[test]
 fn sacct_calls_and_rows_show_in_the_summary_and_the_textfile() {
     let prom = tempfile::tempdir().unwrap();
     let textfile = prom.path().join("slurm_usage.prom");
     let env = Env::new(&format!(
-        "lookback_days = 1\n[schedule]\ncron = \"* * * * * *\"\njitter = \"0s\"\n\
+        "lookback_days = 1\nfull_check = \"always\"\n[schedule]\ncron = \"* * * * * *\"\njitter = \"0s\"\n\
          [metrics]\ntextfile = \"{}\"",
         textfile.display()
     ));

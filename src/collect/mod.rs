@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, FullCheck};
 use crate::metrics::Context;
 use crate::model::ProcessedJob;
 use crate::sacct::command::{sacct_args, version, with_retries, SacctProgram};
@@ -91,6 +91,11 @@ pub struct Collector {
     /// Bounds the sacct calls running at once, shared by the collectors of one cycle so
     /// that `max_concurrent_sacct` counts every call of every cluster.
     pub sacct_slots: Arc<Semaphore>,
+    /// May a cycle ask sacct only for the jobs that changed since the last successful one
+    /// ([`choose_mode`])? The daemon's cycles may; `collect` always queries whole days.
+    pub incremental: bool,
+    /// The cycle's "now" when fixed (a test driving a timeline); `None`: the system clock.
+    pub clock: Option<DateTime<Utc>>,
 }
 
 impl Collector {
@@ -110,7 +115,30 @@ impl Collector {
             layout: Arc::new(FieldLayout::ours()),
             sacct_slots: Arc::new(Semaphore::new(config.collect.max_concurrent_sacct)),
             config,
+            incremental: false,
+            clock: None,
         }
+    }
+
+    /// This collector, allowed incremental cycles (the daemon's).
+    pub fn incremental(self) -> Self {
+        Collector {
+            incremental: true,
+            ..self
+        }
+    }
+
+    /// This collector with its clock fixed at `now`: the cycle's start, its sacct calls and
+    /// its "today" all read `now` (a test walking through a timeline).
+    pub fn at(self, now: DateTime<Utc>) -> Self {
+        Collector {
+            clock: Some(now),
+            ..self
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.unwrap_or_else(Utc::now)
     }
 
     /// One collector per cluster of `[collect] clusters`, each into its own
@@ -227,6 +255,8 @@ pub struct CycleReport {
     pub stale_temps_removed: usize,
     /// The cycle was cut short by shutdown.
     pub cancelled: bool,
+    /// An incremental cycle: the start of its sacct window (`None`: whole days).
+    pub incremental_since: Option<DateTime<Utc>>,
     /// Clusters whose cycle stopped as a whole (lock, data dir, tracker), with the error,
     /// when [`CycleReport::merge`] joined the reports of several clusters.
     pub cluster_errors: Vec<(String, String)>,
@@ -277,6 +307,7 @@ impl CycleReport {
                     m.sacct_seconds += r.sacct_seconds;
                     m.stale_temps_removed += r.stale_temps_removed;
                     m.cancelled |= r.cancelled;
+                    m.incremental_since = m.incremental_since.or(r.incremental_since);
                     m.dates.extend(r.dates);
                     m.cluster_errors.extend(r.cluster_errors);
                 }
@@ -381,10 +412,103 @@ pub fn plan(
     }
 }
 
+/// How far an incremental window reaches back before the last successful cycle's start:
+/// slurmdbd records a job's end a little after slurmctld sends it, and this host's clock
+/// and slurmdbd's may differ by a little. Anything later than this is caught by the next
+/// full check ([`FullCheck`]).
+pub const OVERLAP: Duration = Duration::from_secs(10 * 60);
+
+/// What a cycle asks sacct for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// One query per planned date, each for the date's whole window ([`plan`]).
+    Full,
+    /// One query for every job pending (eligible), running or ended at or after `since`
+    /// (`sacct -S since -E now`, no `--state`); each job goes to its own date.
+    Incremental { since: DateTime<Utc> },
+}
+
+/// Whether this cycle may be incremental, and from when. Whole days unless all of these
+/// hold: the collector allows it (the daemon), `full_check` is not `always` and not due,
+/// a successful cycle has recorded where the archive is synced to (`synced_to`, not in the
+/// future), no partition of the window was found damaged, and every date of the window
+/// that began before `synced_to` was queried whole before or is complete (a date never
+/// collected, e.g. after `lookback_days` grew, is queried whole; dates that began after
+/// `synced_to` are covered by the incremental windows themselves).
+#[allow(clippy::too_many_arguments)]
+pub fn choose_mode(
+    allowed: bool,
+    full_check: FullCheck,
+    now: DateTime<Utc>,
+    zone: &Zone,
+    days: u32,
+    settle: Duration,
+    tracker: &Tracker,
+    damaged: bool,
+) -> Mode {
+    let (Some(synced), Some(last_full)) = (tracker.synced_to, tracker.last_full_check) else {
+        return Mode::Full;
+    };
+    if !allowed
+        || damaged
+        || synced > now
+        || full_check_due(full_check, now, zone, settle, last_full)
+    {
+        return Mode::Full;
+    }
+    let today = zone.date_of(now);
+    let first = today
+        .checked_sub_days(Days::new(days.into()))
+        .unwrap_or(today);
+    let uncovered = first.iter_days().take_while(|d| *d <= today).any(|d| {
+        zone.day_start(d) < synced
+            && !tracker.is_complete(d)
+            && tracker
+                .dates
+                .get(&d.to_string())
+                .is_none_or(|i| i.last_collected.is_none())
+    });
+    if uncovered {
+        return Mode::Full;
+    }
+    Mode::Incremental {
+        since: synced - chrono::Duration::from_std(OVERLAP).unwrap_or_default(),
+    }
+}
+
+/// Whether a full check is due at `now` after the last one started at `last_full`. `daily`:
+/// the newest instant "start of a day plus `settle`" at or before `now` (when yesterday
+/// became final-able) passed since the last check, so each date is re-queried whole soon
+/// after it settled, and its completion decided then.
+pub fn full_check_due(
+    full_check: FullCheck,
+    now: DateTime<Utc>,
+    zone: &Zone,
+    settle: Duration,
+    last_full: DateTime<Utc>,
+) -> bool {
+    let settle = chrono::Duration::from_std(settle).unwrap_or_default();
+    match full_check {
+        FullCheck::Always => true,
+        FullCheck::Every(d) => now - last_full >= chrono::Duration::from_std(d).unwrap_or_default(),
+        FullCheck::Daily => {
+            let today = zone.date_of(now);
+            let mut point = zone.day_start(today) + settle;
+            if point > now {
+                point = today
+                    .pred_opt()
+                    .map_or(point, |y| zone.day_start(y) + settle);
+            }
+            last_full < point || now - last_full >= chrono::Duration::days(2)
+        }
+    }
+}
+
 /// A complete date costs no sacct call, so its files are never opened. For the dates of the
 /// window (a few footers, some KB each) check that they still decode: a damaged one loses
 /// its completion fact, so this cycle queries the date, moves the file aside and rebuilds it.
-fn recheck_complete(archive: &Archive, tracker: &mut Tracker, today: NaiveDate, days: u32) {
+/// Returns whether any was damaged.
+fn recheck_complete(archive: &Archive, tracker: &mut Tracker, today: NaiveDate, days: u32) -> bool {
     let first = today
         .checked_sub_days(Days::new(days.into()))
         .unwrap_or(today);
@@ -398,10 +522,11 @@ fn recheck_complete(archive: &Archive, tracker: &mut Tracker, today: NaiveDate, 
                 .any(|k| !archive.decodes(*k, *d))
         })
         .collect();
-    for d in damaged {
+    for d in &damaged {
         warn!(date = %d, "a partition of a complete date does not decode; collecting the date again");
         tracker.completed_dates.remove(&d.to_string());
     }
+    !damaged.is_empty()
 }
 
 /// The date a job belongs to: its start, or its submit if it never started, in `zone`.
@@ -446,7 +571,7 @@ pub async fn run_cycle(
 ) -> Result<CycleReport, CollectError> {
     let t0 = Instant::now();
     let mut report = CycleReport {
-        started: Some(Utc::now()),
+        started: Some(c.now()),
         ..Default::default()
     };
     let prepared = prepare(c, opts, &mut report).await?;
@@ -455,7 +580,7 @@ pub async fn run_cycle(
         return Ok(report);
     }
     report.sacct_version = sacct_version(c, cancel).await;
-    let fetching = fetch(c, &prepared.plan.query, &report, cancel);
+    let fetching = fetch(c, &prepared.windows, &report, cancel);
     let writer = Writer {
         archive: c.archive.clone(),
         zone: c.config.zone(),
@@ -466,6 +591,7 @@ pub async fn run_cycle(
         stash: BTreeMap::new(),
         tracker: prepared.tracker,
         sacct_version: report.sacct_version.clone(),
+        refresh_unfinished: prepared.mode != Mode::Full,
     };
     let progress = opts
         .progress
@@ -474,7 +600,15 @@ pub async fn run_cycle(
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    finish(writer, &mut report, prepared.plan.query.len()).await?;
+    let full_check = prepared.mode == Mode::Full && opts.days >= c.config.collect.lookback_days;
+    finish(
+        writer,
+        &mut report,
+        prepared.plan.query.len(),
+        full_check,
+        c.clock,
+    )
+    .await?;
     report.duration = t0.elapsed();
     info!(
         dates = report.dates.len(),
@@ -496,6 +630,9 @@ struct Prepared {
     _lock: DirLock,
     tracker: Tracker,
     plan: Plan,
+    /// The sacct window of each query: (the date its jobs stream into, start, end).
+    windows: Vec<(NaiveDate, DateTime<Utc>, DateTime<Utc>)>,
+    mode: Mode,
 }
 
 /// Phase 1: takes the write lock, removes temp files a crash left behind, loads the tracker
@@ -519,16 +656,48 @@ async fn prepare(
         );
     }
     let mut tracker = c.archive.load_tracker()?.tracker;
-    let today = c.config.zone().today();
-    recheck_complete(&c.archive, &mut tracker, today, opts.days);
-    let partitions = c.archive.dates(Kind::Processed).unwrap_or_default();
-    let plan = plan(
-        today,
+    let zone = c.config.zone();
+    let now = report.started.unwrap_or_else(|| c.now());
+    let today = zone.date_of(now);
+    let damaged = recheck_complete(&c.archive, &mut tracker, today, opts.days);
+    let mode = choose_mode(
+        c.incremental,
+        c.config.collect.full_check,
+        now,
+        &zone,
         opts.days,
-        c.config.collect.max_recollect_days,
+        c.config.collect.settle.0,
         &tracker,
-        &partitions,
+        damaged,
     );
+    let (plan, windows) = match mode {
+        Mode::Full => {
+            let partitions = c.archive.dates(Kind::Processed).unwrap_or_default();
+            let plan = plan(
+                today,
+                opts.days,
+                c.config.collect.max_recollect_days,
+                &tracker,
+                &partitions,
+            );
+            let windows = (plan.query.iter())
+                .map(|d| (*d, zone.day_start(*d), zone.day_end(*d)))
+                .collect();
+            (plan, windows)
+        }
+        // One query; its jobs of today stream into today's partition, the others are
+        // written into their own dates (`route.rs`).
+        Mode::Incremental { since } => {
+            report.incremental_since = Some(since);
+            let plan = Plan {
+                query: vec![today],
+                already_complete: Vec::new(),
+            };
+            // Ends where today's whole-day window ends: a job submitted in the very second
+            // of the call is in it (sacct's `time_eligible < end` is strict), as in today's.
+            (plan, vec![(today, since, zone.day_end(today))])
+        }
+    };
     for d in &plan.already_complete {
         let jobs = tracker.dates.get(&d.to_string()).map_or(0, |i| i.jobs);
         report.dates.push(DateReport {
@@ -539,6 +708,7 @@ async fn prepare(
     info!(
         dates = plan.query.len(),
         complete = plan.already_complete.len(),
+        incremental_since = %report.incremental_since.map(|t| t.to_rfc3339()).unwrap_or_default(),
         first = %plan.query.first().map(|d| d.to_string()).unwrap_or_default(),
         last = %plan.query.last().map(|d| d.to_string()).unwrap_or_default(),
         "collection started"
@@ -547,6 +717,8 @@ async fn prepare(
         _lock: lock,
         tracker,
         plan,
+        windows,
+        mode,
     })
 }
 
@@ -580,7 +752,7 @@ struct Fetching {
 /// it is written.
 fn fetch(
     c: &Collector,
-    dates: &[NaiveDate],
+    windows: &[(NaiveDate, DateTime<Utc>, DateTime<Utc>)],
     report: &CycleReport,
     cancel: &CancellationToken,
 ) -> Fetching {
@@ -590,10 +762,11 @@ fn fetch(
         sacct_version: report.sacct_version.as_str().into(),
         processed_date: report.started.unwrap_or_else(Utc::now).timestamp_micros(),
     };
-    let (tx, rx) = mpsc::channel::<Fetched>(dates.len());
+    let (tx, rx) = mpsc::channel::<Fetched>(windows.len().max(1));
     let semaphore = c.sacct_slots.clone();
     let mut tasks = JoinSet::new();
-    for date in dates.iter().copied() {
+    let clock = c.clock;
+    for (date, from, to) in windows.iter().copied() {
         let (tx, sem, cancel) = (tx.clone(), semaphore.clone(), cancel.clone());
         let (prog, cfg, cluster) = (c.sacct.clone(), cfg.clone(), c.cluster.clone());
         let spec = DaySpec {
@@ -615,12 +788,7 @@ fn fetch(
             if cancel.is_cancelled() {
                 return;
             }
-            let args = sacct_args(
-                &spec.layout,
-                cluster.as_deref(),
-                spec.zone.day_start(date),
-                spec.zone.day_end(date),
-            );
+            let args = sacct_args(&spec.layout, cluster.as_deref(), from, to);
             let timeout = cfg.collect.sacct_timeout.0;
             let a = with_retries(
                 cfg.collect.retries,
@@ -634,8 +802,9 @@ fn fetch(
                 if !run.stderr.is_empty() {
                     warn!(date = %date, "sacct succeeded but wrote to stderr: {}", run.stderr);
                 }
-                let ran_at =
-                    Utc::now() - chrono::Duration::from_std(run.elapsed).unwrap_or_default();
+                let ran_at = clock.unwrap_or_else(|| {
+                    Utc::now() - chrono::Duration::from_std(run.elapsed).unwrap_or_default()
+                });
                 (day, ran_at)
             });
             let _ = tx
@@ -730,6 +899,8 @@ async fn finish(
     writer: Writer,
     report: &mut CycleReport,
     queried: usize,
+    full_check: bool,
+    clock: Option<DateTime<Utc>>,
 ) -> Result<(), CollectError> {
     let mut writer = writer;
     if !writer.stash.is_empty() {
@@ -745,7 +916,15 @@ async fn finish(
         .filter(|d| d.outcome != DateOutcome::AlreadyComplete)
         .count();
     if !report.cancelled && report.failed() == 0 && done == queried {
-        writer.tracker.last_success = Some(Utc::now());
+        writer.tracker.last_success = Some(clock.unwrap_or_else(Utc::now));
+        // Every change before the cycle started is archived now: whole days cover every
+        // job active since their first day, an incremental window every job active since
+        // the last sync. A write that moved a damaged partition aside cleared the full
+        // check, so the next cycle queries whole days and rebuilds it.
+        writer.tracker.synced_to = report.started;
+        if full_check {
+            writer.tracker.last_full_check = report.started;
+        }
     }
     let (_, saved) = on_blocking(writer, |w| w.archive.save_tracker(&mut w.tracker)).await?;
     saved?;
@@ -899,6 +1078,128 @@ mod tests {
         // Asked for, it is queried.
         let p = plan(d("2026-11-25"), 15, 60, &t, &parts);
         assert!(p.query.contains(&d("2026-11-10")));
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// A tracker after a successful full check at `at` that queried the 24th and 25th.
+    fn synced(at: &str) -> Tracker {
+        use crate::store::tracker::DateInfo;
+        let mut tr = Tracker {
+            synced_to: Some(t(at)),
+            last_full_check: Some(t(at)),
+            ..Tracker::default()
+        };
+        for date in ["2026-11-24", "2026-11-25"] {
+            tr.dates.insert(
+                date.into(),
+                DateInfo {
+                    last_collected: Some(t(at)),
+                    ..DateInfo::default()
+                },
+            );
+        }
+        tr
+    }
+
+    #[test]
+    fn a_daemon_cycle_is_incremental_from_the_last_success_minus_the_overlap() {
+        let utc: Zone = "UTC".parse().unwrap();
+        let hour = Duration::from_secs(3600);
+        let mode = |allowed, check, now: &str, tr: &Tracker, damaged| {
+            choose_mode(allowed, check, t(now), &utc, 1, hour, tr, damaged)
+        };
+        let tr = synced("2026-11-25T02:00:00Z");
+        let since = t("2026-11-25T01:50:00Z");
+        assert_eq!(
+            mode(true, FullCheck::Daily, "2026-11-25T03:00:00Z", &tr, false),
+            Mode::Incremental { since }
+        );
+        // `collect`, "always", damage, nothing recorded, a clock that went back: whole days.
+        for (allowed, check, damaged) in [
+            (false, FullCheck::Daily, false),
+            (true, FullCheck::Always, false),
+            (true, FullCheck::Daily, true),
+        ] {
+            let m = mode(allowed, check, "2026-11-25T03:00:00Z", &tr, damaged);
+            assert_eq!(m, Mode::Full, "{allowed} {check} {damaged}");
+        }
+        let never = Tracker::default();
+        assert_eq!(
+            mode(
+                true,
+                FullCheck::Daily,
+                "2026-11-25T03:00:00Z",
+                &never,
+                false
+            ),
+            Mode::Full
+        );
+        assert_eq!(
+            mode(true, FullCheck::Daily, "2026-11-25T01:00:00Z", &tr, false),
+            Mode::Full
+        );
+        // The next day, the window's older date (the 25th) was queried whole: incremental
+        // until the 26th has settled (01:00), then the daily full check.
+        assert!(matches!(
+            mode(true, FullCheck::Daily, "2026-11-26T00:30:00Z", &tr, false),
+            Mode::Incremental { .. }
+        ));
+        assert_eq!(
+            mode(true, FullCheck::Daily, "2026-11-26T01:10:00Z", &tr, false),
+            Mode::Full
+        );
+        // A window date that began before the sync and was never queried whole: lookback
+        // grew, or the archive started today.
+        let mut fresh = tr.clone();
+        fresh.dates.remove("2026-11-24");
+        assert_eq!(
+            mode(
+                true,
+                FullCheck::Daily,
+                "2026-11-25T03:00:00Z",
+                &fresh,
+                false
+            ),
+            Mode::Full
+        );
+        fresh.mark_complete(d("2026-11-24"));
+        assert!(matches!(
+            mode(
+                true,
+                FullCheck::Daily,
+                "2026-11-25T03:00:00Z",
+                &fresh,
+                false
+            ),
+            Mode::Incremental { .. }
+        ));
+        // An interval.
+        let six = FullCheck::Every(Duration::from_secs(6 * 3600));
+        assert!(matches!(
+            mode(true, six, "2026-11-25T07:59:00Z", &tr, false),
+            Mode::Incremental { .. }
+        ));
+        assert_eq!(
+            mode(true, six, "2026-11-25T08:00:00Z", &tr, false),
+            Mode::Full
+        );
+    }
+
+    #[test]
+    fn the_daily_full_check_is_due_once_yesterday_has_settled() {
+        let ams: Zone = "Europe/Amsterdam".parse().unwrap();
+        let hour = Duration::from_secs(3600);
+        let due =
+            |now: &str, last: &str| full_check_due(FullCheck::Daily, t(now), &ams, hour, t(last));
+        // 01:00 in Amsterdam is 00:00 UTC in November.
+        assert!(!due("2026-11-25T23:30:00Z", "2026-11-25T00:10:00Z"));
+        assert!(due("2026-11-26T00:05:00Z", "2026-11-25T00:10:00Z"));
+        assert!(!due("2026-11-26T00:05:00Z", "2026-11-26T00:01:00Z"));
+        // Before today's settle point, yesterday's counts.
+        assert!(due("2026-11-25T22:30:00Z", "2026-11-24T22:00:00Z"));
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub(super) struct Writer {
     pub(super) stash: BTreeMap<NaiveDate, Vec<Stashed>>,
     pub(super) tracker: Tracker,
     pub(super) sacct_version: String,
+    /// Rewrite an unfinished job written into another date even when only its raw rows can
+    /// have changed (an incremental cycle): a pending job's priority or reason is in its
+    /// raw row, not in its processed record, and a whole-day query would refresh it.
+    pub(super) refresh_unfinished: bool,
 }
 
 /// A date's output after routing: the jobs that stay, and those that leave.
@@ -380,6 +384,9 @@ impl Writer {
     fn unless_moved_aside<T: Default>(&mut self, date: NaiveDate, found: Existing<T>) -> T {
         if let Existing::MovedAside(_) = found {
             self.tracker.completed_dates.remove(&date.to_string());
+            // Its other jobs are gone with the file: only whole-day queries bring them back,
+            // so the next cycle is a full check.
+            self.tracker.last_full_check = None;
         }
         found.into_inner()
     }
@@ -503,7 +510,12 @@ impl Writer {
         let mut raw: Vec<&str> = Vec::new();
         for Stashed { job, raw: rows } in items {
             match at.get(&job.job_id) {
-                Some(&k) if existing[k].same_content(job) => continue,
+                Some(&k)
+                    if existing[k].same_content(job)
+                        && (job.is_complete || !self.refresh_unfinished) =>
+                {
+                    continue
+                }
                 Some(&k) => existing[k] = job.clone(),
                 None => {
                     at.insert(job.job_id.clone(), existing.len());
@@ -629,6 +641,81 @@ mod tests {
         assert_eq!(r.stash[0].1.raw, ["row of 4"]);
     }
 
+    /// A raw row of job `id` whose `Priority` is `priority`, every other field empty.
+    fn row(id: &str, priority: &str) -> String {
+        let fields = FieldLayout::ours();
+        let row: Vec<&str> = (fields.names.iter())
+            .map(|n| match n.as_str() {
+                "JobIDRaw" | "JobID" => id,
+                "Priority" => priority,
+                _ => "",
+            })
+            .collect();
+        row.join(&char::from(crate::sacct::fields::DELIMITER).to_string())
+    }
+
+    fn writer(archive: &Archive, refresh_unfinished: bool) -> Writer {
+        Writer {
+            archive: archive.clone(),
+            zone: "UTC".parse().unwrap(),
+            settle: Duration::ZERO,
+            layout: Arc::new(FieldLayout::ours()),
+            cycle_dates: HashSet::new(),
+            written: HashMap::new(),
+            stash: BTreeMap::new(),
+            tracker: Tracker::default(),
+            sacct_version: "slurm 22.05.8".into(),
+            refresh_unfinished,
+        }
+    }
+
+    #[test]
+    fn an_incremental_cycle_refreshes_the_raw_row_of_an_unchanged_pending_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::local(dir.path());
+        archive.create().unwrap();
+        let date = d("2026-11-20");
+        let priorities = |a: &Archive| {
+            let path = a.name(Kind::Raw, date);
+            let batches = crate::store::parquet::read_raw(&path).unwrap().into_inner();
+            let mut out = Vec::new();
+            for b in batches {
+                let c = b.column_by_name("Priority").unwrap();
+                let c = arrow_cast::cast(c, &arrow_schema::DataType::Utf8).unwrap();
+                let c = arrow_array::cast::AsArray::as_string::<i32>(&c);
+                out.extend((0..arrow_array::Array::len(c)).map(|i| c.value(i).to_string()));
+            }
+            out
+        };
+        let pending = |priority: &str| Stashed {
+            job: job("7"),
+            raw: vec![row("7", priority)],
+        };
+        // A whole-day cycle writing into another date skips a job whose record is the same.
+        let mut w = writer(&archive, false);
+        w.upsert(date, &[pending("100")], None).unwrap();
+        w.upsert(date, &[pending("200")], None).unwrap();
+        assert_eq!(priorities(&archive), ["100"]);
+        // An incremental cycle is that date's only query: the unfinished job's raw row is
+        // refreshed, as the date's own whole-day query would have done.
+        let mut w = writer(&archive, true);
+        w.upsert(date, &[pending("300")], None).unwrap();
+        assert_eq!(priorities(&archive), ["300"]);
+        // A final job with the same record is still skipped.
+        let done = |priority: &str| Stashed {
+            job: ProcessedJob {
+                is_complete: true,
+                ..job("8")
+            },
+            raw: vec![row("8", priority)],
+        };
+        w.upsert(date, &[done("1")], None).unwrap();
+        w.upsert(date, &[done("2")], None).unwrap();
+        let mut p = priorities(&archive);
+        p.sort();
+        assert_eq!(p, ["1", "300"]);
+    }
+
     #[test]
     fn a_job_written_into_a_complete_date_whose_file_is_corrupt_reopens_that_date() {
         let dir = tempfile::tempdir().unwrap();
@@ -649,6 +736,7 @@ mod tests {
             stash: BTreeMap::new(),
             tracker,
             sacct_version: "slurm 22.05.8".into(),
+            refresh_unfinished: false,
         };
         let fields = FieldLayout::ours();
         let row: Vec<&str> = fields

@@ -46,6 +46,16 @@ pub struct Tracker {
     /// When the last collection in which every sacct call succeeded ended.
     #[serde(default)]
     pub last_success: Option<DateTime<Utc>>,
+    /// Every change sacct recorded before this instant is in the archive: when the last
+    /// successful cycle started (before any of its sacct calls). The next incremental cycle
+    /// asks sacct for the jobs active since then, minus a small overlap; a failed cycle
+    /// leaves it alone, so the next window starts from the last success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_to: Option<DateTime<Utc>>,
+    /// When the last successful cycle that queried every date of the daemon's lookback
+    /// window whole started (`[collect] full_check` counts from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_check: Option<DateTime<Utc>>,
     /// Facts per collected date.
     #[serde(default)]
     pub dates: BTreeMap<String, DateInfo>,

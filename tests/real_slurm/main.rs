@@ -71,5 +71,6 @@ mod setup;
 mod commands;
 mod daemon_cycle;
 mod first_collect;
+mod incremental;
 mod second_collect;
 mod versions;
