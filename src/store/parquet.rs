@@ -134,6 +134,7 @@ const PLAIN_COLUMNS: &[&str] = &[
     "max_rss_mb", "total_cpu_seconds", "cpu_efficiency", "memory_efficiency",
     "cpu_hours_wasted", "memory_gb_hours_wasted", "cpu_hours_reserved",
     "memory_gb_hours_reserved", "gpu_hours_reserved", "wait_seconds", "array_task_id",
+    "gpu_memory_max_mb", "gpu_hours_wasted", "energy_joules",
 ];
 
 fn props(meta: &Meta, schema_version: &str) -> WriterProperties {
