@@ -640,6 +640,7 @@ fn gpu_and_energy_figures_where_sacct_measured_them() {
     assert!(close(num(&s["gpu_efficiency"]), 100.0 * 1.4 / 4.5));
     assert!(close(num(&s["gpu_hours_wasted"]), 3.0 + 0.1));
     assert_eq!(s["gpu_jobs_measured"], 2);
+    assert!(close(num(&s["gpu_hours_measured"]), 4.5));
     assert!(close(num(&s["energy_kwh"]), 2.0 + 0.5 + 1.0));
     let alice = get(&v, "users", "user", "alice");
     assert!(close(num(&alice["gpu_efficiency"]), 25.0));
@@ -674,7 +675,7 @@ fn gpu_and_energy_figures_where_sacct_measured_them() {
 
     let csv = text_of(|o| write_csv(&table(&a, "top_gpu_wasters").unwrap(), o).unwrap());
     assert!(
-        csv.starts_with("user,group,gpu_jobs_measured,gpu_hours,gpu_hours_wasted,gpu_efficiency\nalice,physics,1,4,3,25\n"),
+        csv.starts_with("user,group,gpu_jobs_measured,gpu_hours_measured,gpu_hours_wasted,gpu_efficiency\nalice,physics,1,4,3,25\n"),
         "{csv}"
     );
 

@@ -529,7 +529,9 @@ pub const TOP_GPU_WASTERS: Table<Usage> = Table {
         col("gpu_jobs_measured", "GPU jobs", Count, |u| {
             u.gpu.gpu_measured_jobs.into()
         }),
-        GPU_HOURS,
+        col("gpu_hours_measured", "GPU h measured", Amount, |u| {
+            u.gpu.gpu_hours_measured.into()
+        }),
         GPU_WASTED,
         GPU_EFF,
     ],
@@ -686,6 +688,9 @@ pub const SUMMARY: Table<Analysis> = Table {
         }),
         col("gpu_jobs_measured", "GPU jobs measured", Count, |a| {
             a.summary.gpu.gpu_measured_jobs.into()
+        }),
+        col("gpu_hours_measured", "GPU hours measured", Amount, |a| {
+            a.summary.gpu.gpu_hours_measured.into()
         }),
         col("energy_kwh", "Energy (kWh)", Amount, |a| {
             a.summary.gpu.energy_kwh.into()

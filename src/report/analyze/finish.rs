@@ -21,6 +21,7 @@ impl GpuUse {
             gpu_hours_wasted: measured.then_some(g.wasted_hours),
             energy_kwh: (g.energy_jobs > 0).then(|| g.energy_j / 3.6e6),
             gpu_measured_jobs: g.measured_jobs,
+            gpu_hours_measured: g.measured_hours,
         }
     }
 }
@@ -211,8 +212,8 @@ fn top_wasters(users: &[Usage]) -> Vec<Usage> {
     v
 }
 
-/// Users whose COMPLETED jobs carry GPU utilisation data, by GPU hours wasted, then GPU
-/// hours reserved, then name.
+/// Users whose COMPLETED jobs carry GPU utilisation data, by GPU hours wasted, then measured
+/// GPU hours, then name.
 fn top_gpu_wasters(users: &[Usage]) -> Vec<Usage> {
     let mut v: Vec<Usage> = users
         .iter()
@@ -223,7 +224,11 @@ fn top_gpu_wasters(users: &[Usage]) -> Vec<Usage> {
     v.sort_by(|a, b| {
         wasted(b)
             .total_cmp(&wasted(a))
-            .then_with(|| b.gpu_hours.total_cmp(&a.gpu_hours))
+            .then_with(|| {
+                b.gpu
+                    .gpu_hours_measured
+                    .total_cmp(&a.gpu.gpu_hours_measured)
+            })
             .then_with(|| a.key.cmp(&b.key))
     });
     v

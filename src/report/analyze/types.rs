@@ -48,6 +48,8 @@ pub struct GpuUse {
     pub energy_kwh: Option<f64>,
     /// COMPLETED jobs with GPU utilisation data.
     pub gpu_measured_jobs: u64,
+    /// Their reserved GPU hours: what `gpu_efficiency` and `gpu_hours_wasted` are out of.
+    pub gpu_hours_measured: f64,
 }
 
 /// Which measured data a report holds: the terminal and HTML leave out columns of data no
