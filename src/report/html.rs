@@ -144,23 +144,11 @@ fn summary(h: &mut String, a: &Analysis) {
         ("CPU efficiency", pct(s.avg_cpu_efficiency)),
         ("Memory efficiency", pct(s.avg_memory_efficiency)),
     ];
-    let gpu_cards: Vec<(String, String)> = super::render::gpu_summary_rows(a)
-        .into_iter()
-        .map(|mut r| {
-            let v = r.pop().unwrap_or_default();
-            (r.pop().unwrap_or_default(), v)
-        })
-        .collect();
-    let cards = cards
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .chain(gpu_cards);
-    for (k, v) in cards {
+    for (k, v) in cards.into_iter().chain(super::render::gpu_summary(a)) {
         let _ = writeln!(
             h,
-            "<div class=\"card\"><div class=\"v\">{}</div><div class=\"k\">{}</div></div>",
-            esc(&v),
-            esc(&k)
+            "<div class=\"card\"><div class=\"v\">{}</div><div class=\"k\">{k}</div></div>",
+            esc(&v)
         );
     }
     h.push_str("</div>\n");

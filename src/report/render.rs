@@ -377,7 +377,11 @@ fn summary(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> 
         vec!["Top job states".into(), top_states.join(", ")],
     ];
     let mut rows = rows;
-    rows.extend(gpu_summary_rows(a));
+    rows.extend(
+        gpu_summary(a)
+            .into_iter()
+            .map(|(k, v)| vec![k.to_string(), v]),
+    );
     table(
         out,
         style,
@@ -403,27 +407,24 @@ fn summary(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> 
 /// jobs carry them; where GPUs were reserved but no job carries utilisation, one line
 /// saying so (not a column of zeros anywhere); nothing about energy without an energy
 /// plugin.
-pub fn gpu_summary_rows(a: &Analysis) -> Vec<Vec<String>> {
+pub fn gpu_summary(a: &Analysis) -> Vec<(&'static str, String)> {
     let s = &a.summary;
     let m = a.measured();
     let mut rows = Vec::new();
     if m.gpu {
-        rows.push(vec![
-            "GPU efficiency (completed, upper bound)".into(),
+        rows.push((
+            "GPU efficiency (completed, upper bound)",
             pct(s.gpu.gpu_efficiency),
-        ]);
-        rows.push(vec![
-            "GPU hours wasted (completed, lower bound)".into(),
+        ));
+        rows.push((
+            "GPU hours wasted (completed, lower bound)",
             s.gpu.gpu_hours_wasted.map_or("-".into(), num),
-        ]);
+        ));
     } else if s.gpu_hours > 0.0 {
-        rows.push(vec!["GPU efficiency".into(), NO_GPU_DATA.into()]);
+        rows.push(("GPU efficiency", NO_GPU_DATA.into()));
     }
     if m.energy {
-        rows.push(vec![
-            "Energy (kWh)".into(),
-            s.gpu.energy_kwh.map_or("-".into(), num),
-        ]);
+        rows.push(("Energy (kWh)", s.gpu.energy_kwh.map_or("-".into(), num)));
     }
     rows
 }
