@@ -157,6 +157,10 @@ fn job(rng: &mut Rng, id: u64, day_start: i64, processed: i64) -> ProcessedJob {
         array_task_id: None,
         wait_seconds: start.map(|_| wait),
         sacct_version: "slurm 22.05.8".into(),
+        gpu_utilization: None,
+        gpu_memory_max_mb: None,
+        gpu_hours_wasted: None,
+        energy_joules: None,
     }
 }
 

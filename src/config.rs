@@ -293,6 +293,11 @@ pub struct AlertRules {
     pub short_min_jobs: usize,
     /// ... and at least this fraction of the finished jobs.
     pub short_fraction: f64,
+    /// Idle GPUs: COMPLETED GPU jobs with measured utilisation kept their GPUs busy less than
+    /// this (percent, weighted by GPU hours) ...
+    pub gpu_utilization_below: f64,
+    /// ... and at least this many GPU hours stayed idle.
+    pub min_gpu_hours_wasted: f64,
 }
 
 impl Default for AlertRules {
@@ -308,6 +313,8 @@ impl Default for AlertRules {
             short_job: HumanDuration(Duration::from_secs(60)),
             short_min_jobs: 20,
             short_fraction: 0.5,
+            gpu_utilization_below: 25.0,
+            min_gpu_hours_wasted: 4.0,
         }
     }
 }
@@ -742,6 +749,13 @@ impl AlertsConfig {
         let r = &self.rules;
         for (key, v, lo, hi) in [
             ("cpu_efficiency_below", r.cpu_efficiency_below, 0.0, 100.0),
+            ("gpu_utilization_below", r.gpu_utilization_below, 0.0, 100.0),
+            (
+                "min_gpu_hours_wasted",
+                r.min_gpu_hours_wasted,
+                0.0,
+                f64::MAX,
+            ),
             ("memory_margin", r.memory_margin, 0.0, 10.0),
             ("memory_factor", r.memory_factor, 1.0, 1000.0),
             ("killed_fraction", r.killed_fraction, 0.0, 1.0),

@@ -9,6 +9,9 @@
 //! - Peak memory: the max over steps of the step's TRESUsageInTot `mem` (sum of its tasks'
 //!   peaks), or MaxRSS x NTasks for a step without TRESUsageInTot.
 //! - Memory held: AllocTRES `mem=`, else ReqMem (per CPU / per node forms multiplied out).
+//! - GPU use (Slurm 23.02 and later, where GPUs are accounted): the busiest step's
+//!   TRESUsageInTot `gres/gpuutil` over the allocated GPUs, and its `gres/gpumem`; energy:
+//!   the allocation line's ConsumedEnergyRaw. All null when sacct has no such data.
 //!
 //! Pure: no I/O. Tested with the real captured sacct output of Slurm 22.05.
 
@@ -21,7 +24,9 @@ use crate::sacct::parser::{
     MemPer, SacctOutput,
 };
 use crate::slurm::job::{array_parts, is_final_state, job_of_step, normalize_state};
-use crate::slurm::tres::{tres_cpu_seconds, tres_gpus, tres_mem_mb};
+use crate::slurm::tres::{
+    tres_cpu_seconds, tres_gpu_mem_mb, tres_gpu_util, tres_gpus, tres_mem_mb,
+};
 use crate::slurm::units::{parse_duration, parse_int, parse_memory_mb};
 
 /// What every job of one sacct run shares.
@@ -53,6 +58,25 @@ struct Acc {
     step_cpu: f64,
     step_tres_cpu: Option<f64>,
     peak_mem_mb: Option<f64>,
+    /// The largest step TRESUsageInTot `gres/gpuutil` (percent, summed over the step's tasks).
+    step_gpu_util: Option<f64>,
+    /// The largest step TRESUsageInTot `gres/gpumem` (MiB).
+    step_gpu_mem_mb: Option<f64>,
+}
+
+/// The larger of a running maximum and a new value, either of which may be absent.
+fn max_of(acc: Option<f64>, v: Option<f64>) -> Option<f64> {
+    match (acc, v) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// ConsumedEnergyRaw in joules. Without an energy plugin sacct prints 0 on every line (the
+/// real Slurm 22.05 captures), and a job that ran cannot have used no energy, so 0 is "no
+/// data"; NO_VAL64 does not fit an `i64` and is no data too.
+fn energy_joules(s: &str) -> Option<f64> {
+    parse_int(s).filter(|&j| j > 0).map(|j| j as f64)
 }
 
 /// The CPU facts of the allocation line that the steps' sums are weighed against.
@@ -193,6 +217,10 @@ impl<'l> JobBuilder<'l> {
             acc.peak_mem_mb = Some(acc.peak_mem_mb.map_or(m, |p: f64| p.max(m)));
         }
         if is_step {
+            // GPU use from steps only: an allocation line that sacct filled by adding its
+            // steps' totals would add sequential steps' peaks.
+            acc.step_gpu_util = max_of(acc.step_gpu_util, tres_gpu_util(tres));
+            acc.step_gpu_mem_mb = max_of(acc.step_gpu_mem_mb, tres_gpu_mem_mb(tres));
             acc.step_cpu += parse_duration(get(layout.total_cpu)).unwrap_or(0.0);
             if let Some(c) = tres_cpu_seconds(tres) {
                 acc.step_tres_cpu = Some(acc.step_tres_cpu.unwrap_or(0.0) + c);
@@ -373,6 +401,10 @@ fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, A
             _ => None,
         },
         sacct_version: ctx.sacct_version.clone(),
+        gpu_utilization: None,
+        gpu_memory_max_mb: None,
+        gpu_hours_wasted: None,
+        energy_joules: energy_joules(get(l.consumed_energy_raw)),
     };
     (job, usage)
 }
@@ -404,6 +436,22 @@ fn finish_usage(job: &mut ProcessedJob, acc: &Acc) {
     job.cpu_hours_wasted = (cpu_secs_reserved - total_cpu).max(0.0) / 3600.0;
     job.memory_gb_hours_wasted =
         (job.alloc_mem_mb - max_rss_mb).max(0.0) * secs / (1024.0 * 3600.0);
+    finish_gpu(job, acc);
+}
+
+/// GPU utilisation, memory and waste. A job without GPUs has none (its steps may still
+/// print `gres/gpuutil=0` on a site that accounts GPUs: that is not a measurement of a GPU).
+fn finish_gpu(job: &mut ProcessedJob, acc: &Acc) {
+    if job.alloc_gpus <= 0 {
+        return;
+    }
+    job.gpu_memory_max_mb = acc.step_gpu_mem_mb;
+    job.gpu_utilization = acc
+        .step_gpu_util
+        .map(|u| (u / job.alloc_gpus as f64).clamp(0.0, 100.0));
+    job.gpu_hours_wasted = job
+        .gpu_utilization
+        .map(|u| job.gpu_hours_reserved * (1.0 - u / 100.0));
 }
 
 #[cfg(test)]
@@ -668,6 +716,149 @@ mod tests {
         assert!(close(j.gpu_hours_reserved, 3.0));
         let j = one_job(h, &["10|10|COMPLETED|3600|8|2|2Gn|cpu=8"]);
         assert!(close(j.req_mem_mb, 4096.0));
+    }
+
+    /// The header of the GPU and energy shapes below: the fields these metrics read.
+    const GPU_HEADER: &str = "JobID|JobIDRaw|State|ElapsedRaw|AllocCPUS|TotalCPU|UserCPU|SystemCPU|NTasks|AllocTRES|TRESUsageInTot|ConsumedEnergyRaw";
+
+    fn close_opt(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| close(a, b))
+    }
+
+    /// Slurm 23.02-24.05.0: one task per GPU step, `gres/gpuutil` of the last GPU only, typed
+    /// and untyped GPU entries in AllocTRES, TRESUsageInTot sorted by name as sacct prints it
+    /// (gres.html), an energy plugin's joules on the allocation line.
+    #[test]
+    fn gpu_job_in_the_shape_of_23_02() {
+        let j = one_job(
+            GPU_HEADER,
+            &[
+                "40|40|COMPLETED|3600|8|02:00:00|01:50:00|00:10:00||billing=8,cpu=8,gres/gpu:a100=1,gres/gpu=1,mem=64G,node=1||1800000",
+                "40.batch|40.batch|COMPLETED|3600|8|02:00:00|01:50:00|00:10:00|1|cpu=8,gres/gpu:a100=1,gres/gpu=1,mem=64G,node=1|cpu=02:00:00,energy=0,fs/disk=87613,gres/gpumem=36266M,gres/gpuutil=62,mem=628748K,pages=0,vmem=0|1799000",
+                "40.extern|40.extern|COMPLETED|3600|8|00:00:00|00:00:00|00:00:00|1|billing=8,cpu=8,gres/gpu:a100=1,gres/gpu=1,mem=64G,node=1|cpu=00:00:00,energy=0,fs/disk=5273,gres/gpumem=0,gres/gpuutil=0,mem=262144,pages=0,vmem=0|1800000",
+            ],
+        );
+        assert_eq!(j.alloc_gpus, 1);
+        assert!(close_opt(j.gpu_utilization, 62.0));
+        assert!(close_opt(j.gpu_memory_max_mb, 36266.0));
+        assert!(close(j.gpu_hours_reserved, 1.0));
+        assert!(close_opt(j.gpu_hours_wasted, 0.38));
+        assert!(close_opt(j.energy_joules, 1_800_000.0));
+    }
+
+    /// Slurm 24.05.1 and later (24.11 alike): a task's `gres/gpuutil` adds every GPU it
+    /// sees, and TRESUsageInTot adds the tasks. Two srun steps, 4 GPUs: the busiest step
+    /// counts, over all 4 GPUs.
+    #[test]
+    fn several_gpus_and_tasks_in_the_shape_of_24_11() {
+        let j = one_job(
+            GPU_HEADER,
+            &[
+                "41|41|COMPLETED|7200|16|10:00:00|09:00:00|01:00:00||billing=16,cpu=16,gres/gpu=4,mem=128G,node=1||0",
+                "41.batch|41.batch|COMPLETED|7200|16|00:01:00|00:01:00|00:00:00|1|cpu=16,gres/gpu=4,mem=128G,node=1|cpu=00:01:00,energy=0,fs/disk=1000,gres/gpumem=0,gres/gpuutil=0,mem=10M,pages=0,vmem=0|0",
+                "41.0|41.0|COMPLETED|3600|16|05:00:00|04:30:00|00:30:00|4|cpu=16,gres/gpu=4,mem=128G,node=1|cpu=05:00:00,energy=0,fs/disk=1000,gres/gpumem=60G,gres/gpuutil=300,mem=8G,pages=0,vmem=0|0",
+                "41.1|41.1|COMPLETED|3600|16|04:59:00|04:29:00|00:30:00|4|cpu=16,gres/gpu=4,mem=128G,node=1|cpu=04:59:00,energy=0,fs/disk=1000,gres/gpumem=20G,gres/gpuutil=100,mem=8G,pages=0,vmem=0|0",
+            ],
+        );
+        assert_eq!(j.alloc_gpus, 4);
+        assert!(
+            close_opt(j.gpu_utilization, 75.0),
+            "{:?}",
+            j.gpu_utilization
+        );
+        assert!(close_opt(j.gpu_memory_max_mb, 60.0 * 1024.0));
+        assert!(close(j.gpu_hours_reserved, 8.0));
+        assert!(close_opt(j.gpu_hours_wasted, 2.0));
+        assert_eq!(j.energy_joules, None, "0 joules: no energy plugin");
+    }
+
+    /// Peaks summed over tasks can pass 100% of the GPUs (tasks peaking at different
+    /// times): clamped, never more than the GPUs could give.
+    #[test]
+    fn summed_peaks_are_clamped_to_the_allocation() {
+        let j = one_job(
+            GPU_HEADER,
+            &[
+                "42|42|COMPLETED|100|2|00:01:00||||cpu=2,gres/gpu=1,mem=1G||",
+                "42.0|42.0|COMPLETED|100|2|00:01:00|||2|cpu=2,gres/gpu=1|gres/gpumem=1G,gres/gpuutil=160|",
+            ],
+        );
+        assert!(close_opt(j.gpu_utilization, 100.0));
+        assert!(close_opt(j.gpu_hours_wasted, 0.0));
+    }
+
+    /// Slurm 25.05: UserCPU and SystemCPU empty (25.05.0-25.05.6), typed-only GPUs, GPU use in
+    /// TRESUsageInTot as before.
+    #[test]
+    fn gpu_job_in_the_shape_of_25_05() {
+        let j = one_job(
+            GPU_HEADER,
+            &[
+                "43|43|COMPLETED|1800|4|00:00:00||||billing=4,cpu=4,gres/gpu:h100=2,mem=32G,node=1||900000",
+                "43.batch|43.batch|COMPLETED|1800|4|00:00:00|||1|cpu=4,gres/gpu:h100=2,mem=32G,node=1|cpu=00:20:00,energy=0,fs/disk=10,gres/gpumem=10240M,gres/gpuutil=20,mem=2G,pages=0,vmem=0|",
+            ],
+        );
+        assert!(close(j.total_cpu_seconds, 1200.0));
+        assert_eq!(j.alloc_gpus, 2);
+        assert!(close_opt(j.gpu_utilization, 10.0));
+        assert!(close_opt(j.gpu_memory_max_mb, 10240.0));
+        assert!(close_opt(j.gpu_hours_wasted, 0.9));
+        assert!(close_opt(j.energy_joules, 900_000.0));
+    }
+
+    /// No GPU accounting (Slurm 22.05, or a site without `AccountingStorageTRES=gres/gpu`):
+    /// a GPU job's figures are null, not 0; a CPU job on a site that does account GPUs prints
+    /// `gres/gpuutil=0`, which says nothing about a GPU: null too. A step that was never
+    /// sampled (empty TRESUsageInTot) adds nothing.
+    #[test]
+    fn no_gpu_data_is_null_never_zero() {
+        let plugin_absent = one_job(
+            GPU_HEADER,
+            &[
+                "44|44|COMPLETED|3600|8|01:00:00||||cpu=8,gres/gpu=2,mem=8G||0",
+                "44.batch|44.batch|COMPLETED|3600|8|01:00:00|||1|cpu=8,gres/gpu=2|cpu=01:00:00,energy=0,fs/disk=8100,mem=6108K,pages=0,vmem=13080K|0",
+                "44.extern|44.extern|COMPLETED|3600|8|00:00:00|||1|cpu=8,gres/gpu=2||0",
+            ],
+        );
+        assert!(close(plugin_absent.gpu_hours_reserved, 2.0));
+        assert_eq!(plugin_absent.gpu_utilization, None);
+        assert_eq!(plugin_absent.gpu_memory_max_mb, None);
+        assert_eq!(plugin_absent.gpu_hours_wasted, None);
+        assert_eq!(plugin_absent.energy_joules, None);
+        let cpu_job = one_job(
+            GPU_HEADER,
+            &[
+                "45|45|COMPLETED|60|1|00:01:00||||cpu=1,mem=1G||",
+                "45.batch|45.batch|COMPLETED|60|1|00:01:00|||1|cpu=1,mem=1G|cpu=00:01:00,gres/gpumem=0,gres/gpuutil=0,mem=1M|",
+            ],
+        );
+        assert_eq!(cpu_job.gpu_utilization, None);
+        assert_eq!(cpu_job.gpu_memory_max_mb, None);
+        // A GPU plugin that could not read the device stores INFINITE64.
+        let unreadable = one_job(
+            GPU_HEADER,
+            &[
+                "46|46|COMPLETED|60|1|00:01:00||||cpu=1,gres/gpu=1||18446744073709551614",
+                "46.batch|46.batch|COMPLETED|60|1|00:01:00|||1|cpu=1,gres/gpu=1|gres/gpumem=18446744073709551615,gres/gpuutil=18446744073709551615|",
+            ],
+        );
+        assert_eq!(unreadable.gpu_utilization, None);
+        assert_eq!(unreadable.gpu_memory_max_mb, None);
+        assert_eq!(unreadable.energy_joules, None, "NO_VAL64");
+    }
+
+    /// Both real Slurm 22.05 captures have no GPU accounting and no energy plugin
+    /// (ConsumedEnergyRaw 0 on every line): every job's GPU and energy figures are null.
+    #[test]
+    fn real_22_05_captures_have_no_gpu_or_energy_data() {
+        for capture in [REAL, CGROUP] {
+            for j in jobs_from(capture) {
+                assert_eq!(j.gpu_utilization, None, "job {}", j.job_id);
+                assert_eq!(j.gpu_memory_max_mb, None, "job {}", j.job_id);
+                assert_eq!(j.gpu_hours_wasted, None, "job {}", j.job_id);
+                assert_eq!(j.energy_joules, None, "job {}", j.job_id);
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,10 @@ use crate::zone::Zone;
 /// Version of the processed schema, stored in Parquet metadata. Bump on any change: a file of
 /// a higher version is never rewritten (`docs/data-layout.md`, "Parquet metadata and schema
 /// versions").
-pub const SCHEMA_VERSION: &str = "1";
+///
+/// 2: `gpu_utilization`, `gpu_memory_max_mb`, `gpu_hours_wasted`, `energy_joules` (nullable;
+/// a version-1 file reads them as null).
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Text of a job record: inline up to 24 bytes (ids, users, states, partitions, most node
 /// lists), so a record is one allocation-free value instead of ~14 heap strings.
@@ -81,6 +84,17 @@ pub struct ProcessedJob {
     pub wait_seconds: Option<i64>,
     pub job_id_raw: Text,
     pub sacct_version: Text,
+    // Schema version 2: measured GPU use and energy. `None` means sacct had no such data
+    // (no GPU accounting, no energy plugin, no GPU allocated), never a measured zero.
+    /// Percent of the allocated GPUs the busiest step was sampled at, 0-100 (an upper bound
+    /// on the time average: `docs/metrics.md`).
+    pub gpu_utilization: Option<f64>,
+    /// Peak GPU memory of the busiest step, summed over its tasks (MiB).
+    pub gpu_memory_max_mb: Option<f64>,
+    /// `gpu_hours_reserved` x the unused fraction; `None` without utilisation data.
+    pub gpu_hours_wasted: Option<f64>,
+    /// ConsumedEnergyRaw of the allocation line (joules).
+    pub energy_joules: Option<f64>,
 }
 
 impl ProcessedJob {
@@ -138,6 +152,10 @@ pub fn schema() -> SchemaRef {
         f("wait_seconds", Int64, true),
         f("job_id_raw", Utf8, false),
         f("sacct_version", Utf8, false),
+        f("gpu_utilization", Float64, true),
+        f("gpu_memory_max_mb", Float64, true),
+        f("gpu_hours_wasted", Float64, true),
+        f("energy_joules", Float64, true),
     ]))
 }
 
@@ -168,6 +186,7 @@ pub fn to_record_batch(jobs: &[&ProcessedJob]) -> Result<RecordBatch, ArrowError
     let mut array_job_id = text(4);
     let (mut array_task_id, mut wait) = (ints(), ints());
     let (mut job_id_raw, mut sacct_version) = (text(8), text(16));
+    let mut measured: [Float64Builder; 4] = std::array::from_fn(|_| floats());
     for j in jobs {
         job_id.append_value(&j.job_id);
         user.append_value(&j.user);
@@ -211,6 +230,15 @@ pub fn to_record_batch(jobs: &[&ProcessedJob]) -> Result<RecordBatch, ArrowError
         wait.append_option(j.wait_seconds);
         job_id_raw.append_value(&j.job_id_raw);
         sacct_version.append_value(&j.sacct_version);
+        let values = [
+            j.gpu_utilization,
+            j.gpu_memory_max_mb,
+            j.gpu_hours_wasted,
+            j.energy_joules,
+        ];
+        for (b, v) in measured.iter_mut().zip(values) {
+            b.append_option(v);
+        }
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(job_id.finish()),
@@ -247,6 +275,11 @@ pub fn to_record_batch(jobs: &[&ProcessedJob]) -> Result<RecordBatch, ArrowError
         Arc::new(job_id_raw.finish()),
         Arc::new(sacct_version.finish()),
     ]);
+    columns.extend(
+        measured
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef),
+    );
     RecordBatch::try_new(schema(), columns)
 }
 
@@ -295,6 +328,15 @@ pub fn from_record_batch(
         Ok((0..n)
             .map(|i| if c.is_valid(i) { c.value(i) } else { 0.0 })
             .collect())
+    };
+    // Nullable measurements: a missing column (an older file) or a null cell stays `None`.
+    let measured = |name: &str| -> Result<Vec<Option<f64>>, ArrowError> {
+        let Some(c) = col(name) else {
+            return Ok(vec![None; n]);
+        };
+        let c = arrow_cast::cast(c, &DataType::Float64)?;
+        let c = c.as_primitive::<Float64Type>();
+        Ok((0..n).map(|i| c.is_valid(i).then(|| c.value(i))).collect())
     };
     let bools = |name: &str| -> Result<Vec<Option<bool>>, ArrowError> {
         let Some(c) = col(name) else {
@@ -364,6 +406,12 @@ pub fn from_record_batch(
         ints("wait_seconds")?,
     );
     let (raw, version) = (strings("job_id_raw")?, strings("sacct_version")?);
+    let (gpu_util, gpu_mem, gpu_w, energy) = (
+        measured("gpu_utilization")?,
+        measured("gpu_memory_max_mb")?,
+        measured("gpu_hours_wasted")?,
+        measured("energy_joules")?,
+    );
 
     let mut jobs = Vec::with_capacity(n);
     for i in 0..n {
@@ -408,6 +456,10 @@ pub fn from_record_batch(
             array_task_id: array_task[i],
             wait_seconds: wait[i],
             sacct_version: take(&version),
+            gpu_utilization: gpu_util[i],
+            gpu_memory_max_mb: gpu_mem[i],
+            gpu_hours_wasted: gpu_w[i],
+            energy_joules: energy[i],
         });
     }
     Ok(jobs)
@@ -488,6 +540,57 @@ mod tests {
             is_complete: true,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn measured_gpu_and_energy_round_trip_and_null_stays_null() {
+        let mut gpu = job("5");
+        gpu.alloc_gpus = 2;
+        gpu.gpu_utilization = Some(37.5);
+        gpu.gpu_memory_max_mb = Some(0.0);
+        gpu.gpu_hours_wasted = Some(1.25);
+        gpu.energy_joules = Some(3.6e6);
+        let jobs = vec![gpu, job("6")];
+        let batch = to_record_batch(&jobs.iter().collect::<Vec<_>>()).unwrap();
+        let back = from_record_batch(&batch, &Zone::Local).unwrap();
+        assert_eq!(back, jobs);
+        assert_eq!(
+            back[0].gpu_memory_max_mb,
+            Some(0.0),
+            "a measured zero stays zero"
+        );
+        assert_eq!(back[1].gpu_utilization, None, "no data stays null");
+        assert_eq!(
+            batch.column_by_name("energy_joules").unwrap().null_count(),
+            1
+        );
+    }
+
+    /// A batch in the version-1 schema (every column up to `sacct_version`) reads with the
+    /// version-2 columns null.
+    #[test]
+    fn version_1_batch_reads_with_null_measurements() {
+        let mut j = job("7");
+        j.alloc_gpus = 4;
+        j.gpu_hours_reserved = 8.0;
+        let batch = to_record_batch(&[&j]).unwrap();
+        let v1: Vec<usize> = (0..batch.num_columns())
+            .filter(|&i| {
+                let name = batch.schema().field(i).name().clone();
+                !matches!(
+                    name.as_str(),
+                    "gpu_utilization" | "gpu_memory_max_mb" | "gpu_hours_wasted" | "energy_joules"
+                )
+            })
+            .collect();
+        assert_eq!(v1.len(), 37, "the version-1 schema had 37 columns");
+        let old = batch.project(&v1).unwrap();
+        let back = from_record_batch(&old, &Zone::Local).unwrap();
+        assert_eq!(back[0].gpu_utilization, None);
+        assert_eq!(back[0].gpu_hours_wasted, None);
+        assert_eq!(back[0].energy_joules, None);
+        assert_eq!(back[0].gpu_hours_reserved, 8.0);
+        assert_eq!(back[0], j);
     }
 
     #[test]

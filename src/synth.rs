@@ -228,6 +228,17 @@ impl Synth {
             if gpus > 0 {
                 let _ = write!(alloc_tres, ",gres/gpu={gpus},gres/gpu:a100={gpus}");
             }
+            // GPU accounting (Slurm 24.05.1+ shape: a task's gres/gpuutil adds its GPUs) and
+            // an energy plugin. Derived from numbers already drawn, never a new draw, so
+            // every other number of the output stays as it was.
+            let gpu_util_pct = (100.0 * eff.powf(1.5)).round();
+            let gpu_mem_mb = (gpus as f64 * 40_960.0 * (0.1 + 0.8 * eff)) as u64;
+            let joules = if !pending && !running {
+                let watts = 8.0 * cpus as f64 + gpus as f64 * (60.0 + 3.4 * gpu_util_pct);
+                (ran as f64 * watts) as u64
+            } else {
+                0
+            };
             for s in row.iter_mut() {
                 s.clear();
             }
@@ -322,6 +333,7 @@ impl Synth {
                     alloc_tres.clone()
                 },
             );
+            set(&mut row, "ConsumedEnergyRaw", joules.to_string());
             set(&mut row, "DerivedExitCode", "0:0".into());
             set(&mut row, "Flags", "SchedMain,StartRecieved".into());
             set(&mut row, "NCPUS", cpus.to_string());
@@ -426,11 +438,23 @@ impl Synth {
                     set(&mut row, "AveRSS", format!("{rss_k}K"));
                     set(&mut row, "MaxVMSize", format!("{}K", rss_k * 2));
                     set(&mut row, "MaxRSSNode", node.clone());
+                    // The steps that do the work carry the GPU use; .extern and a .batch
+                    // that only launches srun steps print 0, as Slurm does.
+                    let gpu = if gpus == 0 {
+                        String::new()
+                    } else if share >= 0.5 || (share > 0.0 && step >= 2) {
+                        format!(
+                            ",gres/gpumem={gpu_mem_mb}M,gres/gpuutil={}",
+                            (gpu_util_pct * gpus as f64) as u64
+                        )
+                    } else {
+                        ",gres/gpumem=0,gres/gpuutil=0".into()
+                    };
                     set(
                         &mut row,
                         "TRESUsageInTot",
                         format!(
-                            "cpu={},energy=0,fs/disk=8100,mem={}K,pages=0,vmem={}K",
+                            "cpu={},energy=0,fs/disk=8100{gpu},mem={}K,pages=0,vmem={}K",
                             hms(step_cpu as i64),
                             rss_k * tasks,
                             rss_k * tasks * 2
@@ -484,6 +508,24 @@ mod tests {
         assert!(built.orphan_records.is_empty());
         assert!(built.jobs.iter().any(|j| j.state == "RUNNING"));
         assert!(built.jobs.iter().any(|j| j.alloc_gpus > 0));
+        // Finished GPU jobs carry measured GPU use and energy; CPU jobs no GPU figures.
+        for j in built
+            .jobs
+            .iter()
+            .filter(|j| j.is_complete && j.elapsed_seconds > 0)
+        {
+            assert_eq!(
+                j.gpu_utilization.is_some(),
+                j.alloc_gpus > 0,
+                "job {}",
+                j.job_id
+            );
+            assert!(j.energy_joules.is_some(), "job {}", j.job_id);
+            if let Some(u) = j.gpu_utilization {
+                assert!((0.0..=100.0).contains(&u), "job {}: {u}", j.job_id);
+            }
+        }
+        assert!(built.jobs.iter().any(|j| j.gpu_utilization.is_some()));
         assert!(built.jobs.iter().any(|j| j.job_name == "post|process"));
         assert!(out.records.len() > 1500);
     }

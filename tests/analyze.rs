@@ -120,6 +120,11 @@ fn job(
         array_task_id: None,
         wait_seconds: wait,
         sacct_version: "slurm-wlm 22.05.8".into(),
+        // The synthetic archive of the goldens has no GPU accounting and no energy plugin.
+        gpu_utilization: None,
+        gpu_memory_max_mb: None,
+        gpu_hours_wasted: None,
+        energy_joules: None,
     }
 }
 
@@ -463,6 +468,7 @@ fn numbers_match_an_independent_computation() {
         "states",
         "efficiency",
         "top_wasters",
+        "top_gpu_wasters",
     ];
     want.sort();
     assert_eq!(
@@ -584,6 +590,142 @@ fn numbers_match_an_independent_computation() {
     // States.
     assert_eq!(get(&v, "states", "state", "COMPLETED")["jobs"], 4);
     assert_eq!(get(&v, "states", "state", "PENDING")["jobs"], 1);
+}
+
+fn html_options() -> HtmlOptions {
+    HtmlOptions {
+        generated_at: "test".into(),
+        top: 15,
+    }
+}
+
+/// The fixture as a site with GPU accounting and an energy plugin records it: job 101
+/// (alice, 2 GPUs x 2 h on gpu01 and gpu02) at 25%, job 106 (carol, 1 GPU x 0.5 h on gpu02)
+/// at 80%, energy on both and on bob's FAILED CPU job 103 (energy counts whatever the state).
+fn fixture_with_gpu_data() -> Vec<(&'static str, Vec<ProcessedJob>)> {
+    let mut files = fixture();
+    for (_, jobs) in &mut files {
+        for j in jobs.iter_mut() {
+            let (util, joules) = match j.job_id.as_str() {
+                "101" => (Some(25.0), Some(7.2e6)),
+                "106" => (Some(80.0), Some(1.8e6)),
+                "103" => (None, Some(3.6e6)),
+                _ => continue,
+            };
+            j.gpu_utilization = util;
+            j.gpu_memory_max_mb = util.map(|_| 1024.0);
+            j.gpu_hours_wasted = util.map(|u| j.gpu_hours_reserved * (1.0 - u / 100.0));
+            j.energy_joules = joules;
+        }
+    }
+    files
+}
+
+/// GPU efficiency is GPU hours used over GPU hours reserved of the measured COMPLETED jobs,
+/// energy is summed over every job with data, and a node gets its share of a multi-node
+/// job; computed here by hand from the fixture and compared with the JSON, the CSV and the
+/// terminal.
+#[test]
+fn gpu_and_energy_figures_where_sacct_measured_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Archive::local(dir.path());
+    data.create().unwrap();
+    write_jobs(&data, fixture_with_gpu_data());
+    let a = analysis(&data);
+    let v: serde_json::Value =
+        serde_json::from_str(&text_of(|o| write_json(&a, o).unwrap())).unwrap();
+    let num = |x: &serde_json::Value| x.as_f64().unwrap_or_else(|| panic!("{x}"));
+    let s = &v["summary"];
+    // Used: 4 GPU h x 25% + 0.5 GPU h x 80% = 1.4 of 4.5.
+    assert!(close(num(&s["gpu_efficiency"]), 100.0 * 1.4 / 4.5));
+    assert!(close(num(&s["gpu_hours_wasted"]), 3.0 + 0.1));
+    assert_eq!(s["gpu_jobs_measured"], 2);
+    assert!(close(num(&s["gpu_hours_measured"]), 4.5));
+    assert!(close(num(&s["energy_kwh"]), 2.0 + 0.5 + 1.0));
+    let alice = get(&v, "users", "user", "alice");
+    assert!(close(num(&alice["gpu_efficiency"]), 25.0));
+    assert!(close(num(&alice["gpu_hours_wasted"]), 3.0));
+    assert!(close(num(&alice["energy_kwh"]), 2.0));
+    let bob = get(&v, "users", "user", "bob");
+    assert!(bob["gpu_efficiency"].is_null(), "no GPU job: no figure");
+    assert!(close(num(&bob["energy_kwh"]), 1.0));
+    assert!(get(&v, "users", "user", "dave")["energy_kwh"].is_null());
+    assert!(close(
+        num(&get(&v, "groups", "group", "bio")["gpu_efficiency"]),
+        80.0
+    ));
+    let gpu = get(&v, "partitions", "partition", "gpu");
+    assert!(close(num(&gpu["gpu_efficiency"]), 100.0 * 1.4 / 4.5));
+    // gpu01: half of job 101; gpu02: the other half and job 106.
+    let n1 = get(&v, "nodes", "node", "gpu01");
+    assert!(close(num(&n1["gpu_efficiency"]), 25.0));
+    assert!(close(num(&n1["energy_kwh"]), 1.0));
+    let n2 = get(&v, "nodes", "node", "gpu02");
+    assert!(close(num(&n2["gpu_efficiency"]), 100.0 * 0.9 / 2.5));
+    assert!(close(num(&n2["gpu_hours_wasted"]), 1.6));
+    assert!(close(num(&n2["energy_kwh"]), 1.5));
+    assert!(get(&v, "nodes", "node", "cpu-01")["gpu_efficiency"].is_null());
+    let wasters: Vec<&str> = v["top_gpu_wasters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(wasters, ["alice", "carol"], "by GPU hours wasted");
+
+    let csv = text_of(|o| write_csv(&table(&a, "top_gpu_wasters").unwrap(), o).unwrap());
+    assert!(
+        csv.starts_with("user,group,gpu_jobs_measured,gpu_hours_measured,gpu_hours_wasted,gpu_efficiency\nalice,physics,1,4,3,25\n"),
+        "{csv}"
+    );
+
+    let style = Style {
+        color: false,
+        width: 200,
+        top: 15,
+    };
+    let text = text_of(|o| write_report(&a, &style, o).unwrap());
+    assert!(!text.contains("no GPU accounting data"), "{text}");
+    assert!(
+        text.contains("GPU efficiency (completed, upper bound)"),
+        "{text}"
+    );
+    assert!(text.contains("31.1%"), "{text}");
+    assert!(text.contains("Top 10 GPU wasters"), "{text}");
+    assert!(text.contains("kWh"), "{text}");
+    let html = render(&a, &html_options());
+    assert!(html.contains("Top 10 GPU wasters"));
+    assert!(html.contains(">GPU eff</th>"), "GPU column in HTML");
+}
+
+/// The goldens' site has GPUs but no GPU accounting and no energy plugin: the terminal says
+/// so once and shows no GPU-efficiency or energy column; JSON and CSV keep the keys, null.
+#[test]
+fn no_gpu_accounting_is_said_once_not_a_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = analysis(&write_fixture(dir.path()));
+    let style = Style {
+        color: false,
+        width: 200,
+        top: 15,
+    };
+    let text = text_of(|o| write_report(&a, &style, o).unwrap());
+    assert_eq!(text.matches("no GPU accounting data").count(), 1, "{text}");
+    // The summary line is the only one: no "GPU eff" column header anywhere.
+    assert_eq!(text.matches("GPU eff").count(), 1, "{text}");
+    assert!(!text.contains("kWh"), "{text}");
+    assert!(!text.contains("GPU wasters"), "{text}");
+    let html = render(&a, &html_options());
+    assert_eq!(html.matches("no GPU accounting data").count(), 1);
+    assert!(!html.contains(">GPU eff</th>"));
+    assert!(!html.contains(">kWh</th>"));
+    let csv = text_of(|o| write_csv(&table(&a, "users").unwrap(), o).unwrap());
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",gpu_efficiency,gpu_hours_wasted,energy_kwh"));
+    assert!(csv.lines().nth(1).unwrap().ends_with(",,,"), "{csv}");
 }
 
 #[test]

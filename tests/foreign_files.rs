@@ -478,8 +478,8 @@ fn old_processed_of_ours(path: &Path, jobs: &[ProcessedJob]) {
     );
 }
 
-/// A processed file of a newer version of ours: schema version 2 and a column this version
-/// does not know (`project`).
+/// A processed file of a newer version of ours: the schema version after ours and a column
+/// this version does not know (`project`).
 fn newer_processed_of_ours(path: &Path, jobs: &[ProcessedJob]) {
     let full = slurm_usage::model::to_record_batch(&jobs.iter().collect::<Vec<_>>()).unwrap();
     let mut fields: Vec<Field> = full
@@ -495,11 +495,12 @@ fn newer_processed_of_ours(path: &Path, jobs: &[ProcessedJob]) {
         jobs.len()
     ])));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    let newer = (slurm_usage::model::SCHEMA_VERSION.parse::<u32>().unwrap() + 1).to_string();
     write_batch(
         path,
         &batch,
         &[
-            ("slurm_usage.schema_version", "2"),
+            ("slurm_usage.schema_version", newer.as_str()),
             ("slurm_usage.tool_version", "9.0.0"),
         ],
     );

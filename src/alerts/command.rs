@@ -43,6 +43,11 @@ pub const ALERT_COLUMNS: &[&str] = &[
     "cpu_hours_reserved",
     "timelimit_seconds",
     "processed_date",
+    // The idle-GPU rule (absent from files before schema version 2: read as null).
+    "alloc_gpus",
+    "gpu_hours_reserved",
+    "gpu_utilization",
+    "gpu_hours_wasted",
 ];
 
 /// What a round works on.

@@ -246,6 +246,7 @@ fn heading(rule: Rule) -> &'static str {
         Rule::Timeout => "Jobs stopped at their time limit",
         Rule::OutOfMemory => "Jobs killed for lack of memory",
         Rule::Short => "Very short jobs",
+        Rule::IdleGpu => "GPUs reserved but idle",
     }
 }
 
@@ -351,6 +352,7 @@ mod tests {
             examples: vec!["101".into(), "102".into()],
             cpu_hours: cpu,
             memory_gb_hours: mem,
+            gpu_hours: 0.0,
             what: "Used <10%.".into(),
             change: "Ask for `--mem=4G`.".into(),
         }

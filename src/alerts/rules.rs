@@ -6,10 +6,15 @@
 //! minimum of them, so one odd job never makes a mail. The thresholds and their defaults
 //! are `[alerts.rules]` in the config (`docs/alerts.md`).
 //!
-//! GPU utilisation is not archived yet (issue #16), so there is no idle-GPU rule.
+//! Idle GPUs are judged only on jobs whose GPU utilisation sacct measured (Slurm 23.02+
+//! with GPU accounting); elsewhere that rule has no jobs to judge and stays silent.
 
 use crate::config::AlertRules;
 use crate::model::ProcessedJob;
+
+/// What an idle GPU hour weighs against an idle core hour when people are ranked: a GPU
+/// node typically holds 4-8 GPUs and 32-128 cores, and its GPUs are most of its price.
+pub const GPU_HOUR_IN_CORE_HOURS: f64 = 16.0;
 
 /// How many job ids a finding names (the worst first).
 pub const EXAMPLES: usize = 5;
@@ -22,6 +27,7 @@ pub enum Rule {
     Timeout,
     OutOfMemory,
     Short,
+    IdleGpu,
 }
 
 impl Rule {
@@ -33,6 +39,7 @@ impl Rule {
             Rule::Timeout => "timeouts",
             Rule::OutOfMemory => "out of memory",
             Rule::Short => "very short jobs",
+            Rule::IdleGpu => "idle GPUs",
         }
     }
 }
@@ -51,6 +58,8 @@ pub struct Finding {
     pub cpu_hours: f64,
     /// Memory GB-hours held but not used.
     pub memory_gb_hours: f64,
+    /// GPU hours reserved but not used (idle GPUs).
+    pub gpu_hours: f64,
     /// What happened, in one sentence for the person who ran the jobs.
     pub what: String,
     /// The change to make.
@@ -59,9 +68,9 @@ pub struct Finding {
 
 impl Finding {
     /// What the finding weighs when people are ranked: CPU hours, plus memory GB-hours at
-    /// the rate of a typical 4 GB per core.
+    /// the rate of a typical 4 GB per core, plus GPU hours at [`GPU_HOUR_IN_CORE_HOURS`].
     pub fn weight(&self) -> f64 {
-        self.cpu_hours + self.memory_gb_hours / 4.0
+        self.cpu_hours + self.memory_gb_hours / 4.0 + self.gpu_hours * GPU_HOUR_IN_CORE_HOURS
     }
 }
 
@@ -82,7 +91,68 @@ pub fn judge(jobs: &[ProcessedJob], r: &AlertRules) -> Vec<Finding> {
     out.extend(killed(&finished, r, "TIMEOUT"));
     out.extend(killed(&finished, r, "OUT_OF_MEMORY"));
     out.extend(short(&finished, r));
+    out.extend(idle_gpu(&completed, r));
     out
+}
+
+/// GPUs allocated but idle: COMPLETED jobs with GPUs whose utilisation sacct measured. The
+/// mean is weighted by GPU hours (a long 4-GPU job says more than a short 1-GPU test). A
+/// job's utilisation is its busiest step's sampled peak, so the real idle time is, if
+/// anything, larger than this finding says.
+fn idle_gpu(completed: &[&ProcessedJob], r: &AlertRules) -> Option<Finding> {
+    let jobs: Vec<(&ProcessedJob, f64)> = completed
+        .iter()
+        .filter(|j| j.alloc_gpus > 0 && j.gpu_hours_reserved > 0.0)
+        .filter_map(|j| j.gpu_utilization.map(|u| (*j, u)))
+        .collect();
+    if jobs.len() < r.min_jobs {
+        return None;
+    }
+    let reserved: f64 = jobs.iter().map(|(j, _)| j.gpu_hours_reserved).sum();
+    let used: f64 = jobs
+        .iter()
+        .map(|(j, u)| j.gpu_hours_reserved * u / 100.0)
+        .sum();
+    let mean = 100.0 * used / reserved;
+    let wasted: f64 = jobs
+        .iter()
+        .map(|(j, _)| j.gpu_hours_wasted.unwrap_or(0.0))
+        .sum();
+    if mean >= r.gpu_utilization_below || wasted < r.min_gpu_hours_wasted {
+        return None;
+    }
+    let mut low: Vec<(&ProcessedJob, f64)> = jobs
+        .iter()
+        .copied()
+        .filter(|(_, u)| *u < r.gpu_utilization_below)
+        .collect();
+    low.sort_by(|a, b| {
+        let w = |j: &ProcessedJob| j.gpu_hours_wasted.unwrap_or(0.0);
+        w(b.0).total_cmp(&w(a.0))
+    });
+    let low: Vec<&ProcessedJob> = low.into_iter().map(|(j, _)| j).collect();
+    let gpus = median(jobs.iter().map(|(j, _)| j.alloc_gpus as f64).collect());
+    let busy = (gpus * mean / 100.0).ceil().max(1.0);
+    let change = if busy < gpus {
+        format!(
+            "Ask for fewer GPUs: your jobs kept about {busy:.0} of {gpus:.0} busy, so `--gpus={busy:.0}` would do. If your program should use every GPU, check that it is told to (e.g. a distributed launcher such as `torchrun --nproc_per_node=$SLURM_GPUS_ON_NODE`)."
+        )
+    } else {
+        "Check that the GPU has work: that your program runs on it at all (it sees CUDA, the right module is loaded), that reading data does not keep it waiting (more loader workers, data on local disk), and run CPU-only parts (pre-processing, analysis) as jobs without GPUs.".to_string()
+    };
+    Some(Finding {
+        rule: Rule::IdleGpu,
+        count: low.len(),
+        judged: jobs.len(),
+        examples: ids(&low),
+        cpu_hours: 0.0,
+        memory_gb_hours: 0.0,
+        gpu_hours: wasted,
+        what: format!(
+            "Your completed GPU jobs kept their GPUs busy {mean:.0}% of the time at most (Slurm samples the busiest moments); at least {wasted:.1} GPU hours stayed idle."
+        ),
+        change,
+    })
 }
 
 fn low_cpu(completed: &[&ProcessedJob], r: &AlertRules) -> Option<Finding> {
@@ -121,6 +191,7 @@ fn low_cpu(completed: &[&ProcessedJob], r: &AlertRules) -> Option<Finding> {
         examples: ids(&low),
         cpu_hours: wasted,
         memory_gb_hours: 0.0,
+        gpu_hours: 0.0,
         what: format!(
             "Your completed jobs used {mean:.0}% of the CPU time they reserved, on average; {wasted:.1} CPU hours stayed idle."
         ),
@@ -162,6 +233,7 @@ fn memory(completed: &[&ProcessedJob], r: &AlertRules) -> Option<Finding> {
         examples: ids(&over),
         cpu_hours: 0.0,
         memory_gb_hours: wasted,
+        gpu_hours: 0.0,
         what: format!(
             "{} of your {} completed jobs asked for {} of memory (typically) and peaked at {} or less (95% of them); {wasted:.1} GB-hours of memory stayed unused.",
             over.len(),
@@ -240,6 +312,7 @@ fn killed(finished: &[&ProcessedJob], r: &AlertRules, state: &str) -> Option<Fin
         examples: ids(&hit),
         cpu_hours: spent,
         memory_gb_hours: 0.0,
+        gpu_hours: 0.0,
         what,
         change,
     })
@@ -264,6 +337,7 @@ fn short(finished: &[&ProcessedJob], r: &AlertRules) -> Option<Finding> {
         examples: ids(&hit),
         cpu_hours: 0.0,
         memory_gb_hours: 0.0,
+        gpu_hours: 0.0,
         what: format!(
             "{} of your {} finished jobs ran less than {}. Each job costs the scheduler about as much as an hour-long one, and waits in the queue on its own.",
             hit.len(),
@@ -389,6 +463,76 @@ mod tests {
             timelimit_seconds: Some(secs),
             ..Default::default()
         }
+    }
+
+    /// A COMPLETED GPU job of `hours` on `gpus` GPUs at `util`% (or unmeasured), CPU and
+    /// memory used well so only the GPU rule can speak.
+    fn gpu_job(id: &str, gpus: i64, hours: f64, util: Option<f64>) -> ProcessedJob {
+        let reserved = gpus as f64 * hours;
+        ProcessedJob {
+            alloc_gpus: gpus,
+            gpu_hours_reserved: reserved,
+            gpu_utilization: util,
+            gpu_hours_wasted: util.map(|u| reserved * (1.0 - u / 100.0)),
+            ..job(id, "COMPLETED", (hours * 3600.0) as i64, 8, 95.0, 8.0, 6.0)
+        }
+    }
+
+    #[test]
+    fn idle_gpus_speak_with_fewer_gpus_to_ask_for() {
+        // 6 jobs on 4 GPUs x 2 h at 10%, and one busy job: weighted mean (60 + 90) / 7.
+        let mut jobs: Vec<_> = (0..6)
+            .map(|i| gpu_job(&format!("g{i}"), 4, 2.0, Some(10.0)))
+            .collect();
+        jobs.push(gpu_job("busy", 4, 2.0, Some(90.0)));
+        let f = judge(&jobs, &AlertRules::default());
+        assert_eq!(rules(&f), [Rule::IdleGpu]);
+        let g = &f[0];
+        assert_eq!((g.count, g.judged), (6, 7));
+        assert!(!g.examples.contains(&"busy".to_string()));
+        assert!(g.what.contains("21%"), "{}", g.what);
+        assert!((g.gpu_hours - (6.0 * 8.0 * 0.9 + 8.0 * 0.1)).abs() < 1e-9);
+        // About 1 of 4 GPUs busy (4 x 21% rounded up).
+        assert!(g.change.contains("`--gpus=1`"), "{}", g.change);
+        assert!(g.weight() > 0.0);
+    }
+
+    #[test]
+    fn idle_gpu_rule_needs_measured_jobs_and_real_waste() {
+        let r = AlertRules::default();
+        // No GPU accounting: nothing to judge, however many GPU jobs.
+        let unmeasured: Vec<_> = (0..10)
+            .map(|i| gpu_job(&i.to_string(), 4, 10.0, None))
+            .collect();
+        assert!(judge(&unmeasured, &r).is_empty());
+        // Busy GPUs.
+        let busy: Vec<_> = (0..10)
+            .map(|i| gpu_job(&i.to_string(), 1, 3.0, Some(80.0)))
+            .collect();
+        assert!(judge(&busy, &r).is_empty());
+        // Idle, but fewer than min_jobs measured jobs.
+        let few: Vec<_> = (0..4)
+            .map(|i| gpu_job(&i.to_string(), 4, 10.0, Some(5.0)))
+            .collect();
+        assert!(judge(&few, &r).is_empty());
+        // Idle, but too little waste to be worth a mail: 5 x 0.5 h x 1 GPU at 10%.
+        let small: Vec<_> = (0..5)
+            .map(|i| gpu_job(&i.to_string(), 1, 0.5, Some(10.0)))
+            .collect();
+        assert!(judge(&small, &r).is_empty());
+        // The threshold is the config's.
+        let strict = AlertRules {
+            gpu_utilization_below: 90.0,
+            ..AlertRules::default()
+        };
+        let f = judge(&busy, &strict);
+        assert_eq!(rules(&f), [Rule::IdleGpu]);
+        // One GPU each already: no fewer GPUs to ask for, check the program instead.
+        assert!(
+            f[0].change.starts_with("Check that the GPU has work"),
+            "{}",
+            f[0].change
+        );
     }
 
     fn rules(f: &[Finding]) -> Vec<Rule> {

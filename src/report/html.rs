@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use super::analyze::{Analysis, DayUsage, Usage};
 use super::tables::{
     hours, num, pct, spread_layout, Align, Layout, View, CLUSTERS, DAILY, GROUPS, NODES,
-    PARTITIONS, STATES, TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
+    PARTITIONS, STATES, TOP_GPU_WASTERS, TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
 };
 use super::thousands;
 
@@ -144,7 +144,7 @@ fn summary(h: &mut String, a: &Analysis) {
         ("CPU efficiency", pct(s.avg_cpu_efficiency)),
         ("Memory efficiency", pct(s.avg_memory_efficiency)),
     ];
-    for (k, v) in cards {
+    for (k, v) in cards.into_iter().chain(super::render::gpu_summary(a)) {
         let _ = writeln!(
             h,
             "<div class=\"card\"><div class=\"v\">{}</div><div class=\"k\">{k}</div></div>",
@@ -198,7 +198,7 @@ fn clusters(h: &mut String, a: &Analysis, o: &HtmlOptions) {
     h.push_str("</div>\n<p class=\"note\">A job is its cluster and job id: the same id on two clusters is two jobs.</p>\n");
     folded_table(
         h,
-        &CLUSTERS.layout(&a.clusters, View::Html),
+        &CLUSTERS.layout(&a.clusters, View::Html, a.measured()),
         o.top,
         "clusters",
     );
@@ -220,7 +220,12 @@ fn daily(h: &mut String, a: &Analysis) {
         );
     }
     h.push_str("</div>\n<p class=\"note\">Each job's hours are split over the days it ran.</p>\n");
-    folded_table(h, &DAILY.layout(&a.daily, View::Html), 31, "days");
+    folded_table(
+        h,
+        &DAILY.layout(&a.daily, View::Html, a.measured()),
+        31,
+        "days",
+    );
     h.push_str("</section>\n");
 }
 
@@ -310,7 +315,12 @@ fn users(h: &mut String, a: &Analysis, o: &HtmlOptions) {
         );
     }
     h.push_str("</div>\n");
-    folded_table(h, &USERS.layout(&a.users, View::Html), o.top, "users");
+    folded_table(
+        h,
+        &USERS.layout(&a.users, View::Html, a.measured()),
+        o.top,
+        "users",
+    );
     h.push_str("</section>\n");
 }
 
@@ -335,7 +345,12 @@ fn groups(h: &mut String, a: &Analysis, o: &HtmlOptions) {
         );
     }
     h.push_str("</div>\n");
-    folded_table(h, &GROUPS.layout(&a.groups, View::Html), o.top, "groups");
+    folded_table(
+        h,
+        &GROUPS.layout(&a.groups, View::Html, a.measured()),
+        o.top,
+        "groups",
+    );
     h.push_str("</section>\n");
 }
 
@@ -354,7 +369,7 @@ fn partitions(h: &mut String, a: &Analysis, o: &HtmlOptions) {
     h.push_str("</div>\n");
     folded_table(
         h,
-        &PARTITIONS.layout(&a.partitions, View::Html),
+        &PARTITIONS.layout(&a.partitions, View::Html, a.measured()),
         o.top,
         "partitions",
     );
@@ -439,7 +454,12 @@ fn nodes(h: &mut String, a: &Analysis, o: &HtmlOptions) {
             );
         }
     }
-    folded_table(h, &NODES.layout(&a.nodes, View::Html), o.top, "nodes");
+    folded_table(
+        h,
+        &NODES.layout(&a.nodes, View::Html, a.measured()),
+        o.top,
+        "nodes",
+    );
     h.push_str("</section>\n");
 }
 
@@ -480,7 +500,17 @@ fn efficiency(h: &mut String, a: &Analysis) {
     }
     h.push_str("</div>\n");
     let shown = &a.top_wasters[..a.top_wasters.len().min(TOP_WASTERS_SHOWN)];
-    table(h, &TOP_WASTERS.layout(shown, View::Html));
+    table(h, &TOP_WASTERS.layout(shown, View::Html, a.measured()));
+    if a.measured().gpu {
+        h.push_str("<h3>Top 10 GPU wasters</h3>\n");
+        let shown = &a.top_gpu_wasters[..a.top_gpu_wasters.len().min(TOP_WASTERS_SHOWN)];
+        table(h, &TOP_GPU_WASTERS.layout(shown, View::Html, a.measured()));
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">{}</p>",
+            esc(super::render::GPU_BOUND_NOTE)
+        );
+    }
     h.push_str("</section>\n");
 }
 
@@ -524,7 +554,7 @@ fn states(h: &mut String, a: &Analysis) {
     }
     svg.push_str("</svg>");
     figure(h, "State distribution", &svg);
-    table(h, &STATES.layout(&a.states, View::Html));
+    table(h, &STATES.layout(&a.states, View::Html, a.measured()));
     h.push_str("</section>\n");
 }
 

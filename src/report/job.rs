@@ -496,6 +496,25 @@ pub fn write_job(l: &Lookup, steps: &[Step], zone: &Zone, out: &mut impl Write) 
             "GPUs: {} ({:.2} GPU hours)",
             j.alloc_gpus, j.gpu_hours_reserved
         )?;
+        match j.gpu_utilization {
+            // Each step's figure is its tasks' sampled peaks: an upper bound on the average.
+            Some(u) => writeln!(
+                out,
+                "GPU Utilization: {u:.2}% of {} GPU{} (busiest step, sampled peak: an upper bound)",
+                j.alloc_gpus,
+                if j.alloc_gpus == 1 { "" } else { "s" }
+            )?,
+            None => writeln!(out, "GPU Utilization: no GPU accounting data")?,
+        }
+        if let Some(m) = j.gpu_memory_max_mb {
+            writeln!(out, "GPU Memory Utilized: {}", mem(m))?;
+        }
+        if let Some(w) = j.gpu_hours_wasted {
+            writeln!(out, "GPU hours wasted: {w:.2}")?;
+        }
+    }
+    if let Some(e) = j.energy_joules {
+        writeln!(out, "Energy Consumed: {:.3} kWh ({e:.0} joules)", e / 3.6e6)?;
     }
     writeln!(
         out,
@@ -588,5 +607,72 @@ mod tests {
         assert_eq!(clock(90061.0), "1-01:01:01");
         assert_eq!(mem(6108.0 / 1024.0), "5.96 MB");
         assert_eq!(mem(1536.0), "1.50 GB");
+    }
+
+    fn view(job: ProcessedJob) -> String {
+        let l = Lookup {
+            records: vec![Found {
+                job,
+                archive: 0,
+                date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+                file: PathBuf::from("processed/2026-11-25.parquet"),
+            }],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_job(&l, &[], &Zone::Named(chrono_tz::UTC), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// seff-style GPU and energy lines where sacct measured them; one line saying there is
+    /// no data where it did not; nothing about GPUs for a CPU job.
+    #[test]
+    fn gpu_and_energy_lines() {
+        let gpu = ProcessedJob {
+            job_id: "41".into(),
+            state: "COMPLETED".into(),
+            is_complete: true,
+            alloc_gpus: 4,
+            gpu_hours_reserved: 8.0,
+            gpu_utilization: Some(75.0),
+            gpu_memory_max_mb: Some(61440.0),
+            gpu_hours_wasted: Some(2.0),
+            energy_joules: Some(7_200_000.0),
+            ..Default::default()
+        };
+        let text = view(gpu.clone());
+        assert!(text.contains("GPUs: 4 (8.00 GPU hours)\n"), "{text}");
+        assert!(
+            text.contains(
+                "GPU Utilization: 75.00% of 4 GPUs (busiest step, sampled peak: an upper bound)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("GPU Memory Utilized: 60.00 GB\n"), "{text}");
+        assert!(text.contains("GPU hours wasted: 2.00\n"), "{text}");
+        assert!(
+            text.contains("Energy Consumed: 2.000 kWh (7200000 joules)\n"),
+            "{text}"
+        );
+
+        let unmeasured = ProcessedJob {
+            gpu_utilization: None,
+            gpu_memory_max_mb: None,
+            gpu_hours_wasted: None,
+            energy_joules: None,
+            ..gpu
+        };
+        let text = view(unmeasured);
+        assert_eq!(text.matches("no GPU accounting data").count(), 1, "{text}");
+        assert!(!text.contains("GPU Memory"), "{text}");
+        assert!(!text.contains("Energy"), "{text}");
+
+        let cpu = ProcessedJob {
+            job_id: "1".into(),
+            state: "COMPLETED".into(),
+            ..Default::default()
+        };
+        let text = view(cpu);
+        assert!(!text.contains("GPU"), "{text}");
     }
 }

@@ -11,7 +11,7 @@ use super::analyze::{Analysis, DayUsage, NodeUsage, Usage, UNGROUPED};
 pub use super::tables::Align;
 use super::tables::{
     hours, num, pct, spread_layout, Layout, View, CLUSTERS, DAILY, GROUPS, NODES, PARTITIONS,
-    STATES, TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
+    STATES, TOP_GPU_WASTERS, TOP_WASTERS, TOP_WASTERS_SHOWN, USERS,
 };
 use super::thousands;
 
@@ -376,6 +376,12 @@ fn summary(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> 
         ],
         vec!["Top job states".into(), top_states.join(", ")],
     ];
+    let mut rows = rows;
+    rows.extend(
+        gpu_summary(a)
+            .into_iter()
+            .map(|(k, v)| vec![k.to_string(), v]),
+    );
     table(
         out,
         style,
@@ -397,6 +403,38 @@ fn summary(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> 
     Ok(())
 }
 
+/// The summary's GPU and energy lines, shared with the HTML cards: measured figures where
+/// jobs carry them; where GPUs were reserved but no job carries utilisation, one line
+/// saying so (not a column of zeros anywhere); nothing about energy without an energy
+/// plugin.
+pub fn gpu_summary(a: &Analysis) -> Vec<(&'static str, String)> {
+    let s = &a.summary;
+    let m = a.measured();
+    let mut rows = Vec::new();
+    if m.gpu {
+        rows.push((
+            "GPU efficiency (completed, upper bound)",
+            pct(s.gpu.gpu_efficiency),
+        ));
+        rows.push((
+            "GPU hours wasted (completed, lower bound)",
+            s.gpu.gpu_hours_wasted.map_or("-".into(), num),
+        ));
+    } else if s.gpu_hours > 0.0 {
+        rows.push(("GPU efficiency", NO_GPU_DATA.into()));
+    }
+    if m.energy {
+        rows.push(("Energy (kWh)", s.gpu.energy_kwh.map_or("-".into(), num)));
+    }
+    rows
+}
+
+/// What a report says, once, when GPUs were reserved but sacct gave no GPU utilisation.
+pub const NO_GPU_DATA: &str = "no GPU accounting data";
+
+/// Why measured GPU figures are bounds (`docs/metrics.md`).
+pub const GPU_BOUND_NOTE: &str = "GPU utilisation is each job's busiest step at its sampled peak: efficiency is an upper bound, GPU hours wasted a lower bound.";
+
 /// The clusters table, only when the report holds more than one cluster (with one, it
 /// would repeat the summary).
 fn clusters(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
@@ -404,7 +442,11 @@ fn clusters(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()>
         return Ok(());
     }
     heading(out, style, "Resource usage by cluster")?;
-    described(out, style, &CLUSTERS.layout(&a.clusters, View::Terminal))?;
+    described(
+        out,
+        style,
+        &CLUSTERS.layout(&a.clusters, View::Terminal, a.measured()),
+    )?;
     note(
         out,
         style,
@@ -427,7 +469,11 @@ fn daily(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Daily usage")?;
     let skip = a.daily.len().saturating_sub(TERMINAL_DAYS);
     let shown = &a.daily[skip..];
-    described(out, style, &DAILY.layout(shown, View::Terminal))?;
+    described(
+        out,
+        style,
+        &DAILY.layout(shown, View::Terminal, a.measured()),
+    )?;
     if skip > 0 {
         note(
             out,
@@ -480,7 +526,11 @@ fn daily(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
 fn users(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Resource usage by user")?;
     let shown = &a.users[..a.users.len().min(style.top)];
-    described(out, style, &USERS.layout(shown, View::Terminal))?;
+    described(
+        out,
+        style,
+        &USERS.layout(shown, View::Terminal, a.measured()),
+    )?;
     showing(out, style, shown.len(), a.users.len(), "users")?;
     note(out, style, "Efficiency: average over each user's COMPLETED jobs. Hours are reserved hours (allocation x elapsed).")?;
     writeln!(out)?;
@@ -516,7 +566,11 @@ fn users(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
 
 fn groups(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Resource usage by research group")?;
-    described(out, style, &GROUPS.layout(&a.groups, View::Terminal))?;
+    described(
+        out,
+        style,
+        &GROUPS.layout(&a.groups, View::Terminal, a.measured()),
+    )?;
     if a.groups.iter().all(|g| g.key == UNGROUPED) {
         note(
             out,
@@ -544,7 +598,11 @@ fn groups(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
 fn partitions(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Resource usage by partition")?;
     let shown = &a.partitions[..a.partitions.len().min(style.top)];
-    described(out, style, &PARTITIONS.layout(shown, View::Terminal))?;
+    described(
+        out,
+        style,
+        &PARTITIONS.layout(shown, View::Terminal, a.measured()),
+    )?;
     showing(out, style, shown.len(), a.partitions.len(), "partitions")?;
     writeln!(out)?;
     bars(
@@ -563,7 +621,11 @@ fn nodes(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
         return Ok(());
     }
     let shown = &a.nodes[..a.nodes.len().min(style.top)];
-    described(out, style, &NODES.layout(shown, View::Terminal))?;
+    described(
+        out,
+        style,
+        &NODES.layout(shown, View::Terminal, a.measured()),
+    )?;
     showing(out, style, shown.len(), a.nodes.len(), "nodes")?;
     match &a.node_counts_unavailable {
         Some(why) => note(out, style, &format!("Node CPU/GPU counts unavailable ({why}): utilisation not computed."))?,
@@ -637,12 +699,32 @@ fn efficiency(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<(
     writeln!(out)?;
     writeln!(out, "{}", style.paint("1", "Top 10 wasters"))?;
     let shown = &a.top_wasters[..a.top_wasters.len().min(TOP_WASTERS_SHOWN)];
-    described(out, style, &TOP_WASTERS.layout(shown, View::Terminal))
+    described(
+        out,
+        style,
+        &TOP_WASTERS.layout(shown, View::Terminal, a.measured()),
+    )?;
+    if a.measured().gpu {
+        writeln!(out)?;
+        writeln!(out, "{}", style.paint("1", "Top 10 GPU wasters"))?;
+        let shown = &a.top_gpu_wasters[..a.top_gpu_wasters.len().min(TOP_WASTERS_SHOWN)];
+        described(
+            out,
+            style,
+            &TOP_GPU_WASTERS.layout(shown, View::Terminal, a.measured()),
+        )?;
+        note(out, style, GPU_BOUND_NOTE)?;
+    }
+    Ok(())
 }
 
 fn states(a: &Analysis, style: &Style, out: &mut impl Write) -> io::Result<()> {
     heading(out, style, "Job states")?;
-    described(out, style, &STATES.layout(&a.states, View::Terminal))
+    described(
+        out,
+        style,
+        &STATES.layout(&a.states, View::Terminal, a.measured()),
+    )
 }
 
 #[cfg(test)]

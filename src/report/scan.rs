@@ -66,6 +66,9 @@ pub const REPORT_COLUMNS: &[&str] = &[
     "gpu_hours_reserved",
     "processed_date",
     "wait_seconds",
+    "gpu_utilization",
+    "gpu_hours_wasted",
+    "energy_joules",
 ];
 
 /// Why a partition could not be read. Each names the file.
@@ -139,6 +142,13 @@ pub struct JobMetrics {
     pub processed_date: i64,
     /// Start minus submit; `None` for a job that has not started.
     pub wait_seconds: Option<i64>,
+    /// Measured GPU utilisation (percent of the allocated GPUs); `None` without GPU
+    /// accounting data, and in files written before schema version 2.
+    pub gpu_utilization: Option<f64>,
+    /// `None` exactly when `gpu_utilization` is.
+    pub gpu_hours_wasted: Option<f64>,
+    /// `None` without an energy plugin.
+    pub energy_joules: Option<f64>,
 }
 
 /// One job as the reports see it: borrowed from the current batch, no allocation per row.
@@ -293,6 +303,9 @@ pub struct Batch {
     gpu_reserved: Option<Float64Array>,
     processed: Option<Int64Array>,
     wait: Option<Int64Array>,
+    gpu_util: Option<Float64Array>,
+    gpu_wasted: Option<Float64Array>,
+    energy: Option<Float64Array>,
 }
 
 #[inline]
@@ -368,6 +381,9 @@ impl Batch {
             gpu_reserved: f("gpu_hours_reserved")?,
             processed: t("processed_date")?,
             wait: i("wait_seconds")?,
+            gpu_util: f("gpu_utilization")?,
+            gpu_wasted: f("gpu_hours_wasted")?,
+            energy: f("energy_joules")?,
         })
     }
 
@@ -449,6 +465,9 @@ impl Batch {
             gpu_hours: float_at(&self.gpu_reserved, i).unwrap_or(0.0),
             processed_date: int_at(&self.processed, i).unwrap_or(0),
             wait_seconds,
+            gpu_utilization: float_at(&self.gpu_util, i),
+            gpu_hours_wasted: float_at(&self.gpu_wasted, i),
+            energy_joules: float_at(&self.energy, i),
         }
     }
 

@@ -14,7 +14,7 @@
 //! Where the terminal and HTML show a column elsewhere, or print it differently, the column
 //! is listed twice with disjoint [`Shown`] sets.
 
-use super::analyze::{Analysis, DayUsage, Efficiency, NodeUsage, StateCount, Usage};
+use super::analyze::{Analysis, DayUsage, Efficiency, Measured, NodeUsage, StateCount, Usage};
 use super::thousands;
 use Unit::{Amount, Count, MeanHours, Name, Percent};
 
@@ -187,6 +187,30 @@ impl Shown {
     }
 }
 
+/// Measured data a column holds. The terminal and HTML leave out a column of data no job
+/// in the report has (a site without GPU accounting gets one note instead of a column of
+/// `-`); JSON and CSV always carry it, `null` / empty, so their keys do not depend on the
+/// site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    Nothing,
+    /// GPU utilisation (`gres/gpuutil`).
+    Gpu,
+    /// An energy plugin (`ConsumedEnergyRaw`).
+    Energy,
+}
+
+impl Needs {
+    /// Whether a report with `m` shows a column that needs `self`.
+    pub fn met(self, m: Measured) -> bool {
+        match self {
+            Needs::Nothing => true,
+            Needs::Gpu => m.gpu,
+            Needs::Energy => m.energy,
+        }
+    }
+}
+
 /// One column of a table of `R` rows.
 pub struct Column<R> {
     /// The JSON key and CSV header.
@@ -195,6 +219,8 @@ pub struct Column<R> {
     pub header: &'static str,
     pub unit: Unit,
     pub shown: Shown,
+    /// The measured data the column needs to be shown to people.
+    pub needs: Needs,
     /// The cell of a row.
     pub value: fn(&R) -> Cell,
 }
@@ -203,6 +229,11 @@ impl<R> Column<R> {
     /// The same column, shown only in `shown`.
     const fn only(self, shown: Shown) -> Self {
         Column { shown, ..self }
+    }
+
+    /// The same column, left out for people when no job has the data.
+    const fn needs(self, needs: Needs) -> Self {
+        Column { needs, ..self }
     }
 }
 
@@ -229,18 +260,16 @@ impl<R> Table<R> {
         self.columns.iter().filter(move |c| c.shown.has(view))
     }
 
-    /// `rows` (some or all of [`Table::rows`]) laid out for `view`.
-    pub fn layout(&self, rows: &[R], view: View) -> Layout {
+    /// `rows` (some or all of [`Table::rows`]) laid out for `view` (the terminal or HTML),
+    /// without the columns of data `measured` says no job has.
+    pub fn layout(&self, rows: &[R], view: View, measured: Measured) -> Layout {
+        let cols: Vec<&Column<R>> = self.shown(view).filter(|c| c.needs.met(measured)).collect();
         Layout {
-            headers: self.shown(view).map(|c| c.header).collect(),
-            align: self.shown(view).map(|c| c.unit.align()).collect(),
+            headers: cols.iter().map(|c| c.header).collect(),
+            align: cols.iter().map(|c| c.unit.align()).collect(),
             rows: rows
                 .iter()
-                .map(|r| {
-                    self.shown(view)
-                        .map(|c| c.unit.text(&(c.value)(r)))
-                        .collect()
-                })
+                .map(|r| cols.iter().map(|c| c.unit.text(&(c.value)(r))).collect())
                 .collect(),
         }
     }
@@ -298,6 +327,7 @@ pub const TABLES: &[&dyn DataTable] = &[
     &STATES,
     &EFFICIENCY,
     &TOP_WASTERS,
+    &TOP_GPU_WASTERS,
 ];
 
 /// The table called `name`.
@@ -331,6 +361,7 @@ const fn col<R>(
         header,
         unit,
         shown: Shown::ALL,
+        needs: Needs::Nothing,
         value,
     }
 }
@@ -361,6 +392,18 @@ const CPU_WASTED: Column<Usage> = col("cpu_hours_wasted", "CPU h wasted", Amount
 const MEM_WASTED: Column<Usage> = col("memory_gb_hours_wasted", "Mem GB-h wasted", Amount, |u| {
     u.memory_gb_hours_wasted.into()
 });
+const GPU_EFF: Column<Usage> = col("gpu_efficiency", "GPU eff", Percent, |u: &Usage| {
+    u.gpu.gpu_efficiency.into()
+})
+.needs(Needs::Gpu);
+const GPU_WASTED: Column<Usage> = col("gpu_hours_wasted", "GPU h wasted", Amount, |u: &Usage| {
+    u.gpu.gpu_hours_wasted.into()
+})
+.needs(Needs::Gpu);
+const ENERGY: Column<Usage> = col("energy_kwh", "kWh", Amount, |u: &Usage| {
+    u.gpu.energy_kwh.into()
+})
+.needs(Needs::Energy);
 const GROUP_OF_USER: Column<Usage> = col("group", "Group", Name, |u| {
     name(u.group.as_deref().unwrap_or_default())
 });
@@ -389,6 +432,9 @@ pub const CLUSTERS: Table<Usage> = Table {
         MEM_EFF,
         CPU_WASTED.only(Shown::DATA),
         MEM_WASTED.only(Shown::DATA),
+        GPU_EFF,
+        GPU_WASTED.only(Shown::NOT_TERMINAL),
+        ENERGY,
     ],
 };
 
@@ -411,6 +457,9 @@ pub const USERS: Table<Usage> = Table {
         MEM_EFF,
         CPU_WASTED.only(Shown::DATA),
         MEM_WASTED.only(Shown::DATA),
+        GPU_EFF,
+        GPU_WASTED.only(Shown::NOT_TERMINAL),
+        ENERGY,
     ],
 };
 
@@ -433,6 +482,9 @@ pub const GROUPS: Table<Usage> = Table {
         MEM_EFF,
         CPU_WASTED.only(Shown::DATA),
         MEM_WASTED.only(Shown::DATA),
+        GPU_EFF,
+        GPU_WASTED.only(Shown::NOT_TERMINAL),
+        ENERGY,
     ],
 };
 
@@ -459,6 +511,29 @@ pub const PARTITIONS: Table<Usage> = Table {
         MEM_EFF,
         CPU_WASTED.only(Shown::DATA),
         MEM_WASTED.only(Shown::DATA),
+        GPU_EFF,
+        GPU_WASTED.only(Shown::NOT_TERMINAL),
+        ENERGY,
+    ],
+};
+
+/// Users whose COMPLETED jobs carry GPU utilisation data, by GPU hours wasted. Empty (and
+/// not shown to people) on a site without GPU accounting.
+pub const TOP_GPU_WASTERS: Table<Usage> = Table {
+    name: "top_gpu_wasters",
+    single: false,
+    rows: |a| &a.top_gpu_wasters,
+    columns: &[
+        col("user", "User", Name, |u| name(&u.key)),
+        GROUP_OF_USER.only(Shown::DATA),
+        col("gpu_jobs_measured", "GPU jobs", Count, |u| {
+            u.gpu.gpu_measured_jobs.into()
+        }),
+        col("gpu_hours_measured", "GPU h measured", Amount, |u| {
+            u.gpu.gpu_hours_measured.into()
+        }),
+        GPU_WASTED,
+        GPU_EFF,
     ],
 };
 
@@ -504,6 +579,22 @@ pub const NODES: Table<NodeUsage> = Table {
         col("gpu_utilization", "GPU util", Percent, |n| {
             n.gpu_utilization.into()
         }),
+        col("gpu_efficiency", "GPU eff", Percent, |n: &NodeUsage| {
+            n.gpu.gpu_efficiency.into()
+        })
+        .needs(Needs::Gpu),
+        col(
+            "gpu_hours_wasted",
+            "GPU h wasted",
+            Amount,
+            |n: &NodeUsage| n.gpu.gpu_hours_wasted.into(),
+        )
+        .needs(Needs::Gpu)
+        .only(Shown::NOT_TERMINAL),
+        col("energy_kwh", "kWh", Amount, |n: &NodeUsage| {
+            n.gpu.energy_kwh.into()
+        })
+        .needs(Needs::Energy),
     ],
 };
 
@@ -589,6 +680,21 @@ pub const SUMMARY: Table<Analysis> = Table {
             Amount,
             |a| a.summary.memory_gb_hours_wasted.into(),
         ),
+        col("gpu_efficiency", "GPU efficiency", Percent, |a| {
+            a.summary.gpu.gpu_efficiency.into()
+        }),
+        col("gpu_hours_wasted", "GPU hours wasted", Amount, |a| {
+            a.summary.gpu.gpu_hours_wasted.into()
+        }),
+        col("gpu_jobs_measured", "GPU jobs measured", Count, |a| {
+            a.summary.gpu.gpu_measured_jobs.into()
+        }),
+        col("gpu_hours_measured", "GPU hours measured", Amount, |a| {
+            a.summary.gpu.gpu_hours_measured.into()
+        }),
+        col("energy_kwh", "Energy (kWh)", Amount, |a| {
+            a.summary.gpu.energy_kwh.into()
+        }),
         col("files", "Files", Count, |a| a.summary.files.into()),
         col("files_unreadable", "Files unreadable", Count, |a| {
             (a.unreadable.len() as u64).into()
@@ -714,7 +820,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             names(),
-            "summary, clusters, users, groups, partitions, nodes, daily, states, efficiency, top_wasters"
+            "summary, clusters, users, groups, partitions, nodes, daily, states, efficiency, top_wasters, top_gpu_wasters"
         );
     }
 
@@ -734,6 +840,7 @@ mod tests {
         check(&GROUPS);
         check(&PARTITIONS);
         check(&TOP_WASTERS);
+        check(&TOP_GPU_WASTERS);
         check(&NODES);
         check(&DAILY);
         check(&STATES);

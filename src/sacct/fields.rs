@@ -1,7 +1,9 @@
 //! Which sacct fields are asked for, in which order, and where each one we compute with sits.
 //!
 //! The list is the Python tool's 60 fields (so its raw archive columns carry on) plus
-//! `TRESUsageInTot`, which seff uses for peak memory. The order is chosen for speed: what a
+//! `TRESUsageInTot`, which seff uses for peak memory and which also carries GPU utilisation
+//! and GPU memory (`gres/gpuutil`, `gres/gpumem`, Slurm 23.02 and later). Energy is the
+//! Python tool's `ConsumedEnergyRaw`: GPU and energy figures need no field of their own. The order is chosen for speed: what a
 //! step line is read for comes first, then what the allocation line is read for, so most
 //! lines are split only part of the way. Free-text fields that can hold the
 //! delimiter or a newline (job name, work dir, comment, constraints, container, submit line)
@@ -121,7 +123,10 @@ pub struct FieldLayout {
     pub ntasks: Option<usize>,
     pub cluster: Option<usize>,
     pub alloc_tres: Option<usize>,
+    /// TRESUsageInTot: peak memory, and GPU utilisation and memory where Slurm gathers them.
     pub tres_usage_in_tot: Option<usize>,
+    /// ConsumedEnergyRaw (joules), read on the allocation line only.
+    pub consumed_energy_raw: Option<usize>,
     /// Fields to split on a step line: up to the last one the metrics read there.
     pub step_prefix: usize,
 }
@@ -178,6 +183,7 @@ impl FieldLayout {
             cluster: find("Cluster"),
             alloc_tres: find("AllocTRES"),
             tres_usage_in_tot: find("TRESUsageInTot"),
+            consumed_energy_raw: find("ConsumedEnergyRaw"),
             step_prefix: 0,
             names,
             delimiter,
@@ -224,6 +230,8 @@ mod tests {
         let l = FieldLayout::ours();
         assert_eq!(l.len(), 62);
         assert!(l.tres_usage_in_tot.is_some());
+        // GPU usage rides in TRESUsageInTot; energy is the Python tool's field.
+        assert!(l.consumed_energy_raw.is_some());
         assert_eq!(l.names.last().unwrap(), "SubmitLine");
         assert_eq!(l.step_prefix, 7, "step lines are split only this far");
         // Every field of the Python tool's raw archive is still requested.

@@ -3,6 +3,10 @@
 //! `%G`).
 //!
 //! Pure functions; a value that cannot be read counts as absent (`None`, or zero GPUs).
+//!
+//! GPU usage (`gres/gpuutil`, `gres/gpumem`) appears in the TRESUsageIn* strings of Slurm
+//! 23.02 and later when the site accounts `gres/gpu` and detects GPUs with NVML or RSMI;
+//! `docs/metrics.md` ("GPU and energy: what Slurm records") says what the numbers mean.
 
 use super::units::{parse_duration, parse_memory_mb};
 
@@ -35,6 +39,35 @@ pub fn tres_mem_mb(s: &str) -> Option<f64> {
 /// `cpu=` of a TRESUsageInTot string (a duration there), in seconds.
 pub fn tres_cpu_seconds(s: &str) -> Option<f64> {
     tres_value(s, "cpu").and_then(parse_duration)
+}
+
+/// Slurm's "no value" and "infinite" sentinels (NO_VAL64, INFINITE64, and the 32-bit
+/// NO_VAL/INFINITE) are near the top of their types; a GPU plugin that cannot read a device
+/// stores INFINITE64, which sacct prints as a huge number. Anything from 2^31 up is one of
+/// them, never a percentage.
+const SENTINEL_FROM: u64 = 1 << 31;
+
+/// `gres/gpuutil=` of a TRESUsageIn* string: the GPU utilisation in percent that the step's
+/// tasks were sampled at, added over the tasks in `TRESUsageInTot` (so it can exceed 100
+/// when a step has several tasks or GPUs). `None` when the key is absent (no GPU
+/// accounting) or holds a sentinel.
+pub fn tres_gpu_util(s: &str) -> Option<f64> {
+    let v = tres_value(s, "gres/gpuutil")?;
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = v.parse().ok()?;
+    (n < SENTINEL_FROM).then_some(n as f64)
+}
+
+/// `gres/gpumem=` of a TRESUsageIn* string, in MiB. Slurm stores bytes; sacct prints them
+/// with a unit (`36266M`), or bare bytes with `--noconvert`. `None` when absent, unreadable
+/// or a sentinel (2^63 bytes or more, ~8 EiB).
+pub fn tres_gpu_mem_mb(s: &str) -> Option<f64> {
+    const SENTINEL_MB: f64 = (1u64 << 43) as f64; // 2^63 bytes in MiB
+    tres_value(s, "gres/gpumem")
+        .and_then(parse_memory_mb)
+        .filter(|mb| *mb < SENTINEL_MB)
 }
 
 /// GPUs in an AllocTRES string: `gres/gpu=N`, or when only typed entries exist
@@ -124,6 +157,46 @@ mod tests {
         assert_eq!(
             tres_value("gres/gpumem=4,gres/gpu=2", "gres/gpu"),
             Some("2")
+        );
+    }
+
+    /// The shapes Slurm's own documentation and source give: `sacct --format=TRESUsageInAve`
+    /// in gres.html (23.02 and later), raw bytes with `--noconvert`, the INFINITE64 a GPU
+    /// plugin stores for a device it cannot read, and a site without GPU accounting.
+    #[test]
+    fn gpu_usage_values() {
+        let ave = "cpu=00:00:11,energy=0,fs/disk=87613,gres/gpumem=36266M,gres/gpuutil=100,mem=628748K,pages=0,vmem=0";
+        assert_eq!(tres_gpu_util(ave), Some(100.0));
+        assert_eq!(tres_gpu_mem_mb(ave), Some(36266.0));
+        // --noconvert: bytes.
+        let raw = "cpu=00:56:24,energy=0,fs/disk=350130624578,gres/gpumem=40777023488,gres/gpuutil=100,mem=10621726720";
+        assert_eq!(tres_gpu_mem_mb(raw), Some(40777023488.0 / 1048576.0));
+        // Two tasks' peaks added in TRESUsageInTot: more than 100.
+        assert_eq!(
+            tres_gpu_util("gres/gpumem=2G,gres/gpuutil=187"),
+            Some(187.0)
+        );
+        // The .extern step of a GPU job: measured zero, which is a value.
+        let ext = "cpu=00:00:00,energy=0,fs/disk=5273,gres/gpumem=0,gres/gpuutil=0,mem=262144";
+        assert_eq!(tres_gpu_util(ext), Some(0.0));
+        assert_eq!(tres_gpu_mem_mb(ext), Some(0.0));
+        // INFINITE64 and NO_VAL: not a measurement.
+        let inf = "gres/gpumem=18446744073709551615,gres/gpuutil=18446744073709551615";
+        assert_eq!(tres_gpu_util(inf), None);
+        assert_eq!(tres_gpu_mem_mb(inf), None);
+        assert_eq!(tres_gpu_util("gres/gpuutil=4294967294"), None);
+        // No GPU accounting (Slurm 22.05, or AccountingStorageTRES without gres/gpu).
+        let none = "cpu=00:00:05,energy=0,fs/disk=8100,mem=6108K,pages=0,vmem=13080K";
+        assert_eq!(tres_gpu_util(none), None);
+        assert_eq!(tres_gpu_mem_mb(none), None);
+        assert_eq!(tres_gpu_util(""), None);
+        assert_eq!(tres_gpu_util("gres/gpuutil="), None);
+        assert_eq!(tres_gpu_util("gres/gpuutil=-3"), None);
+        // gres/gpu itself is a count, not utilisation, whatever the order.
+        assert_eq!(tres_gpu_util("gres/gpu=4,gres/gpuutil=55"), Some(55.0));
+        assert_eq!(
+            tres_gpus("gres/gpuutil=55,gres/gpumem=4G,gres/gpu:a100=2"),
+            2
         );
     }
 

@@ -134,6 +134,7 @@ const PLAIN_COLUMNS: &[&str] = &[
     "max_rss_mb", "total_cpu_seconds", "cpu_efficiency", "memory_efficiency",
     "cpu_hours_wasted", "memory_gb_hours_wasted", "cpu_hours_reserved",
     "memory_gb_hours_reserved", "gpu_hours_reserved", "wait_seconds", "array_task_id",
+    "gpu_memory_max_mb", "gpu_hours_wasted", "energy_joules",
 ];
 
 fn props(meta: &Meta, schema_version: &str) -> WriterProperties {
@@ -498,7 +499,10 @@ pub(crate) mod tests {
         jobs.sort_by_key(|j| j.job_id.clone());
         assert_eq!(back, jobs);
         let md = read_metadata(&path).unwrap();
-        assert!(md.contains(&("slurm_usage.schema_version".into(), "1".into())));
+        assert!(md.contains(&(
+            "slurm_usage.schema_version".into(),
+            model::SCHEMA_VERSION.into()
+        )));
         assert!(md.contains(&("slurm_usage.sacct_version".into(), "slurm 22.05.8".into())));
     }
 
@@ -542,5 +546,41 @@ pub(crate) mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!path.exists());
+    }
+
+    /// A partition written by version 1 (no GPU or energy columns, schema version "1" in
+    /// its metadata) is read, not refused: the new columns read as null, the rest as written.
+    #[test]
+    fn version_1_partition_reads_with_null_gpu_and_energy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2026-11-25.parquet");
+        let job = ProcessedJob {
+            job_id: "9".into(),
+            job_id_raw: "9".into(),
+            alloc_gpus: 2,
+            gpu_hours_reserved: 4.0,
+            elapsed_seconds: 7200,
+            ..Default::default()
+        };
+        let batch = model::to_record_batch(&[&job]).unwrap();
+        let v1_columns: Vec<usize> = (0..37).collect();
+        assert_eq!(batch.schema().field(36).name(), "sacct_version");
+        let v1 = batch.project(&v1_columns).unwrap();
+        let file = File::create(&path).unwrap();
+        let mut w = ArrowWriter::try_new(file, v1.schema(), Some(props(&meta(), "1"))).unwrap();
+        w.write(&v1).unwrap();
+        w.close().unwrap();
+
+        let back = read_processed(&path, &Zone::Local).unwrap().into_inner();
+        assert_eq!(
+            back,
+            vec![job],
+            "every version-1 value, and null for the rest"
+        );
+        assert_eq!(back[0].gpu_utilization, None);
+        assert_eq!(back[0].energy_joules, None);
+        assert!(read_metadata(&path)
+            .unwrap()
+            .contains(&("slurm_usage.schema_version".into(), "1".into())));
     }
 }

@@ -24,6 +24,52 @@ pub(super) struct Acc {
     pub(super) mem_eff: f64,
     pub(super) cpu_wasted: f64,
     pub(super) mem_wasted: f64,
+    pub(super) gpu: GpuAcc,
+}
+
+/// Measured GPU use and energy: only jobs that carry the data count, so a site (or a file)
+/// without GPU accounting adds nothing here, and a report can tell "no data" from "idle".
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct GpuAcc {
+    /// Reserved GPU hours of COMPLETED jobs with utilisation data.
+    pub(super) measured_hours: f64,
+    /// Those hours x each job's utilisation.
+    pub(super) used_hours: f64,
+    /// `gpu_hours_wasted` of the same jobs.
+    pub(super) wasted_hours: f64,
+    /// COMPLETED jobs with utilisation data.
+    pub(super) measured_jobs: u64,
+    /// Joules of the jobs with energy data (any state: energy used is used).
+    pub(super) energy_j: f64,
+    pub(super) energy_jobs: u64,
+}
+
+impl GpuAcc {
+    /// Adds a job's share (`frac`: 1, or its share of a multi-node job's nodes).
+    #[inline]
+    pub(super) fn add(&mut self, m: &JobMetrics, completed: bool, frac: f64) {
+        if completed {
+            if let Some(u) = m.gpu_utilization {
+                self.measured_jobs += 1;
+                self.measured_hours += m.gpu_hours * frac;
+                self.used_hours += m.gpu_hours * frac * u / 100.0;
+                self.wasted_hours += m.gpu_hours_wasted.unwrap_or(0.0) * frac;
+            }
+        }
+        if let Some(e) = m.energy_joules {
+            self.energy_j += e * frac;
+            self.energy_jobs += 1;
+        }
+    }
+
+    pub(super) fn merge(&mut self, o: &GpuAcc) {
+        self.measured_hours += o.measured_hours;
+        self.used_hours += o.used_hours;
+        self.wasted_hours += o.wasted_hours;
+        self.measured_jobs += o.measured_jobs;
+        self.energy_j += o.energy_j;
+        self.energy_jobs += o.energy_jobs;
+    }
 }
 
 impl Acc {
@@ -45,6 +91,7 @@ impl Acc {
             self.cpu_wasted += m.cpu_hours_wasted;
             self.mem_wasted += m.memory_gb_hours_wasted;
         }
+        self.gpu.add(m, completed, 1.0);
     }
 
     pub(super) fn merge(&mut self, o: &Acc) {
@@ -60,6 +107,7 @@ impl Acc {
         self.mem_eff += o.mem_eff;
         self.cpu_wasted += o.cpu_wasted;
         self.mem_wasted += o.mem_wasted;
+        self.gpu.merge(&o.gpu);
     }
 }
 
@@ -75,6 +123,7 @@ pub(super) struct NodeAcc {
     pub(super) jobs: u64,
     pub(super) cpu_hours: f64,
     pub(super) gpu_hours: f64,
+    pub(super) gpu: GpuAcc,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -273,6 +322,7 @@ impl Partial {
                 acc.jobs += 1;
                 acc.cpu_hours += m.cpu_hours / n;
                 acc.gpu_hours += m.gpu_hours / n;
+                acc.gpu.add(m, completed, 1.0 / n);
             }
         }
         split_days(m, w, &mut self.daily, &mut user.days);
@@ -371,6 +421,7 @@ impl Named {
             n.jobs += v.jobs;
             n.cpu_hours += v.cpu_hours;
             n.gpu_hours += v.gpu_hours;
+            n.gpu.merge(&v.gpu);
         }
         if self.daily.len() < o.daily.len() {
             self.daily.resize(o.daily.len(), DayAcc::default());

@@ -6,11 +6,25 @@
 
 use std::collections::BTreeMap;
 
-use super::aggregate::{Acc, Named};
+use super::aggregate::{Acc, GpuAcc, Named};
 use super::{
-    Analysis, Context, DayUsage, Efficiency, Groups, NodeUsage, Spread, StateCount, Summary, Usage,
-    Window,
+    Analysis, Context, DayUsage, Efficiency, GpuUse, Groups, NodeUsage, Spread, StateCount,
+    Summary, Usage, Window,
 };
+
+impl GpuUse {
+    fn from_acc(g: &GpuAcc) -> GpuUse {
+        let measured = g.measured_jobs > 0;
+        GpuUse {
+            gpu_efficiency: (measured && g.measured_hours > 0.0)
+                .then(|| (100.0 * g.used_hours / g.measured_hours).clamp(0.0, 100.0)),
+            gpu_hours_wasted: measured.then_some(g.wasted_hours),
+            energy_kwh: (g.energy_jobs > 0).then(|| g.energy_j / 3.6e6),
+            gpu_measured_jobs: g.measured_jobs,
+            gpu_hours_measured: g.measured_hours,
+        }
+    }
+}
 
 impl Usage {
     fn from_acc(key: String, a: &Acc) -> Usage {
@@ -30,6 +44,7 @@ impl Usage {
             avg_memory_efficiency: avg(a.mem_eff, a.completed),
             cpu_hours_wasted: a.cpu_wasted,
             memory_gb_hours_wasted: a.mem_wasted,
+            gpu: GpuUse::from_acc(&a.gpu),
         }
     }
 }
@@ -81,6 +96,7 @@ pub(super) fn finish(
     names.sort();
     let (mut users, groups, total) = users_and_groups(&p, &names, &ctx.groups);
     let top_wasters = top_wasters(&users);
+    let top_gpu_wasters = top_gpu_wasters(&users);
     users.sort_by(by_cpu_hours);
     let ranked = |m: &crate::fxhash::FxHashMap<String, Acc>| {
         let mut v: Vec<Usage> = m
@@ -115,6 +131,7 @@ pub(super) fn finish(
         avg_memory_efficiency: t.avg_memory_efficiency,
         cpu_hours_wasted: t.cpu_hours_wasted,
         memory_gb_hours_wasted: t.memory_gb_hours_wasted,
+        gpu: t.gpu,
         files,
         duplicates_removed: duplicates,
     };
@@ -142,6 +159,7 @@ pub(super) fn finish(
         states,
         efficiency,
         top_wasters,
+        top_gpu_wasters,
         unreadable,
     }
 }
@@ -194,6 +212,28 @@ fn top_wasters(users: &[Usage]) -> Vec<Usage> {
     v
 }
 
+/// Users whose COMPLETED jobs carry GPU utilisation data, by GPU hours wasted, then measured
+/// GPU hours, then name.
+fn top_gpu_wasters(users: &[Usage]) -> Vec<Usage> {
+    let mut v: Vec<Usage> = users
+        .iter()
+        .filter(|u| u.gpu.gpu_measured_jobs > 0)
+        .cloned()
+        .collect();
+    let wasted = |u: &Usage| u.gpu.gpu_hours_wasted.unwrap_or(0.0);
+    v.sort_by(|a, b| {
+        wasted(b)
+            .total_cmp(&wasted(a))
+            .then_with(|| {
+                b.gpu
+                    .gpu_hours_measured
+                    .total_cmp(&a.gpu.gpu_hours_measured)
+            })
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    v
+}
+
 /// Nodes by CPU hours, with utilisation where sinfo gave the node's CPU (GPU) count.
 fn nodes(p: &Named, ctx: &Context) -> Vec<NodeUsage> {
     let hours = ctx.window.hours();
@@ -217,6 +257,7 @@ fn nodes(p: &Named, ctx: &Context) -> Vec<NodeUsage> {
                 gpus,
                 cpu_utilization: util(a.cpu_hours, cpus),
                 gpu_utilization: util(a.gpu_hours, gpus),
+                gpu: GpuUse::from_acc(&a.gpu),
             }
         })
         .collect();

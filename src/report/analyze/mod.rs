@@ -56,7 +56,9 @@ use dedup::{cluster_seed, job_hash, repeated_hashes, resolve_duplicates};
 use finish::finish;
 
 pub use context::{Context, Filter, Groups, NodeInventory, Window, UNGROUPED};
-pub use types::{Analysis, DayUsage, Efficiency, NodeUsage, Spread, StateCount, Summary, Usage};
+pub use types::{
+    Analysis, DayUsage, Efficiency, GpuUse, Measured, NodeUsage, Spread, StateCount, Summary, Usage,
+};
 
 /// Errors that stop an analysis. An unreadable single file does not: it is skipped and
 /// listed in [`Analysis::unreadable`].

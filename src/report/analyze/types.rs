@@ -30,6 +30,34 @@ pub struct Usage {
     pub cpu_hours_wasted: f64,
     /// Of COMPLETED jobs.
     pub memory_gb_hours_wasted: f64,
+    pub gpu: GpuUse,
+}
+
+/// Measured GPU use and energy of a set of jobs: `None` where none of the jobs carries the
+/// data (no GPU accounting, no energy plugin, or files older than schema version 2), so a
+/// report never shows a 0 that was not measured.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GpuUse {
+    /// GPU hours used / GPU hours reserved, in percent, over the COMPLETED jobs with
+    /// utilisation data. Each job's utilisation is a sampled peak, so this is an upper bound
+    /// (`docs/metrics.md`).
+    pub gpu_efficiency: Option<f64>,
+    /// Reserved GPU hours x unused fraction, over the same jobs (a lower bound).
+    pub gpu_hours_wasted: Option<f64>,
+    /// Energy of the jobs with energy data, kWh.
+    pub energy_kwh: Option<f64>,
+    /// COMPLETED jobs with GPU utilisation data.
+    pub gpu_measured_jobs: u64,
+    /// Their reserved GPU hours: what `gpu_efficiency` and `gpu_hours_wasted` are out of.
+    pub gpu_hours_measured: f64,
+}
+
+/// Which measured data a report holds: the terminal and HTML leave out columns of data no
+/// job has, and say so once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    pub gpu: bool,
+    pub energy: bool,
 }
 
 /// One node: its share of the jobs that ran on it.
@@ -46,6 +74,8 @@ pub struct NodeUsage {
     pub cpu_utilization: Option<f64>,
     /// GPU hours / (GPUs x hours), in percent; `None` for a node without GPUs.
     pub gpu_utilization: Option<f64>,
+    /// The node's share of measured GPU use and energy (a multi-node job's split evenly).
+    pub gpu: GpuUse,
 }
 
 /// One calendar day of the window.
@@ -110,6 +140,7 @@ pub struct Summary {
     pub avg_memory_efficiency: Option<f64>,
     pub cpu_hours_wasted: f64,
     pub memory_gb_hours_wasted: f64,
+    pub gpu: GpuUse,
     /// Partitions read.
     pub files: u64,
     /// Records dropped because a newer record of the same job exists.
@@ -142,6 +173,8 @@ pub struct Analysis {
     pub efficiency: Efficiency,
     /// Users with COMPLETED jobs, by CPU hours wasted, descending.
     pub top_wasters: Vec<Usage>,
+    /// Users with measured GPU waste, by GPU hours wasted, descending.
+    pub top_gpu_wasters: Vec<Usage>,
     /// Files that could not be read (skipped), with the reason.
     pub unreadable: Vec<String>,
 }
@@ -150,5 +183,13 @@ impl Analysis {
     /// No job matched.
     pub fn is_empty(&self) -> bool {
         self.summary.jobs == 0
+    }
+
+    /// Whether any job of the report carries GPU utilisation or energy data.
+    pub fn measured(&self) -> Measured {
+        Measured {
+            gpu: self.summary.gpu.gpu_measured_jobs > 0,
+            energy: self.summary.gpu.energy_kwh.is_some(),
+        }
     }
 }
