@@ -1081,7 +1081,10 @@ fn lake_commands_work_per_listed_cluster() {
     assert!(!object("alpha").exists(), "--cluster beta uploaded alpha");
     let mid = pending(&env);
     assert_eq!(mid[0].0, "alpha");
-    assert_eq!((mid[0].1 > 0, mid[1].clone()), (true, ("beta".to_string(), 0)));
+    assert_eq!(
+        (mid[0].1 > 0, mid[1].clone()),
+        (true, ("beta".to_string(), 0))
+    );
 
     let out = env.run(&["lake", "sync"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -724,20 +724,8 @@ mod tests {
         let date = d("2026-11-20");
         let path = archive.name(Kind::Processed, date);
         std::fs::write(&path, b"not parquet").unwrap();
-        let mut tracker = Tracker::default();
-        tracker.mark_complete(date);
-        let mut w = Writer {
-            archive: archive.clone(),
-            zone: "UTC".parse().unwrap(),
-            settle: Duration::ZERO,
-            layout: Arc::new(FieldLayout::ours()),
-            cycle_dates: HashSet::new(),
-            written: HashMap::new(),
-            stash: BTreeMap::new(),
-            tracker,
-            sacct_version: "slurm 22.05.8".into(),
-            refresh_unfinished: false,
-        };
+        let mut w = writer(&archive, false);
+        w.tracker.mark_complete(date);
         let fields = FieldLayout::ours();
         let row: Vec<&str> = fields
             .names

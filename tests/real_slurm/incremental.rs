@@ -4,13 +4,11 @@
 //! change after T: pending, running, or ended at or after T, and nothing those windows
 //! lack.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
-use crate::rig::{run, Rig};
-use crate::sacct::is_final;
+use crate::rig::Rig;
+use crate::sacct::{is_final, window_lines};
 use crate::setup::first;
 
 /// Allocation lines of `sacct -a -X` for `[start, end)`: JobID -> (State, End).
@@ -19,28 +17,8 @@ fn window(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<BTreeMap<String, (String, String)>, String> {
-    let f = "%Y-%m-%dT%H:%M:%S";
-    let out = run(
-        rig.cmd("sacct").env("TZ", "UTC").args([
-            "-a",
-            "-X",
-            "-P",
-            "-n",
-            "-S",
-            &start.format(f).to_string(),
-            "-E",
-            &end.format(f).to_string(),
-            "-o",
-            "JobID,State,End",
-        ]),
-        Duration::from_secs(60),
-    )?;
-    if !out.ok() {
-        return Err(format!("sacct -S/-E {}", out.describe()));
-    }
-    out.stdout
-        .lines()
-        .filter(|l| !l.is_empty())
+    window_lines(rig, start, end, "JobID,State,End")?
+        .iter()
         .map(|l| match l.split('|').collect::<Vec<_>>()[..] {
             [id, state, end] => Ok((id.to_string(), (state.to_string(), end.to_string()))),
             _ => Err(format!("sacct: unexpected line {l:?}")),

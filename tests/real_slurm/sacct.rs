@@ -161,6 +161,18 @@ pub fn sacct_window(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<BTreeSet<String>, String> {
+    Ok(window_lines(rig, start, end, "JobID")?
+        .into_iter()
+        .collect())
+}
+
+/// The lines of `sacct -a -X -P -n -o FIELDS` for the window `[start, end)`, times in UTC.
+pub fn window_lines(
+    rig: &Rig,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    fields: &str,
+) -> Result<Vec<String>, String> {
     let f = "%Y-%m-%dT%H:%M:%S";
     let out = run(
         rig.cmd("sacct").env("TZ", "UTC").args([
@@ -173,7 +185,7 @@ pub fn sacct_window(
             "-E",
             &end.format(f).to_string(),
             "-o",
-            "JobID",
+            fields,
         ]),
         Duration::from_secs(60),
     )?;

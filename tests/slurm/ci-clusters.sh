@@ -28,26 +28,9 @@ export SLURM_RIG_VERSION=22.05 # beta runs the host's Slurm (second.sh)
 # shellcheck disable=SC2206  # split on purpose
 EXTRA=(${CARGO_TEST_ARGS:-})
 
-T0=$(date +%s%3N)
-TIMINGS=()
-FAILED=()
-
-log() { printf '[ci-clusters %s] %s\n' "$(date +%T)" "$*" >&2; }
-since() { # start_ms -> seconds with one decimal
-  local d=$(( $(date +%s%3N) - $1 ))
-  printf '%d.%d' $((d / 1000)) $(((d % 1000) / 100))
-}
-
-# step NAME CMD... : run CMD, record its time; return its status.
-step() {
-  local name=$1 t rc=0
-  shift
-  t=$(date +%s%3N)
-  log "== $name"
-  "$@" || rc=$?
-  TIMINGS+=("$(printf '%-34s %6s s%s' "$name" "$(since "$t")" "$( ((rc)) && echo "  FAILED (exit $rc)")")")
-  return "$rc"
-}
+CI_TAG=ci-clusters
+# shellcheck source=tests/slurm/ci-lib.sh
+source "$HERE/ci-lib.sh"
 
 show_logs() {
   log "daemon logs follow"
@@ -66,9 +49,7 @@ finish() {
   local rc=$?
   trap - EXIT
   step "stop both clusters" stop_all || rc=1
-  log "timings:"
-  printf '  %s\n' "${TIMINGS[@]}" >&2
-  printf '  %-34s %6s s\n' "total" "$(since "$T0")" >&2
+  print_timings
   if (( ${#FAILED[@]} )); then
     log "FAILED: ${FAILED[*]}"
     rc=1

@@ -41,26 +41,9 @@ export PATH=$SLURM_RIG_DIR/bin:$PATH
 # shellcheck disable=SC2206  # split on purpose
 EXTRA=(${CARGO_TEST_ARGS:-})
 
-T0=$(date +%s%3N)
-TIMINGS=()
-FAILED=()
-
-log() { printf '[ci %s] %s\n' "$(date +%T)" "$*" >&2; }
-since() { # start_ms -> seconds with one decimal
-  local d=$(( $(date +%s%3N) - $1 ))
-  printf '%d.%d' $((d / 1000)) $(((d % 1000) / 100))
-}
-
-# step NAME CMD... : run CMD, record its time; return its status.
-step() {
-  local name=$1 t rc=0
-  shift
-  t=$(date +%s%3N)
-  log "== $name"
-  "$@" || rc=$?
-  TIMINGS+=("$(printf '%-42s %6s s%s' "$name" "$(since "$t")" "$( ((rc)) && echo "  FAILED (exit $rc)")")")
-  return "$rc"
-}
+CI_TAG=ci
+# shellcheck source=tests/slurm/ci-lib.sh
+source "$HERE/ci-lib.sh"
 
 show_logs() {
   log "daemon logs follow"
@@ -74,9 +57,7 @@ finish() {
   if [[ $(cat "$SLURM_RIG_DIR/etc/version" 2>/dev/null || echo 22.05) != 22.05 ]]; then
     step "cluster stop --wipe (not 22.05)" "$CLUSTER" stop --wipe || rc=1
   fi
-  log "timings:"
-  printf '  %s\n' "${TIMINGS[@]}" >&2
-  printf '  %-42s %6s s\n' "total" "$(since "$T0")" >&2
+  print_timings
   if (( ${#FAILED[@]} )); then
     log "FAILED: ${FAILED[*]}"
     rc=1

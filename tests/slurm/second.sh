@@ -192,14 +192,7 @@ beta_status() {
   return "$down"
 }
 
-beta_logs() {
-  local f
-  for f in "$LOG"/*.log; do
-    [[ -f $f ]] || continue
-    echo "===== $f (last $LOG_LINES lines) ====="
-    tail -n "$LOG_LINES" "$f"
-  done
-}
+beta_logs() { cmd_logs; } # cluster.sh's, over beta's $LOG
 
 beta_usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 
