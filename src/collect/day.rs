@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::attribution;
@@ -85,6 +85,10 @@ pub(super) struct DaySpec {
     pub meta: Meta,
     /// Where the date's raw partition is staged.
     pub archive: Archive,
+    /// Bounds the dates being parsed and encoded at once ([`Collector::parse_slots`]).
+    ///
+    /// [`Collector::parse_slots`]: super::Collector::parse_slots
+    pub parse_slots: Arc<Semaphore>,
 }
 
 /// Runs sacct once for the date and builds its [`Day`] while sacct prints.
@@ -97,20 +101,26 @@ pub(super) async fn fetch(
 ) -> Result<(Day, Finished), FetchError> {
     // Two chunks in flight: sacct runs ahead of the parser by at most 2 MB.
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(2);
-    let consumer = tokio::task::spawn_blocking(move || -> Result<Day, StoreError> {
-        let layout = spec.layout.clone();
-        let mut b = DayBuilder::new(&spec, &layout);
-        while let Some(chunk) = rx.blocking_recv() {
-            b.feed(&chunk)?;
-        }
-        b.finish()
-    });
-    let run = run_streaming(prog, args, timeout, cancel, tx).await;
-    // The sender is gone either way, so the consumer ends; a partial day is dropped (its
-    // temp file removed) before any retry starts.
-    let built = consumer
+    let slots = spec.parse_slots.clone();
+    let consumer = async move {
+        // Parsing and encoding keep a core busy each: with more sacct calls than cores, a
+        // date waits here for a slot while its sacct (its query long answered) blocks on a
+        // full pipe, so memory holds the dates being parsed, not every date fetched.
+        let _slot = slots.acquire_owned().await;
+        tokio::task::spawn_blocking(move || -> Result<Day, StoreError> {
+            let layout = spec.layout.clone();
+            let mut b = DayBuilder::new(&spec, &layout);
+            while let Some(chunk) = rx.blocking_recv() {
+                b.feed(&chunk)?;
+            }
+            b.finish()
+        })
         .await
-        .map_err(|e| FetchError::Internal(e.to_string()));
+        .map_err(|e| FetchError::Internal(e.to_string()))
+    };
+    // The sender is gone when sacct ends either way, so the consumer ends; a partial day
+    // is dropped (its temp file removed) before any retry starts.
+    let (run, built) = tokio::join!(run_streaming(prog, args, timeout, cancel, tx), consumer);
     match (run, built) {
         (Ok(run), Ok(Ok(day))) => Ok((day, run)),
         (Ok(_) | Err(CommandError::Abandoned), Ok(Err(store))) => Err(store.into()),

@@ -91,6 +91,10 @@ pub struct Collector {
     /// Bounds the sacct calls running at once, shared by the collectors of one cycle so
     /// that `max_concurrent_sacct` counts every call of every cluster.
     pub sacct_slots: Arc<Semaphore>,
+    /// Bounds the dates being parsed and encoded at once to the cores there are (at most
+    /// `max_concurrent_sacct`), shared like `sacct_slots`: a date's parser and raw encoder
+    /// keep a core busy each, so more at once only adds memory (~25 MB a date in flight).
+    pub parse_slots: Arc<Semaphore>,
     /// May a cycle ask sacct only for the jobs that changed since the last successful one
     /// ([`choose_mode`])? The daemon's cycles may; `collect` always queries whole days.
     pub incremental: bool,
@@ -114,6 +118,9 @@ impl Collector {
             sacct,
             layout: Arc::new(FieldLayout::ours()),
             sacct_slots: Arc::new(Semaphore::new(config.collect.max_concurrent_sacct)),
+            parse_slots: Arc::new(Semaphore::new(parse_parallelism(
+                config.collect.max_concurrent_sacct,
+            ))),
             config,
             incremental: false,
             clock: None,
@@ -169,6 +176,13 @@ impl Collector {
             None => self.config.clone(),
         }
     }
+}
+
+/// Dates parsed and encoded at once: one per core, at most `max_concurrent_sacct`, at
+/// least one.
+fn parse_parallelism(max_concurrent_sacct: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    max_concurrent_sacct.min(cores).max(1)
 }
 
 /// One cluster's cycle in [`run_all`].
@@ -780,6 +794,7 @@ fn fetch(
                 timezone: zone.name(),
             },
             archive: c.archive.clone(),
+            parse_slots: c.parse_slots.clone(),
         };
         tasks.spawn(async move {
             let Ok(permit) = sem.acquire_owned().await else {
@@ -1241,6 +1256,15 @@ mod tests {
             end + chrono::Duration::days(2),
             &[job, running]
         ));
+    }
+
+    #[test]
+    fn dates_parsed_at_once_are_bounded_by_cores_and_the_sacct_limit() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(parse_parallelism(1), 1);
+        assert_eq!(parse_parallelism(1000), cores);
+        assert_eq!(parse_parallelism(0), 1, "a cycle always makes progress");
+        assert!(parse_parallelism(4) <= 4);
     }
 
     #[test]
