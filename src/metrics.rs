@@ -24,9 +24,7 @@ use crate::sacct::parser::{
     MemPer, SacctOutput,
 };
 use crate::slurm::job::{array_parts, is_final_state, job_of_step, normalize_state};
-use crate::slurm::tres::{
-    tres_cpu_seconds, tres_gpu_mem_mb, tres_gpu_util, tres_gpus, tres_mem_mb,
-};
+use crate::slurm::tres::{tres_cpu_seconds, tres_gpus, tres_mem_mb, TresUsage};
 use crate::slurm::units::{parse_duration, parse_int, parse_memory_mb};
 
 /// What every job of one sacct run shares.
@@ -206,8 +204,8 @@ impl<'l> JobBuilder<'l> {
         // Memory: TRESUsageInTot mem, else MaxRSS x NTasks. The allocation line normally has
         // neither; when it does, it cannot exceed its steps, so taking the max is safe.
         let get = |i: Option<usize>| i.map_or("", |i| f[i]);
-        let tres = get(layout.tres_usage_in_tot);
-        let mem = tres_mem_mb(tres).or_else(|| {
+        let tres = TresUsage::parse(get(layout.tres_usage_in_tot));
+        let mem = tres.mem_mb().or_else(|| {
             parse_memory_mb(get(layout.max_rss)).map(|rss| {
                 let tasks = parse_int(get(layout.ntasks)).unwrap_or(1).max(1);
                 rss * tasks as f64
@@ -219,10 +217,10 @@ impl<'l> JobBuilder<'l> {
         if is_step {
             // GPU use from steps only: an allocation line that sacct filled by adding its
             // steps' totals would add sequential steps' peaks.
-            acc.step_gpu_util = max_of(acc.step_gpu_util, tres_gpu_util(tres));
-            acc.step_gpu_mem_mb = max_of(acc.step_gpu_mem_mb, tres_gpu_mem_mb(tres));
+            acc.step_gpu_util = max_of(acc.step_gpu_util, tres.gpu_util());
+            acc.step_gpu_mem_mb = max_of(acc.step_gpu_mem_mb, tres.gpu_mem_mb());
             acc.step_cpu += parse_duration(get(layout.total_cpu)).unwrap_or(0.0);
-            if let Some(c) = tres_cpu_seconds(tres) {
+            if let Some(c) = tres.cpu_seconds() {
                 acc.step_tres_cpu = Some(acc.step_tres_cpu.unwrap_or(0.0) + c);
             }
             return match acc.job {
