@@ -43,6 +43,9 @@ pub struct Metrics {
     /// What the last cycle asked of slurmdbd: sacct calls (retries included), the rows they
     /// returned, and the most rows of one call.
     pub last_cycle_sacct_calls: u64,
+    /// The last cycle asked sacct only for the jobs active since the cycle before
+    /// (docs/collection.md, "Incremental cycles"), not for whole days.
+    pub last_cycle_incremental: bool,
     pub last_cycle_sacct_rows: u64,
     pub last_cycle_sacct_rows_max: u64,
     /// Unparsable sacct lines (kept verbatim in the raw archive).
@@ -94,6 +97,7 @@ impl Metrics {
         self.sacct_seconds += r.sacct_seconds;
         self.sacct_rows += r.sacct_rows() as u64;
         self.last_cycle_sacct_calls = u64::from(r.sacct_calls);
+        self.last_cycle_incremental = r.incremental_since.is_some();
         self.last_cycle_sacct_rows = r.sacct_rows() as u64;
         self.last_cycle_sacct_rows_max = r.sacct_rows_max() as u64;
         self.parse_errors += r.parse_errors() as u64;
@@ -126,6 +130,7 @@ impl Metrics {
         self.jobs_written = 0;
         self.raw_rows_written = 0;
         self.last_cycle_sacct_calls = 0;
+        self.last_cycle_incremental = false;
         self.last_cycle_sacct_rows = 0;
         self.last_cycle_sacct_rows_max = 0;
         self.record_result(false);
@@ -233,6 +238,12 @@ impl Metrics {
             "gauge",
             "sacct processes the last cycle started (retries included): its queries to slurmdbd.",
             &plain(self.last_cycle_sacct_calls.to_string()),
+        );
+        metric(
+            "slurm_usage_last_cycle_incremental",
+            "gauge",
+            "1 when the last cycle asked sacct only for the jobs active since the cycle before, 0 when it queried whole days.",
+            &plain(u8::from(self.last_cycle_incremental).to_string()),
         );
         metric(
             "slurm_usage_last_cycle_sacct_rows",
@@ -417,6 +428,7 @@ mod tests {
             "slurm_usage_last_cycle_sacct_calls 5",
             "slurm_usage_last_cycle_sacct_rows 362",
             "slurm_usage_last_cycle_sacct_rows_max 301",
+            "slurm_usage_last_cycle_incremental 0",
         ];
         for line in expected {
             assert!(
@@ -425,6 +437,16 @@ mod tests {
             );
         }
         // Every sample has its HELP and TYPE, in that order, right before it.
+        let incremental = CycleReport {
+            incremental_since: Some(now),
+            ..report()
+        };
+        let mut inc = m.clone();
+        inc.record_cycle(&incremental, true, now);
+        assert!(inc
+            .render()
+            .lines()
+            .any(|l| l == "slurm_usage_last_cycle_incremental 1"));
         let lines: Vec<&str> = text.lines().collect();
         for (i, l) in lines.iter().enumerate() {
             if l.starts_with('#') {
@@ -449,7 +471,7 @@ mod tests {
                 .as_str()
             ));
         }
-        assert_eq!(text.matches("# TYPE").count(), 16);
+        assert_eq!(text.matches("# TYPE").count(), 17);
         assert!(text.ends_with('\n'));
     }
 

@@ -73,10 +73,17 @@ pub fn write_summary(r: &CycleReport, out: &mut impl Write) -> io::Result<()> {
     if r.sacct_calls > 0 {
         writeln!(
             out,
-            "sacct rows: {} ({} per call, at most {} in one)",
+            "sacct rows: {} ({} per call, at most {} in one){}",
             thousands(r.sacct_rows() as u64),
             thousands(r.sacct_rows_per_call() as u64),
             thousands(r.sacct_rows_max() as u64),
+            match r.incremental_since {
+                Some(t) => format!(
+                    "; incremental: jobs active since {}",
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                None => String::new(),
+            }
         )?;
     }
     if r.cancelled {
@@ -143,6 +150,21 @@ mod tests {
         // 3 calls, one failed: 2,400 rows from the other two (one date's retry).
         assert!(
             text.contains("sacct rows: 2,400 (1,200 per call, at most 2,400 in one)\n"),
+            "{text}"
+        );
+        // A daemon cycle that asked only for the jobs active since the one before says so.
+        let since = "2026-11-25T10:50:00Z".parse().unwrap();
+        let r = CycleReport {
+            incremental_since: Some(since),
+            ..r
+        };
+        let mut out = Vec::new();
+        write_summary(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "at most 2,400 in one); incremental: jobs active since 2026-11-25 10:50:00 UTC\n"
+            ),
             "{text}"
         );
     }
