@@ -31,24 +31,33 @@ fn the_incremental_window_holds_every_job_that_can_still_change() {
     let Some(_) = first() else { return };
     let rig = Rig::from_env();
     let now = Utc::now();
-    // The mix ran minutes ago: T a few minutes back splits it into jobs that ended before
-    // and jobs that ended after, are running or are pending.
-    let t = now - chrono::Duration::minutes(3);
     let (start, end) = (
         now - chrono::Duration::days(2),
         now + chrono::Duration::days(1),
     );
     let whole = window(&rig, start, end).unwrap_or_else(|e| panic!("{e}"));
-    let incremental = window(&rig, t, end).unwrap_or_else(|e| panic!("{e}"));
+    // T splits the mix: the middle of the distinct times its finished jobs ended at, so
+    // some ended before T (the window must leave them out) and some at or after it (it must
+    // hold them), whatever else ran or was cancelled before this test. Running and pending
+    // jobs, when there are any, must be in it too.
+    let parse = |e: &str| chrono::NaiveDateTime::parse_from_str(e, "%Y-%m-%dT%H:%M:%S");
+    let mut ends: Vec<chrono::NaiveDateTime> = whole
+        .values()
+        .filter(|(s, _)| is_final(s))
+        .filter_map(|(_, e)| parse(e).ok())
+        .collect();
+    ends.sort();
+    ends.dedup();
     assert!(
-        whole.values().any(|(s, _)| !is_final(s)),
-        "the mix has unfinished jobs: {whole:?}"
+        ends.len() >= 2,
+        "the mix needs jobs that ended at two different times: {whole:?}"
     );
+    let t = ends[ends.len() / 2].and_utc();
+    let incremental = window(&rig, t, end).unwrap_or_else(|e| panic!("{e}"));
     let mut missing = Vec::new();
     for (id, (state, ended)) in &whole {
-        let ended_at = chrono::NaiveDateTime::parse_from_str(ended, "%Y-%m-%dT%H:%M:%S");
         let can_change = !is_final(state)
-            || match ended_at {
+            || match parse(ended) {
                 Ok(e) => e.and_utc() >= t,
                 Err(_) => true,
             };
@@ -67,5 +76,9 @@ fn the_incremental_window_holds_every_job_that_can_still_change() {
     assert!(
         extra.is_empty(),
         "jobs only in the incremental window: {extra:?}"
+    );
+    assert!(
+        incremental.len() < whole.len(),
+        "-S {t} left out none of the jobs that ended before it: {whole:?}"
     );
 }
