@@ -113,17 +113,9 @@ impl Side {
         }
     }
 
-    fn tracker(&self) -> serde_json::Value {
-        let bytes = std::fs::read(self.data().join(".date_completion_tracker.json")).unwrap();
-        serde_json::from_slice(&bytes).unwrap()
-    }
-
     fn completed(&self) -> BTreeSet<String> {
-        self.tracker()["completed_dates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
+        util::env::completed_dates(&self.data())
+            .into_iter()
             .collect()
     }
 

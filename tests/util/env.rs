@@ -206,20 +206,28 @@ impl Env {
     }
 
     pub fn tracker(&self) -> serde_json::Value {
-        serde_json::from_slice(
-            &std::fs::read(self.data().join(".date_completion_tracker.json")).unwrap(),
-        )
-        .unwrap()
+        tracker_of(&self.data())
     }
 
     pub fn completed(&self) -> Vec<String> {
-        self.tracker()["completed_dates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect()
+        completed_dates(&self.data())
     }
+}
+
+/// The completion tracker of the data dir `data`, as JSON.
+pub fn tracker_of(data: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(data.join(".date_completion_tracker.json")).unwrap())
+        .unwrap()
+}
+
+/// The dates the tracker of the data dir `data` holds as complete, in its order.
+pub fn completed_dates(data: &std::path::Path) -> Vec<String> {
+    tracker_of(data)["completed_dates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Today in UTC (the tests' configured zone) and `n` days before.
