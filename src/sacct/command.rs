@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::fields::FieldLayout;
-use crate::slurm::run::{CommandError, Finished, Hints, SlurmCommand};
+use crate::slurm::run::{ChunkPool, CommandError, Finished, Hints, SlurmCommand};
 
 /// What sacct's errors tell the admin to do.
 const SACCT_HINTS: Hints = Hints {
@@ -87,15 +87,16 @@ pub async fn run_once(
 }
 
 /// Runs sacct once with `args`, sending its stdout to `out` in chunks as it prints (see
-/// [`SlurmCommand::stream`]).
+/// [`SlurmCommand::stream`]); the consumer hands chunks back to `pool`.
 pub async fn run_streaming(
     prog: &SacctProgram,
     args: &[OsString],
     timeout: Duration,
     cancel: &CancellationToken,
     out: tokio::sync::mpsc::Sender<Vec<u8>>,
+    pool: &ChunkPool,
 ) -> Result<Finished, CommandError> {
-    prog.command(args).stream(timeout, cancel, out).await
+    prog.command(args).stream(timeout, cancel, out, pool).await
 }
 
 /// What a retried call needs to know about its errors.
