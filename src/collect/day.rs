@@ -20,7 +20,7 @@ use crate::sacct::command::{run_streaming, AttemptError, Cancelled, SacctProgram
 use crate::sacct::fields::FieldLayout;
 use crate::sacct::parser::{recycle, split_fields, Malformed};
 use crate::sacct::stream::{Event, StreamParser};
-use crate::slurm::run::{CommandError, Finished};
+use crate::slurm::run::{ChunkPool, CommandError, Finished};
 use crate::store::parquet::{Meta, StoreError};
 use crate::store::raw::RawStage;
 use crate::store::Archive;
@@ -101,6 +101,8 @@ pub(super) async fn fetch(
 ) -> Result<(Day, Finished), FetchError> {
     // Two chunks in flight: sacct runs ahead of the parser by at most 2 MB.
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(2);
+    let pool = ChunkPool::default();
+    let returned = pool.clone();
     let slots = spec.parse_slots.clone();
     let consumer = async move {
         // Parsing and encoding keep a core busy each: with more sacct calls than cores, a
@@ -112,6 +114,7 @@ pub(super) async fn fetch(
             let mut b = DayBuilder::new(&spec, &layout);
             while let Some(chunk) = rx.blocking_recv() {
                 b.feed(&chunk)?;
+                returned.give(chunk);
             }
             b.finish()
         })
@@ -120,7 +123,10 @@ pub(super) async fn fetch(
     };
     // The sender is gone when sacct ends either way, so the consumer ends; a partial day
     // is dropped (its temp file removed) before any retry starts.
-    let (run, built) = tokio::join!(run_streaming(prog, args, timeout, cancel, tx), consumer);
+    let (run, built) = tokio::join!(
+        run_streaming(prog, args, timeout, cancel, tx, &pool),
+        consumer
+    );
     match (run, built) {
         (Ok(run), Ok(Ok(day))) => Ok((day, run)),
         (Ok(_) | Err(CommandError::Abandoned), Ok(Err(store))) => Err(store.into()),
@@ -275,11 +281,16 @@ impl<'l> DayBuilder<'l> {
                 }
             }
         }
+        let mut raw = r.raw.get()?;
+        raw.seal()?;
+        let mut jobs = built.jobs;
+        // Grown by doubling: up to half of it unused while the day waits for the writer.
+        jobs.shrink_to_fit();
         Ok(Day {
-            jobs: built.jobs,
+            jobs,
             here: r.here,
             elsewhere: r.elsewhere,
-            raw: r.raw.get()?,
+            raw,
             malformed: r.malformed,
             orphans,
             lossy: self.parser.lossy,

@@ -82,9 +82,19 @@ fn raw_props(meta: &Meta) -> WriterProperties {
         .build()
 }
 
+/// What the encoder thread is handed.
+enum Work {
+    /// Rows to encode.
+    Batch(RecordBatch),
+    /// Close the row group: its pages go to the file and the column writers (page buffers,
+    /// compression contexts: ~40 MB for a raw file's ~60 columns) are freed while the
+    /// stage waits for its turn at the writer.
+    Seal,
+}
+
 /// The Parquet writer on its own thread, fed whole batches.
 struct Encoder {
-    tx: Option<SyncSender<RecordBatch>>,
+    tx: Option<SyncSender<Work>>,
     handle: Option<JoinHandle<io::Result<()>>>,
 }
 
@@ -93,12 +103,16 @@ impl Encoder {
         let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(io::Error::other)?;
         // One batch in the channel and one being encoded: the splitter runs ahead by at most
         // two batches.
-        let (tx, rx) = sync_channel::<RecordBatch>(1);
+        let (tx, rx) = sync_channel::<Work>(1);
         let handle = std::thread::Builder::new()
             .name("raw-encoder".into())
             .spawn(move || {
-                for batch in rx {
-                    w.write(&batch).map_err(io::Error::other)?;
+                for work in rx {
+                    match work {
+                        Work::Batch(batch) => w.write(&batch),
+                        Work::Seal => w.flush(),
+                    }
+                    .map_err(io::Error::other)?;
                 }
                 w.close().map_err(io::Error::other)?;
                 Ok(())
@@ -109,9 +123,9 @@ impl Encoder {
         })
     }
 
-    /// Hands a batch over; if the encoder stopped (a write failed), returns its error.
-    fn send(&mut self, batch: RecordBatch) -> io::Result<()> {
-        let sent = self.tx.as_ref().map(|tx| tx.send(batch));
+    /// Hands work over; if the encoder stopped (a write failed), returns its error.
+    fn send(&mut self, work: Work) -> io::Result<()> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(work));
         match sent {
             Some(Ok(())) => Ok(()),
             _ => Err(self.join().err().unwrap_or_else(|| {
@@ -285,10 +299,25 @@ impl RawStage {
     }
 
     fn send(&mut self, batch: RecordBatch) -> Result<(), StoreError> {
+        self.hand_over(Work::Batch(batch))
+    }
+
+    fn hand_over(&mut self, work: Work) -> Result<(), StoreError> {
         let path = self.target().to_path_buf();
         self.encoder
-            .send(batch)
+            .send(work)
             .map_err(|source| StoreError::Write(WriteError { path, source }))
+    }
+
+    /// Ends the streamed part: the rows so far are encoded and written, and the stage
+    /// keeps no encoder state or row buffers while it waits for the writer, which appends
+    /// held and archived rows at [`RawStage::finish`] (in a row group of their own).
+    pub fn seal(&mut self) -> Result<(), StoreError> {
+        self.flush()?;
+        self.hand_over(Work::Seal)?;
+        self.sizes.clear();
+        self.builders = new_builders(self.schema.fields().len(), &[]);
+        Ok(())
     }
 
     /// Appends `extra` records (rows other dates' outputs held for this one), then every
@@ -397,11 +426,13 @@ impl RawStage {
     }
 }
 
+/// Builders for the next batch, as big as the last batch's columns (`sizes`); with no sizes
+/// (a new or sealed stage) small ones that grow as rows come.
 fn new_builders(n: usize, sizes: &[usize]) -> Vec<StringBuilder> {
     (0..n)
-        .map(|i| {
-            let bytes = sizes.get(i).map_or(BATCH_ROWS * 8, |s| s + s / 8 + 64);
-            StringBuilder::with_capacity(BATCH_ROWS, bytes)
+        .map(|i| match sizes.get(i) {
+            Some(s) => StringBuilder::with_capacity(BATCH_ROWS, s + s / 8 + 64),
+            None => StringBuilder::new(),
         })
         .collect()
 }
@@ -628,6 +659,42 @@ mod tests {
         let keys = raw_keys(&path);
         assert_eq!(keys.len(), rows.len());
         assert!(keys.iter().enumerate().all(|(i, k)| *k == i.to_string()));
+    }
+
+    /// A sealed stage has written its streamed rows (a row group of their own) and still
+    /// takes held rows and the archive's rows at `finish`, in that order after them.
+    #[test]
+    fn a_sealed_stage_appends_held_and_archived_rows_after_the_streamed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2026-11-25.parquet");
+        let layout = Arc::new(FieldLayout::new(["JobID", "JobIDRaw", "State"], b'|').unwrap());
+        let none = HashSet::new();
+        merge_raw(&path, &layout, &["1|1|COMPLETED"], &[], &none, &meta()).unwrap();
+        let mut stage = RawStage::open(&path, layout.clone(), &meta()).unwrap();
+        for i in 2..(BATCH_ROWS + 10) {
+            stage.push(&format!("{i}|{i}|RUNNING")).unwrap();
+        }
+        stage.seal().unwrap();
+        let (staged, m) = stage.finish(&["3000000|3000000|PENDING"], &none).unwrap();
+        staged.commit().unwrap();
+        assert_eq!(
+            m,
+            RawMerge {
+                kept: 1,
+                fresh: BATCH_ROWS + 9
+            }
+        );
+        let keys = raw_keys(&path);
+        let want: Vec<String> = (2..(BATCH_ROWS + 10))
+            .map(|i| i.to_string())
+            .chain(["3000000".to_string(), "1".to_string()])
+            .collect();
+        assert_eq!(keys, want);
+        let groups = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .metadata()
+            .num_row_groups();
+        assert_eq!(groups, 2, "streamed rows, then held and archived ones");
     }
 
     #[test]
