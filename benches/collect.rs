@@ -110,25 +110,17 @@ fn child_collect(dir: &Path, days: u32) {
     );
 }
 
-/// The allocator settings the binary sets itself (`heap::tune_allocator`; the bench child is
-/// not the binary's `main`, so they come from the environment here): one arena, early
-/// trimming.
-const UNIT_MALLOC: [(&str, &str); 3] = [
-    ("MALLOC_ARENA_MAX", "1"),
-    ("MALLOC_MMAP_THRESHOLD_", "65536"),
-    ("MALLOC_TRIM_THRESHOLD_", "65536"),
-];
-
 /// Runs one collection in a fresh process, with glibc's default allocator settings or the
-/// unit's (`unit`).
+/// ones the binary sets itself (`unit`; `heap::SETTINGS`, given through the environment as
+/// the bench child is not the binary's `main`).
 fn run_child(dir: &Path, days: u32, unit: bool) -> (f64, f64, usize, usize) {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.env("BENCH_CHILD", format!("{}:{days}", dir.display()));
-    for (k, v) in UNIT_MALLOC {
+    for s in slurm_usage::heap::SETTINGS {
         if unit {
-            cmd.env(k, v);
+            cmd.env(s.variable, s.value.to_string());
         } else {
-            cmd.env_remove(k);
+            cmd.env_remove(s.variable);
         }
     }
     let out = cmd.output().unwrap();
@@ -253,7 +245,7 @@ fn main() {
         );
         std::fs::remove_dir_all(dir.path().join("data")).unwrap();
         let (secs, rss, _, _) = run_child(dir.path(), 1, true);
-        println!("  with the unit's allocator settings: {secs:.2} s wall, peak RSS {rss:.0} MB");
+        println!("  with the program's allocator settings: {secs:.2} s wall, peak RSS {rss:.0} MB");
         // The day's own partitions (the earlier dates it reports have small ones of theirs).
         let size_of = |sub: &str| -> u64 {
             let path = dir.path().join(format!("data/{sub}/{yesterday}.parquet"));
@@ -282,7 +274,7 @@ fn main() {
         std::fs::remove_dir_all(dir.path().join("data")).unwrap();
         let (_, unit_rss, _, _) = run_child(dir.path(), days, true);
         row.push_str(&format!(
-            "  {days:>2} days: {jobs:>8} jobs, {secs:6.2} s, peak RSS {rss:5.0} MB ({unit_rss:.0} MB with the unit's allocator settings)\n"
+            "  {days:>2} days: {jobs:>8} jobs, {secs:6.2} s, peak RSS {rss:5.0} MB ({unit_rss:.0} MB with the program's allocator settings)\n"
         ));
     }
     println!("memory against days collected ({per_day} jobs/day):\n{row}");

@@ -43,7 +43,7 @@
 #    does; no job in two files; the tracker's complete dates are exactly the past dates whose
 #    jobs are all final.
 #
-# The binary sets the allocator as the service needs it (one arena, 64 KB mmap and trim
+# The binary sets the allocator as the service needs it (one arena, 1 MB mmap and trim
 # thresholds: src/heap.rs) unless the environment sets a MALLOC_* variable for it, so the
 # soak measures the service's behaviour without any variable.
 #
