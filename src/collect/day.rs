@@ -105,9 +105,10 @@ pub(super) async fn fetch(
     let returned = pool.clone();
     let slots = spec.parse_slots.clone();
     let consumer = async move {
-        // Parsing and encoding keep a core busy each: with more sacct calls than cores, a
-        // date waits here for a slot while its sacct (its query long answered) blocks on a
-        // full pipe, so memory holds the dates being parsed, not every date fetched.
+        // Parsing and encoding keep a core busy each: with more sacct calls than parse
+        // slots (one per two cores), a date waits here for a slot while its sacct (its query
+        // long answered) blocks on a full pipe, so memory holds the dates being parsed, not
+        // every date fetched.
         let _slot = slots.acquire_owned().await;
         tokio::task::spawn_blocking(move || -> Result<Day, StoreError> {
             let layout = spec.layout.clone();
