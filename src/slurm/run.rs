@@ -450,7 +450,11 @@ mod tests {
         assert_eq!(bytes, 12_000_000);
         assert!(chunks >= 12, "{chunks} chunks");
         // In flight at most: two in the channel, one being consumed, one being filled.
-        assert!(pool.made() <= 4, "{} buffers for {chunks} chunks", pool.made());
+        assert!(
+            pool.made() <= 4,
+            "{} buffers for {chunks} chunks",
+            pool.made()
+        );
     }
 
     #[tokio::test]
