@@ -11,10 +11,10 @@
 //! Why 1 MB and not the 64 KB the systemd unit once set (`MALLOC_MMAP_THRESHOLD_=65536`):
 //! with 64 KB every row builder, Parquet page buffer and read chunk of a collection was a
 //! mapping of its own, mapped, faulted in page by page, zeroed by the kernel and unmapped
-//! again: 140,000 page faults and a third of the CPU time for 8 dates of 10,000 jobs
-//! (`benches/vs_python.sh`). At 1 MB those buffers are reused from the heap: system time
-//! halved and the run took 0.85x the time, for ~15 MB more peak memory (4 MB thresholds:
-//! no faster, 10 MB more).
+//! again: 138,000 page faults and 1.1 s of system time out of 3.4 s of CPU for 8 dates of
+//! 10,000 jobs (`benches/vs_python.sh`). At 1 MB those buffers are reused from the heap:
+//! system time roughly halved, 0.8x the CPU time, for ~18 MB more peak memory at the same
+//! parallelism (4 MB thresholds: no faster, ~10 MB more again).
 //!
 //! glibc's malloc hands freed memory back to the kernel only from the top of its heap. A
 //! collection cycle allocates tens of MB in small pieces (records, row builders, Parquet

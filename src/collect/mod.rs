@@ -94,7 +94,7 @@ pub struct Collector {
     /// Bounds the dates being parsed and encoded at once to one per two cores (at most
     /// `max_concurrent_sacct`), shared like `sacct_slots`: a date's parser and raw encoder
     /// keep a core busy each, so more at once only adds memory (~40 MB a date in flight,
-    /// most of it the compression contexts of the raw file's ~50 column writers).
+    /// most of it the compression contexts of the raw file's ~60 column writers).
     pub parse_slots: Arc<Semaphore>,
     /// May a cycle ask sacct only for the jobs that changed since the last successful one
     /// ([`choose_mode`])? The daemon's cycles may; `collect` always queries whole days.
@@ -182,7 +182,7 @@ impl Collector {
 
 /// Dates parsed and encoded at once: one per two cores (a date's splitter and its encoder
 /// thread), at most `max_concurrent_sacct`, at least one. On 2 cores two dates at once took
-/// the same time as one and 60% more memory (`benches/vs_python.sh`).
+/// the same time as one and ~45 MB (40%) more memory (`benches/vs_python.sh`).
 fn parse_parallelism(max_concurrent_sacct: usize, cores: usize) -> usize {
     max_concurrent_sacct.min(cores / 2).max(1)
 }
