@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use memchr::{memchr, memchr_iter};
 
 use super::fields::FieldLayout;
-use crate::slurm::units::{is_blank, parse_duration, parse_int, parse_memory_mb};
+use crate::slurm::units::{is_blank, parse_duration, parse_int, parse_memory_mb, trim};
 
 /// A record's place in the output text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,7 +337,7 @@ pub fn parse_req_mem(s: &str) -> Option<(f64, MemPer)> {
 /// Parses a sacct timestamp printed under `TZ=UTC` (`2026-11-25T16:42:00`), or epoch seconds
 /// (`SLURM_TIME_FORMAT=%s`). `Unknown`, `None` and blanks give `None`.
 pub fn parse_time_utc(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
+    let s = trim(s);
     if is_blank(s) {
         return None;
     }

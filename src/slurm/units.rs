@@ -4,10 +4,22 @@
 //! Pure functions: a value that cannot be read is `None`, never an error, so one odd field
 //! never costs a whole record. TRES strings ([`super::tres`]) are built from these.
 
+/// `s.trim()`, with a fast way out for the usual field, which has nothing to trim: a check
+/// of its first and last byte instead of `trim`'s walk over Unicode whitespace (the
+/// collector trims ~25 fields a sacct line).
+#[inline]
+pub fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [a, .., z] if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        [a] if a.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// A value SLURM prints when it has nothing to say.
 pub fn is_blank(s: &str) -> bool {
     matches!(
-        s.trim(),
+        trim(s),
         "" | "Unknown" | "None" | "N/A" | "n/a" | "INVALID" | "(null)"
     )
 }
@@ -15,22 +27,30 @@ pub fn is_blank(s: &str) -> bool {
 /// Parses SLURM's durations: `MM:SS.mmm`, `MM:SS`, `HH:MM:SS`, `D-HH:MM:SS`, with optional
 /// fractional seconds. `UNLIMITED`, `Partition_Limit`, `INVALID` and empty give `None`.
 pub fn parse_duration(s: &str) -> Option<f64> {
-    let s = s.trim();
-    if is_blank(s) || !s.as_bytes()[0].is_ascii_digit() {
+    let s = trim(s);
+    // Every blank word begins with something other than a digit.
+    if !s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
         return None;
     }
-    let (days, rest) = match s.split_once('-') {
-        Some((d, r)) => (d.parse::<u64>().ok()?, r),
+    // Fields are found by byte: `str::split` sets up a searcher per call, which costs more
+    // than these few bytes (a duration on every sacct line).
+    let (days, rest) = match s.bytes().position(|b| b == b'-') {
+        Some(i) => (s[..i].parse::<u64>().ok()?, &s[i + 1..]),
         None => (0, s),
     };
     let mut parts = [0f64; 3];
     let mut count = 0;
-    for p in rest.split(':') {
+    let mut from = 0;
+    for (i, b) in rest.bytes().chain([b':']).enumerate() {
+        if b != b':' {
+            continue;
+        }
         if count == 3 {
             return None;
         }
-        parts[count] = plain_number(p)?;
+        parts[count] = plain_number(&rest[from..i])?;
         count += 1;
+        from = i + 1;
     }
     let secs = match count {
         1 => parts[0],
@@ -43,7 +63,7 @@ pub fn parse_duration(s: &str) -> Option<f64> {
 
 /// Parses a memory size into MiB: `K`, `M`, `G`, `T`, `P` are binary; a bare number is bytes.
 pub fn parse_memory_mb(s: &str) -> Option<f64> {
-    let s = s.trim();
+    let s = trim(s);
     if is_blank(s) {
         return None;
     }
@@ -81,7 +101,7 @@ fn plain_number(s: &str) -> Option<f64> {
 
 /// Parses a non-negative integer field; `None` for blanks and garbage.
 pub fn parse_int(s: &str) -> Option<i64> {
-    let s = s.trim();
+    let s = trim(s);
     if s.is_empty() || !s.as_bytes()[0].is_ascii_digit() {
         return None;
     }
@@ -166,5 +186,56 @@ mod tests {
         assert_eq!(parse_int("-1"), None);
         assert_eq!(parse_int("Unknown"), None);
         assert!(is_blank("(null)") && is_blank(" None ") && !is_blank("0"));
+    }
+
+    /// Random texts over the bytes that matter (digits, `-`, `:`, `.`, spaces, Unicode
+    /// whitespace and letters): `trim` is `str::trim`, and `parse_duration` reads exactly
+    /// what the splitter-based version before it read.
+    #[test]
+    fn byte_level_parsing_agrees_with_the_std_splitters() {
+        fn std_duration(s: &str) -> Option<f64> {
+            let s = s.trim();
+            if is_blank(s) || !s.as_bytes()[0].is_ascii_digit() {
+                return None;
+            }
+            let (days, rest) = match s.split_once('-') {
+                Some((d, r)) => (d.parse::<u64>().ok()?, r),
+                None => (0, s),
+            };
+            let parts: Vec<&str> = rest.split(':').collect();
+            if parts.len() > 3 {
+                return None;
+            }
+            let p: Vec<f64> = parts
+                .iter()
+                .map(|p| plain_number(p))
+                .collect::<Option<_>>()?;
+            let secs = match p[..] {
+                [s] => s,
+                [m, s] => m * 60.0 + s,
+                [h, m, s] => h * 3600.0 + m * 60.0 + s,
+                _ => return None,
+            };
+            Some(days as f64 * 86_400.0 + secs)
+        }
+        let alphabet = [
+            "0", "1", "5", "9", "-", ":", ".", " ", "\t", "\u{a0}", "\u{2003}", "x", "é",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 12) as usize;
+            let text: String = (0..len)
+                .map(|i| alphabet[((seed >> (i * 5)) % alphabet.len() as u64) as usize])
+                .collect();
+            assert_eq!(trim(&text), text.trim(), "{text:?}");
+            assert_eq!(
+                parse_duration(&text).map(f64::to_bits),
+                std_duration(&text).map(f64::to_bits),
+                "{text:?}"
+            );
+        }
     }
 }
