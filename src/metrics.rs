@@ -25,7 +25,7 @@ use crate::sacct::parser::{
 };
 use crate::slurm::job::{array_parts, is_final_state, job_of_step, normalize_state};
 use crate::slurm::tres::{tres_cpu_seconds, tres_gpus, tres_mem_mb, TresUsage};
-use crate::slurm::units::{parse_duration, parse_int, parse_memory_mb};
+use crate::slurm::units::{parse_duration, parse_int, parse_memory_mb, trim};
 
 /// What every job of one sacct run shares.
 #[derive(Debug, Clone)]
@@ -160,8 +160,8 @@ impl<'l> JobBuilder<'l> {
         // A step line is read only up to the last field the metrics use there; only an
         // allocation line is split in full.
         split_prefix(text, layout, layout.step_prefix, &mut f);
-        let id = match f[layout.job_id_raw].trim() {
-            "" => f[layout.job_id].trim(),
+        let id = match trim(f[layout.job_id_raw]) {
+            "" => trim(f[layout.job_id]),
             raw => raw,
         };
         if job_of_step(id).len() == id.len() {
@@ -175,9 +175,9 @@ impl<'l> JobBuilder<'l> {
     /// Feeds one record already split into all its fields (see [`split_fields`]).
     pub fn push_fields(&mut self, f: &[&str]) -> Slot {
         let layout = self.layout;
-        let raw = f[layout.job_id_raw].trim();
+        let raw = trim(f[layout.job_id_raw]);
         let raw = if raw.is_empty() {
-            f[layout.job_id].trim()
+            trim(f[layout.job_id])
         } else {
             raw
         };
@@ -307,7 +307,7 @@ pub fn build_jobs(out: &SacctOutput, layout: &FieldLayout, ctx: &Context) -> Bui
 /// later ([`finish_usage`]).
 fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, AllocUsage) {
     let get = |i: Option<usize>| i.map_or("", |i| f[i]);
-    let job_id = Text::from(f[l.job_id].trim());
+    let job_id = Text::from(trim(f[l.job_id]));
     let state = Text::from(normalize_state(get(l.state)));
     let submit = parse_time_utc(get(l.submit));
     let start = parse_time_utc(get(l.start));
@@ -330,8 +330,8 @@ fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, A
     let alloc_gpus = tres_gpus(alloc_tres);
     let usage = AllocUsage {
         user_sys_missing: l.user_cpu.is_some()
-            && get(l.user_cpu).trim().is_empty()
-            && get(l.system_cpu).trim().is_empty(),
+            && trim(get(l.user_cpu)).is_empty()
+            && trim(get(l.system_cpu)).is_empty(),
         total_cpu: parse_duration(get(l.total_cpu)).unwrap_or(0.0),
         tres_cpu: tres_cpu_seconds(get(l.tres_usage_in_tot)),
     };
@@ -342,26 +342,26 @@ fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, A
         Some((base, task)) => (Some(Text::from(base)), task),
         None => (None, None),
     };
-    let node_list = get(l.node_list).trim();
+    let node_list = trim(get(l.node_list));
     let node_list = if node_list == "None assigned" {
         ""
     } else {
         node_list
     };
-    let user = get(l.user).trim();
+    let user = trim(get(l.user));
     let user = if user.is_empty() {
         // sacct prints no name for a UID it cannot resolve; keep the UID, never lose the job.
-        compact_str::format_compact!("uid_{}", get(l.uid).trim())
+        compact_str::format_compact!("uid_{}", trim(get(l.uid)))
     } else {
         Text::from(user)
     };
     let job = ProcessedJob {
         is_complete: is_final_state(&state),
-        job_id_raw: f[l.job_id_raw].trim().into(),
+        job_id_raw: trim(f[l.job_id_raw]).into(),
         job_id,
         user,
         job_name: get(l.job_name).into(),
-        partition: get(l.partition).trim().into(),
+        partition: trim(get(l.partition)).into(),
         state,
         submit_time: submit.map(|t| t.timestamp_micros()),
         start_time: start.map(|t| t.timestamp_micros()),
@@ -381,11 +381,11 @@ fn compute_alloc(f: &[&str], l: &FieldLayout, ctx: &Context) -> (ProcessedJob, A
         memory_gb_hours_reserved: alloc_mem_mb / 1024.0 * secs / 3600.0,
         gpu_hours_reserved: alloc_gpus as f64 * secs / 3600.0,
         processed_date: ctx.processed_date,
-        account: get(l.account).trim().into(),
-        qos: get(l.qos).trim().into(),
-        cluster: get(l.cluster).trim().into(),
-        group: get(l.group).trim().into(),
-        exit_code: get(l.exit_code).trim().into(),
+        account: trim(get(l.account)).into(),
+        qos: trim(get(l.qos)).into(),
+        cluster: trim(get(l.cluster)).into(),
+        group: trim(get(l.group)).into(),
+        exit_code: trim(get(l.exit_code)).into(),
         timelimit_seconds: parse_timelimit_seconds(
             l.timelimit_raw.map(|i| f[i]),
             l.timelimit.map(|i| f[i]),
