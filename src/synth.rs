@@ -40,9 +40,10 @@ const USERS: &[(&str, &str, &str)] = &[
 ];
 const PARTITIONS: &[&str] = &["cpu", "gpu", "debug", "bigmem"];
 
-struct Rng(u64);
+/// Seeded random numbers for synthetic data and for tests that try many generated inputs.
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         // SplitMix64: tiny, fast, good enough for test data.
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -50,8 +51,17 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
+    }
+
+    /// Up to `max_pieces` pieces of `alphabet`, picked at random and joined.
+    #[cfg(test)]
+    pub(crate) fn text(&mut self, alphabet: &[&str], max_pieces: u64) -> String {
+        let n = self.below(max_pieces + 1);
+        (0..n)
+            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
+            .collect()
     }
 }
 

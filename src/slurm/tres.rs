@@ -255,14 +255,9 @@ mod tests {
             "00:01",
             "\u{a0}",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut rng = crate::synth::Rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..100_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let text: String = (0..(seed % 13) as usize)
-                .map(|i| alphabet[((seed >> (i * 4)) % alphabet.len() as u64) as usize])
-                .collect();
+            let text = rng.text(&alphabet, 12);
             let u = TresUsage::parse(&text);
             assert_eq!(
                 [u.cpu, u.mem, u.gpu_util, u.gpu_mem],

@@ -221,15 +221,9 @@ mod tests {
         let alphabet = [
             "0", "1", "5", "9", "-", ":", ".", " ", "\t", "\u{a0}", "\u{2003}", "x", "é",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rng = crate::synth::Rng(0x2545_f491_4f6c_dd1d);
         for _ in 0..200_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 12) as usize;
-            let text: String = (0..len)
-                .map(|i| alphabet[((seed >> (i * 5)) % alphabet.len() as u64) as usize])
-                .collect();
+            let text = rng.text(&alphabet, 11);
             assert_eq!(trim(&text), text.trim(), "{text:?}");
             assert_eq!(
                 parse_duration(&text).map(f64::to_bits),
