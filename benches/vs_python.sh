@@ -4,6 +4,9 @@
 #
 #   benches/vs_python.sh [RUNS]        (default 5 interleaved pairs; farm-bench if present)
 #
+# Then the engine floor (benches/engine_floor.py): what Polars' native reader and writer
+# spend on the same sacct text and raw rows, on one thread and on all.
+#
 # The case: `collect --days 7 --no-summary -n 4` (8 dates) into a fresh data dir, with a
 # `sacct` on PATH that answers each distinct call from a cache filled by the synthetic sacct
 # (`slurm-usage fake-sacct`, 10,000 jobs a day, 3.75 lines a job), so both tools read bytes
@@ -36,6 +39,7 @@ f="$DIR/cache/\$key"
 if [ ! -f "\$f" ]; then
   "$BIN" fake-sacct --jobs-per-day $JOBS -- "\$@" >"\$f.tmp" && mv "\$f.tmp" "\$f"
 fi
+[ -z "\${VSPY_LOG:-}" ] || echo "\$f" >>"\$VSPY_LOG"
 exec cat "\$f"
 EOF
 chmod +x "$DIR/bin/sacct"
@@ -64,9 +68,18 @@ echo "jobs archived by slurm-usage: $rust_jobs"
 if command -v farm-bench >/dev/null; then
   farm-bench -n "$RUNS" --timeout 1800 --vs "$DIR/bin/run-python" -- "$DIR/bin/run-rust"
 else
-  for i in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     for t in rust python; do
       /usr/bin/time -f "$t %e s %M KiB" "$DIR/bin/run-$t" >/dev/null
     done
   done
 fi
+
+# The engine floor: the sacct outputs one run of ours reads, and the raw partitions it wrote.
+rm -f "$DIR/used.log"
+VSPY_LOG="$DIR/used.log" "$DIR/bin/run-rust" >/dev/null
+mapfile -t used < <(sort -u "$DIR/used.log")
+echo "engine floor (Polars, the Python tool's engine, without Python per row):"
+floor=("$DIR/venv/bin/python" benches/engine_floor.py $'\x1f' "$DIR/data-rust/raw" "${used[@]}")
+POLARS_MAX_THREADS=1 "${floor[@]}"
+env -u POLARS_MAX_THREADS "${floor[@]}"
