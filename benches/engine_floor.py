@@ -25,6 +25,12 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def is_query_output(path: str, delimiter: str) -> bool:
+    """Calls that are not a query (`sacct --version`) print no delimiter."""
+    with open(path, "rb") as f:
+        return delimiter.encode() in f.read(4096)
+
+
 def timed(label: str, step) -> None:
     c0, t0 = cpu(), time.perf_counter()
     detail = step()
@@ -33,8 +39,7 @@ def timed(label: str, step) -> None:
 
 def main() -> None:
     delimiter, raw_dir = sys.argv[1], sys.argv[2]
-    # Calls that are not a query (`sacct --version`) print no delimiter.
-    files = [f for f in sys.argv[3:] if delimiter.encode() in open(f, "rb").read(4096)]
+    files = [f for f in sys.argv[3:] if is_query_output(f, delimiter)]
     size = sum(os.path.getsize(f) for f in files)
 
     def read() -> str:

@@ -43,7 +43,7 @@ const PARTITIONS: &[&str] = &["cpu", "gpu", "debug", "bigmem"];
 /// Seeded random numbers for synthetic data and for tests that try many generated inputs.
 pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
+    fn next(&mut self) -> u64 {
         // SplitMix64: tiny, fast, good enough for test data.
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -51,7 +51,7 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 
