@@ -38,7 +38,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use super::atomic::{self, Staged};
 use super::lock::{self, DirLock, LockError};
 use super::object::{self, Remote, RemoteObject};
-use super::parquet::{self as pq, Existing, Meta, StoreError};
+use super::parquet::{self as pq, Existing, Meta, StoreError, Unfinished};
 use super::raw::{self, RawMerge, RawStage};
 use super::tracker::{Loaded, PeekError, Tracker, TrackerError};
 use super::Kind;
@@ -543,6 +543,14 @@ impl Archive {
     /// partition is moved aside and reads as [`Existing::MovedAside`].
     pub fn read_processed_ids(&self, date: NaiveDate) -> Result<Existing<Vec<String>>, StoreError> {
         pq::read_processed_ids(&self.name(Kind::Processed, date))
+    }
+
+    /// The jobs of `date`'s processed partition not in a final state (four columns read).
+    pub fn read_unfinished(
+        &self,
+        date: NaiveDate,
+    ) -> Result<Existing<Vec<Unfinished>>, StoreError> {
+        pq::read_unfinished(&self.name(Kind::Processed, date))
     }
 
     /// The jobs of `date`'s processed partition.

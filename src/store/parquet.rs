@@ -271,7 +271,7 @@ pub fn read_processed_where(
 
 /// The `job_id`s of a processed partition (that column only).
 pub fn read_processed_ids(path: &Path) -> Result<Existing<Vec<String>>, StoreError> {
-    let reader = match processed_reader(path, Some("job_id"))? {
+    let reader = match processed_reader(path, Some(&["job_id"]))? {
         Existing::Found(r) => r,
         other => return Ok(other.map(|_| Vec::new())),
     };
@@ -301,6 +301,72 @@ pub fn read_processed_ids(path: &Path) -> Result<Existing<Vec<String>>, StoreErr
     Ok(Existing::Found(ids))
 }
 
+/// A job of a processed partition that is not in a final state ([`read_unfinished`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub job_id: String,
+    pub job_id_raw: String,
+    /// When its record was computed (UTC microseconds); `None` when the file has no
+    /// `processed_date`.
+    pub processed_date: Option<i64>,
+}
+
+/// The jobs of a processed partition whose `is_complete` is false, read from four columns
+/// only (an hourly cycle reads today's 100,000-job partition this way). A partition
+/// without `is_complete` or `job_id_raw` yields none.
+pub fn read_unfinished(path: &Path) -> Result<Existing<Vec<Unfinished>>, StoreError> {
+    const COLUMNS: [&str; 4] = ["job_id", "job_id_raw", "is_complete", "processed_date"];
+    let reader = match processed_reader(path, Some(&COLUMNS))? {
+        Existing::Found(r) => r,
+        other => return Ok(other.map(|_| Vec::new())),
+    };
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return quarantine(path, &e),
+        };
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .map(|c| arrow_cast::cast(c, &arrow_schema::DataType::Utf8))
+                .transpose()
+        };
+        let when = batch
+            .column_by_name("processed_date")
+            .map(|c| arrow_cast::cast(c, &arrow_schema::DataType::Int64))
+            .transpose();
+        let (ids, raws, when) = match (text("job_id"), text("job_id_raw"), when) {
+            (Ok(Some(ids)), Ok(Some(raws)), Ok(when)) => (ids, raws, when),
+            (Ok(_), Ok(_), Ok(_)) => return Ok(Existing::Found(Vec::new())),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                return quarantine(path, &format!("columns of an unknown type: {e}"))
+            }
+        };
+        let Some(done) = batch
+            .column_by_name("is_complete")
+            .and_then(|c| c.as_boolean_opt())
+        else {
+            return Ok(Existing::Found(Vec::new()));
+        };
+        let (ids, raws) = (ids.as_string::<i32>(), raws.as_string::<i32>());
+        let when = when
+            .as_ref()
+            .map(|w| w.as_primitive::<arrow_array::types::Int64Type>());
+        for i in 0..batch.num_rows() {
+            if done.is_null(i) || done.value(i) {
+                continue;
+            }
+            out.push(Unfinished {
+                job_id: ids.value(i).to_string(),
+                job_id_raw: raws.value(i).to_string(),
+                processed_date: when.filter(|w| w.is_valid(i)).map(|w| w.value(i)),
+            });
+        }
+    }
+    Ok(Existing::Found(out))
+}
+
 /// Which rows of a processed batch have a `job_id` that passes `keep` (a missing id reads
 /// as empty, as [`model::from_record_batch`] reads it).
 fn job_id_mask(
@@ -325,7 +391,7 @@ fn job_id_mask(
 /// of a newer schema than ours.
 fn processed_reader(
     path: &Path,
-    column: Option<&str>,
+    columns: Option<&[&str]>,
 ) -> Result<Existing<parquet::arrow::arrow_reader::ParquetRecordBatchReader>, StoreError> {
     let Some(file) = open(path)? else {
         // Missing, or not a regular file (then moved aside by `open`).
@@ -349,11 +415,11 @@ fn processed_reader(
             ours: model::SCHEMA_VERSION,
         });
     }
-    let builder = match column {
-        Some(name) => {
+    let builder = match columns {
+        Some(names) => {
             let schema = builder.parquet_schema();
             let indices: Vec<usize> = (0..schema.num_columns())
-                .filter(|&i| schema.column(i).name() == name)
+                .filter(|&i| names.contains(&schema.column(i).name()))
                 .collect();
             let mask = ProjectionMask::leaves(schema, indices);
             builder.with_projection(mask)
@@ -530,6 +596,45 @@ pub(crate) mod tests {
         assert_eq!(kept, ["1", "3"]);
         assert!(matches!(
             read_processed_ids(&dir.path().join("missing.parquet")).unwrap(),
+            Existing::Missing
+        ));
+    }
+
+    #[test]
+    fn unfinished_jobs_with_when_their_record_was_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2026-11-25.parquet");
+        let job = |id: &str, done: bool, when: i64| ProcessedJob {
+            job_id: format!("{id}_1").into(),
+            job_id_raw: id.to_string().into(),
+            is_complete: done,
+            processed_date: when,
+            ..Default::default()
+        };
+        let jobs = [job("1", true, 5), job("2", false, 7), job("3", false, 9)];
+        write_processed(&path, &jobs, &meta()).unwrap();
+        let mut got = read_unfinished(&path).unwrap().into_inner();
+        got.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        let want = |id: &str, when: i64| Unfinished {
+            job_id: format!("{id}_1"),
+            job_id_raw: id.to_string(),
+            processed_date: Some(when),
+        };
+        assert_eq!(got, [want("2", 7), want("3", 9)]);
+        // A partition without `is_complete` (not ours) names none.
+        let batch = model::to_record_batch(&jobs.iter().collect::<Vec<_>>()).unwrap();
+        let keep: Vec<usize> = (0..batch.num_columns())
+            .filter(|&i| batch.schema().field(i).name() != "is_complete")
+            .collect();
+        let theirs = batch.project(&keep).unwrap();
+        let other = dir.path().join("2026-11-26.parquet");
+        let mut w =
+            ArrowWriter::try_new(File::create(&other).unwrap(), theirs.schema(), None).unwrap();
+        w.write(&theirs).unwrap();
+        w.close().unwrap();
+        assert_eq!(read_unfinished(&other).unwrap().into_inner(), []);
+        assert!(matches!(
+            read_unfinished(&dir.path().join("missing.parquet")).unwrap(),
             Existing::Missing
         ));
     }
