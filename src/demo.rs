@@ -44,12 +44,17 @@ pub struct FakeSacctArgs {
     /// pending for days).
     #[arg(long)]
     pub long_pending: bool,
+    /// Every 13th finished job's end reaches the database this many seconds late: until
+    /// then sacct shows it RUNNING (slurmctld's queue to slurmdbd backed up).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub record_lag: i64,
     /// "Now" of the synthetic cluster (`YYYY-MM-DDTHH:MM:SS`, UTC): jobs not finished by
     /// then are RUNNING, not started PENDING, not submitted absent. A test walks a timeline
     /// by setting it per call. Default: the system clock.
     #[arg(long, env = "SLURM_USAGE_FAKE_NOW", value_name = "TIME")]
     pub now: Option<String>,
-    /// The sacct arguments (--starttime, --endtime, --format, --delimiter, --version).
+    /// The sacct arguments (--starttime, --endtime, --jobs, --format, --delimiter,
+    /// --version). `--jobs` matches JobIDRaw only, within the window.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub sacct_args: Vec<String>,
 }
@@ -149,6 +154,7 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
     // Like sacct: `--delimiter` wins; `-P` alone means `|` (the Python tool's call).
     let mut delimiter = None;
     let mut parsable = false;
+    let mut jobs: Option<String> = None;
     let mut it = args.sacct_args.iter();
     while let Some(a) = it.next() {
         let (key, inline) = match a.split_once('=') {
@@ -164,6 +170,7 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
             "--starttime" | "-S" => start = value(),
             "--endtime" | "-E" => end = value(),
             "--format" | "-o" => format = value(),
+            "--jobs" | "-j" => jobs = value(),
             "--delimiter" => {
                 delimiter = Some(value().and_then(|v| v.bytes().next()).unwrap_or(b'|'))
             }
@@ -198,6 +205,18 @@ pub fn fake_sacct(args: &FakeSacctArgs) -> Result<ExitCode> {
         now,
         srun_steps: true,
         long_pending: args.long_pending,
+        record_lag: args.record_lag,
+        only: match jobs {
+            Some(list) => Some(
+                list.split(',')
+                    .map(|id| {
+                        id.parse::<u64>()
+                            .with_context(|| format!("bad job id {id:?}"))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            None => None,
+        },
     };
     let mut text = String::new();
     synth.generate(start, end, &layout, &mut text);

@@ -28,6 +28,13 @@ pub struct Synth {
     /// reservation or a dependency): jobs pending for days. Off, every job waits at most
     /// 30 minutes.
     pub long_pending: bool,
+    /// How long after its end every 13th finished job's end reaches the database
+    /// (seconds; 0: at once). Until then sacct shows it RUNNING and, as slurmdbd does for a
+    /// job without an end, in every window after its start: what a site sees when
+    /// slurmctld's queue to slurmdbd backs up.
+    pub record_lag: i64,
+    /// Only these jobs (JobIDRaw), as `sacct --jobs` asks; `None`: every job.
+    pub only: Option<std::collections::HashSet<u64>>,
 }
 
 const USERS: &[(&str, &str, &str)] = &[
@@ -192,12 +199,17 @@ impl Synth {
             };
             // Drawn either way, so both shapes give every job the same other numbers.
             let srun = if self.srun_steps { srun } else { 0 };
-            let unfinished_now = end_t > self.now;
+            // Derived from numbers already drawn, like everything below.
+            let lag = if k % 13 == 5 { self.record_lag } else { 0 };
+            let unfinished_now = end_t + Duration::seconds(lag) > self.now;
             if submit >= win_end || submit > self.now || (!unfinished_now && end_t < win_start) {
                 continue;
             }
+            if self.only.as_ref().is_some_and(|ids| !ids.contains(&id)) {
+                continue;
+            }
             let pending = start_t > self.now;
-            let running = !pending && end_t > self.now;
+            let running = !pending && unfinished_now;
             let state = if pending {
                 "PENDING"
             } else if running {
@@ -213,10 +225,13 @@ impl Synth {
             } else {
                 "OUT_OF_MEMORY"
             };
+            // A running job's elapsed time runs to now, even past an end not recorded yet.
             let ran = if pending {
                 0
+            } else if running {
+                (self.now - start_t).num_seconds().max(0)
             } else {
-                (self.now.min(end_t) - start_t).num_seconds().max(0)
+                (end_t - start_t).num_seconds().max(0)
             };
             let finished = !pending && !running;
             let cpu_used = if finished {
@@ -483,6 +498,102 @@ mod tests {
     use crate::metrics::{build_jobs, Context};
     use crate::sacct::parser::SacctOutput;
     use chrono::TimeZone;
+    use std::collections::HashSet;
+
+    /// Jobs of a window as `(job_id, job_id_raw, state, end)`.
+    fn window_jobs(
+        synth: &Synth,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Vec<(String, String, String, Option<i64>)> {
+        let layout = FieldLayout::ours();
+        let mut text = String::new();
+        synth.generate(start, end, &layout, &mut text);
+        let out = SacctOutput::parse(text.into_bytes(), &layout);
+        let ctx = Context {
+            sacct_version: "x".into(),
+            processed_date: 0,
+        };
+        (build_jobs(&out, &layout, &ctx).jobs.into_iter())
+            .map(|j| {
+                let (id, raw) = (j.job_id.to_string(), j.job_id_raw.to_string());
+                (id, raw, j.state.to_string(), j.end_time)
+            })
+            .collect()
+    }
+
+    /// `record_lag`: a lagged job is RUNNING in every window after its start until its end
+    /// is recorded, then it has its end and leaves the windows that begin after it; `only`
+    /// keeps the jobs named by JobIDRaw.
+    #[test]
+    fn late_recorded_ends_and_jobs_by_id() {
+        let day = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+        let at = |now: DateTime<Utc>, lag: i64, only: Option<HashSet<u64>>| Synth {
+            jobs_per_day: 200,
+            seed: 42,
+            now,
+            srun_steps: true,
+            long_pending: false,
+            record_lag: lag,
+            only,
+        };
+        let noon = day + Duration::hours(12);
+        let prompt = window_jobs(&at(noon, 0, None), day, day + Duration::days(1));
+        let lagged = window_jobs(&at(noon, 7200, None), day, day + Duration::days(1));
+        assert_eq!(
+            prompt.len(),
+            lagged.len(),
+            "the same jobs, some not ended yet"
+        );
+        // The jobs that ended within the last two hours before noon, and are lagged.
+        let late: Vec<_> = prompt
+            .iter()
+            .zip(&lagged)
+            .filter(|(p, l)| p.2 != l.2)
+            .collect();
+        assert!(!late.is_empty(), "some ends are not recorded yet at noon");
+        for (p, l) in &late {
+            let ended = p.3.expect("ended in the prompt view");
+            assert!(
+                ended > (noon - Duration::hours(2)).timestamp_micros(),
+                "{p:?}"
+            );
+            assert_eq!((l.2.as_str(), l.3), ("RUNNING", None), "{l:?}");
+        }
+        // A window from noon: the lagged ones are in it (no end recorded), the prompt ones
+        // that ended before noon are not.
+        let from_noon = |lag| window_jobs(&at(noon, lag, None), noon, day + Duration::days(1));
+        let (p_ids, l_ids): (Vec<_>, Vec<_>) = (from_noon(0), from_noon(7200));
+        for (p, _) in &late {
+            assert!(
+                !p_ids.iter().any(|j| j.0 == p.0),
+                "{} ended before noon",
+                p.0
+            );
+            assert!(l_ids.iter().any(|j| j.0 == p.0), "{} shows as running", p.0);
+        }
+        // Four hours on, the ends are recorded: no window from noon shows them, by id they
+        // come back final.
+        let later = noon + Duration::hours(4);
+        let after = window_jobs(&at(later, 7200, None), noon, day + Duration::days(1));
+        let ids: HashSet<u64> = late.iter().map(|(p, _)| p.1.parse().unwrap()).collect();
+        for (p, _) in &late {
+            assert!(
+                !after.iter().any(|j| j.0 == p.0),
+                "{} ended before noon",
+                p.0
+            );
+        }
+        let by_id = window_jobs(&at(later, 7200, Some(ids.clone())), day, later);
+        let mut got: Vec<_> = by_id.iter().map(|j| (j.0.clone(), j.2.clone())).collect();
+        let mut want: Vec<_> = late
+            .iter()
+            .map(|(p, _)| (p.0.clone(), p.2.clone()))
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn output_parses_cleanly_into_the_requested_number_of_jobs() {
@@ -494,6 +605,8 @@ mod tests {
             now: start + Duration::hours(30),
             srun_steps: true,
             long_pending: false,
+            record_lag: 0,
+            only: None,
         };
         let mut text = String::new();
         synth.generate(start, start + Duration::days(1), &layout, &mut text);
@@ -551,6 +664,8 @@ mod tests {
                 now: start + Duration::hours(30),
                 srun_steps,
                 long_pending: false,
+                record_lag: 0,
+                only: None,
             };
             let mut text = String::new();
             synth.generate(start, start + Duration::days(1), &layout, &mut text);
@@ -613,6 +728,8 @@ mod tests {
             now: start,
             srun_steps: true,
             long_pending: false,
+            record_lag: 0,
+            only: None,
         };
         let (mut a, mut b) = (String::new(), String::new());
         synth.generate(start, start + Duration::days(1), &layout, &mut a);
