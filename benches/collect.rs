@@ -45,6 +45,8 @@ fn prepare(dir: &Path, jobs_per_day: u32, days: u32, srun_steps: bool) -> (PathB
         now: Utc::now(),
         srun_steps,
         long_pending: false,
+        record_lag: 0,
+        only: None,
     };
     let (mut lines, mut bytes) = (0, 0);
     for n in 1..=days {
@@ -178,6 +180,8 @@ fn main() {
         now: Utc::now(),
         srun_steps: true,
         long_pending: false,
+        record_lag: 0,
+        only: None,
     }
     .generate(zone.day_start(day), zone.day_end(day), &layout, &mut text);
     let bytes = text.into_bytes();
@@ -242,6 +246,22 @@ fn main() {
         println!(
             "  {secs:.2} s wall ({:.2} us per line), peak RSS {rss:.0} MB",
             secs * 1e6 / lines as f64
+        );
+        // What every incremental cycle reads to find the ends recorded late
+        // (`collect/late.rs`): the unfinished jobs of a partition, four columns of it.
+        let archive = slurm_usage::store::Archive::local(dir.path().join("data"));
+        let (mut best_read, mut unfinished) = (f64::MAX, 0);
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            let found = archive.read_unfinished(yesterday).unwrap();
+            best_read = best_read.min(t0.elapsed().as_secs_f64());
+            if let slurm_usage::store::parquet::Existing::Found(u) = found {
+                unfinished = u.len();
+            }
+        }
+        println!(
+            "  late-end check, the unfinished jobs of that partition (4 columns): {:.1} ms, {unfinished} found (best of 5)",
+            best_read * 1e3
         );
         std::fs::remove_dir_all(dir.path().join("data")).unwrap();
         let (secs, rss, _, _) = run_child(dir.path(), 1, true);

@@ -50,6 +50,10 @@ pub struct Metrics {
     pub last_cycle_sacct_rows_max: u64,
     /// Unparsable sacct lines (kept verbatim in the raw archive).
     pub parse_errors: u64,
+    /// Jobs whose end reached slurmdbd after an incremental window had passed them, found
+    /// by id (docs/collection.md, "Ends recorded late"): a sign of slurmctld's queue to
+    /// slurmdbd backing up.
+    pub late_job_ends: u64,
     /// The lake's upload state, one per cluster uploaded, when `[lake]` is configured.
     pub lake: Vec<crate::lake::LakeHealth>,
     /// Per listed cluster (`[collect] clusters`), its last cycle, by name; empty for the
@@ -101,6 +105,7 @@ impl Metrics {
         self.last_cycle_sacct_rows = r.sacct_rows() as u64;
         self.last_cycle_sacct_rows_max = r.sacct_rows_max() as u64;
         self.parse_errors += r.parse_errors() as u64;
+        self.late_job_ends += r.late_jobs as u64;
     }
 
     /// Records the last cycle of listed cluster `name`: its report, or `None` when it
@@ -263,6 +268,12 @@ impl Metrics {
             "sacct output lines that could not be parsed (kept verbatim in the raw archive).",
             &plain(self.parse_errors.to_string()),
         );
+        metric(
+            "slurm_usage_late_job_ends_total",
+            "counter",
+            "Jobs whose end reached slurmdbd after an incremental window had passed them, found by id (slurmctld's queue to slurmdbd backed up).",
+            &plain(self.late_job_ends.to_string()),
+        );
         if !self.clusters.is_empty() {
             let per = |f: &dyn Fn(&ClusterMetrics) -> String| -> Vec<(String, String)> {
                 self.clusters
@@ -398,6 +409,8 @@ mod tests {
             sacct_failures: 2,
             sacct_timeouts: 1,
             sacct_seconds: 2.25,
+            late_jobs: 3,
+            late_rows: 11,
             ..Default::default()
         }
     }
@@ -423,10 +436,11 @@ mod tests {
             "slurm_usage_sacct_timeouts_total 2",
             "slurm_usage_sacct_seconds_total 4.500",
             "slurm_usage_parse_errors_total 16",
-            // 301 + 61 per cycle.
-            "slurm_usage_sacct_rows_total 724",
+            "slurm_usage_late_job_ends_total 6",
+            // 301 + 61 per cycle, and the 11 rows of the by-id query for late ends.
+            "slurm_usage_sacct_rows_total 746",
             "slurm_usage_last_cycle_sacct_calls 5",
-            "slurm_usage_last_cycle_sacct_rows 362",
+            "slurm_usage_last_cycle_sacct_rows 373",
             "slurm_usage_last_cycle_sacct_rows_max 301",
             "slurm_usage_last_cycle_incremental 0",
         ];
@@ -471,7 +485,7 @@ mod tests {
                 .as_str()
             ));
         }
-        assert_eq!(text.matches("# TYPE").count(), 17);
+        assert_eq!(text.matches("# TYPE").count(), 18);
         assert!(text.ends_with('\n'));
     }
 

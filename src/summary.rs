@@ -86,6 +86,13 @@ pub fn write_summary(r: &CycleReport, out: &mut impl Write) -> io::Result<()> {
             }
         )?;
     }
+    if r.late_jobs > 0 {
+        writeln!(
+            out,
+            "late job ends: {} jobs whose end reached slurmdbd after the window had passed them, asked for by id",
+            thousands(r.late_jobs as u64)
+        )?;
+    }
     if r.cancelled {
         writeln!(out, "interrupted: the dates not listed were not collected")?;
     }

@@ -3,9 +3,12 @@
 //! successful cycle, a whole-day check once a day), one by whole-day queries every cycle,
 //! must hold the same jobs, record for record and raw row for raw row.
 //!
-//! The sacct is this binary's synthetic one (`fake-sacct --long-pending`) behind a script
-//! that reads "now" from a file, so each cycle of both archives sees the same cluster at the
-//! same instant; the collectors' clocks are fixed at that instant too (`Collector::at`).
+//! The sacct is this binary's synthetic one (`fake-sacct --long-pending --record-lag`)
+//! behind a script that reads "now" from a file, so each cycle of both archives sees the
+//! same cluster at the same instant; the collectors' clocks are fixed at that instant too
+//! (`Collector::at`). Every 13th job's end reaches its database two hours late, so the
+//! incremental archive must also find the jobs whose end was recorded after its window had
+//! passed them (`collect/late.rs`).
 
 mod util;
 
@@ -46,7 +49,7 @@ impl Side {
                 "#!/bin/bash\n\
                  dir='{d}'\n\
                  if [[ -e \"$dir/fail\" && \"$1\" != --version ]]; then echo 'sacct: error: Problem talking to the database' >&2; exit 1; fi\n\
-                 SLURM_USAGE_FAKE_NOW=\"$(cat \"$dir/now\")\" exec '{BIN}' fake-sacct --jobs-per-day 80 --long-pending -- \"$@\"\n",
+                 SLURM_USAGE_FAKE_NOW=\"$(cat \"$dir/now\")\" exec '{BIN}' fake-sacct --jobs-per-day 80 --long-pending --record-lag 7200 -- \"$@\"\n",
                 d = dir.display()
             ),
         )
@@ -257,6 +260,7 @@ fn an_archive_built_incrementally_equals_one_built_by_whole_day_queries() {
     let step = Duration::minutes(70);
     let cycles = 5 * 24 * 60 / 70;
     let mut kinds = BTreeMap::<&str, usize>::new();
+    let mut late = 0;
     for i in 0..cycles {
         let now = t0 + step * i;
         let a = full.cycle(now, false);
@@ -271,6 +275,7 @@ fn an_archive_built_incrementally_equals_one_built_by_whole_day_queries() {
         }
         let b = inc.cycle(now, true);
         assert_eq!(b.failed(), 0, "incremental cycle {i} at {now}");
+        late += b.late_jobs;
         match b.incremental_since {
             Some(since) => {
                 *kinds.entry("incremental").or_default() += 1;
@@ -322,6 +327,12 @@ fn an_archive_built_incrementally_equals_one_built_by_whole_day_queries() {
         "jobs started on a later date than submitted: {after_midnight}"
     );
     assert!(jobs.iter().any(|j| j.state == "PENDING") && jobs.iter().any(|j| j.state == "RUNNING"));
+    // Every 13th job's end reached the database two hours late: many of them after the
+    // incremental window had passed their end, found by id.
+    assert!(
+        late > 20,
+        "jobs whose end was recorded late, caught by id: {late}"
+    );
     // One whole-day check a day; the rest incremental.
     assert!((4..=7).contains(&kinds["whole days"]), "{kinds:?}");
     assert!(kinds["incremental"] > 90, "{kinds:?}");

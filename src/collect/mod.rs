@@ -17,6 +17,8 @@
 //!    leaves a duplicate, never a loss). A date becomes complete when its day ended `settle`
 //!    ago, its sacct ran after that, and every job in it is final; the tracker is saved after
 //!    every date.
+//!    After an incremental window, the archived unfinished jobs it did not show (their end
+//!    reached slurmdbd late) are asked for by id and written when final (`late.rs`).
 //! 4. `finish`: write the jobs held for dates whose sacct failed, note the last success,
 //!    save the tracker.
 //!
@@ -45,6 +47,7 @@ use crate::store::{Archive, Kind};
 use crate::zone::Zone;
 
 mod day;
+mod late;
 mod route;
 mod writer;
 
@@ -273,6 +276,11 @@ pub struct CycleReport {
     pub cancelled: bool,
     /// An incremental cycle: the start of its sacct window (`None`: whole days).
     pub incremental_since: Option<DateTime<Utc>>,
+    /// Jobs archived unfinished that an incremental window no longer showed because their
+    /// end reached slurmdbd late: asked for by id and written final (`late.rs`).
+    pub late_jobs: usize,
+    /// Rows the by-id queries for those jobs returned.
+    pub late_rows: usize,
     /// Clusters whose cycle stopped as a whole (lock, data dir, tracker), with the error,
     /// when [`CycleReport::merge`] joined the reports of several clusters.
     pub cluster_errors: Vec<(String, String)>,
@@ -324,6 +332,8 @@ impl CycleReport {
                     m.stale_temps_removed += r.stale_temps_removed;
                     m.cancelled |= r.cancelled;
                     m.incremental_since = m.incremental_since.or(r.incremental_since);
+                    m.late_jobs += r.late_jobs;
+                    m.late_rows += r.late_rows;
                     m.dates.extend(r.dates);
                     m.cluster_errors.extend(r.cluster_errors);
                 }
@@ -372,11 +382,13 @@ impl CycleReport {
     }
     /// Rows the sacct calls of this cycle returned.
     pub fn sacct_rows(&self) -> usize {
-        self.dates.iter().map(|d| d.sacct_rows).sum()
+        self.dates.iter().map(|d| d.sacct_rows).sum::<usize>() + self.late_rows
     }
-    /// The most rows one sacct call of this cycle returned.
+    /// The most rows one sacct call of this cycle returned (the by-id queries for late
+    /// job ends counted as one).
     pub fn sacct_rows_max(&self) -> usize {
-        self.dates.iter().map(|d| d.sacct_rows).max().unwrap_or(0)
+        let dates = self.dates.iter().map(|d| d.sacct_rows).max().unwrap_or(0);
+        dates.max(self.late_rows)
     }
     /// Rows per successful sacct call of this cycle (failed attempts return none); 0 when
     /// none succeeded.
@@ -430,8 +442,8 @@ pub fn plan(
 
 /// How far an incremental window reaches back before the last successful cycle's start:
 /// slurmdbd records a job's end a little after slurmctld sends it, and this host's clock
-/// and slurmdbd's may differ by a little. Anything later than this is caught by the next
-/// full check ([`FullCheck`]).
+/// and slurmdbd's may differ by a little. An end recorded later than this is found by id
+/// after the window (`late.rs`).
 pub const OVERLAP: Duration = Duration::from_secs(10 * 60);
 
 /// What a cycle asks sacct for.
@@ -612,9 +624,16 @@ pub async fn run_cycle(
     let progress = opts
         .progress
         .then(|| progress_bar(prepared.plan.query.len()));
-    let writer = apply(writer, fetching, &mut report, progress.as_ref(), cancel).await?;
+    let mut writer = apply(writer, fetching, &mut report, progress.as_ref(), cancel).await?;
     if let Some(p) = progress {
         p.finish_and_clear();
+    }
+    // Only after a window that succeeded: a job it did not show then really ended before it.
+    if matches!(prepared.mode, Mode::Incremental { .. })
+        && !report.cancelled
+        && report.failed() == 0
+    {
+        writer = late::catch_up(c, writer, &mut report, cancel).await?;
     }
     let full_check = prepared.mode == Mode::Full && opts.days >= c.config.collect.lookback_days;
     finish(

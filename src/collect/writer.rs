@@ -30,6 +30,12 @@ pub(super) struct Stashed {
     raw: Vec<String>,
 }
 
+impl Stashed {
+    pub(super) fn new(job: ProcessedJob, raw: Vec<String>) -> Stashed {
+        Stashed { job, raw }
+    }
+}
+
 /// The single writer: applies one date's fresh output to the archive.
 pub(super) struct Writer {
     pub(super) archive: Archive,
@@ -469,6 +475,23 @@ impl Writer {
             self.count_jobs(date, &kept, false);
         }
         Ok(())
+    }
+
+    /// Writes jobs whose end reached slurmdbd late (`late.rs`), each into its date, as a
+    /// whole-day query would have: replacing the archived record, and leaving the date it
+    /// was held in when it started elsewhere. Returns the jobs written.
+    pub(super) fn write_late(&mut self, jobs: Vec<Stashed>) -> Result<usize, StoreError> {
+        let mut by_date: BTreeMap<NaiveDate, Vec<Stashed>> = BTreeMap::new();
+        for s in jobs {
+            if let Some(d) = super::attribution(&s.job, &self.zone) {
+                by_date.entry(d).or_default().push(s);
+            }
+        }
+        let written = by_date.values().map(Vec::len).sum();
+        for (date, items) in by_date {
+            self.upsert(date, &items, None)?;
+        }
+        Ok(written)
     }
 
     /// Writes the jobs still stashed for dates whose own output never came (sacct failed).

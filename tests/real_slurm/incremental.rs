@@ -82,3 +82,90 @@ fn the_incremental_window_holds_every_job_that_can_still_change() {
         "-S {t} left out none of the jobs that ended before it: {whole:?}"
     );
 }
+
+/// The by-id query a cycle makes for jobs whose end reached slurmdbd after its window had
+/// passed them (`collect/late.rs`): `sacct --jobs=<JobIDRaw,...>` within a window returns
+/// the jobs named, array tasks by their own raw id included, each with its final state,
+/// and no job other than those (or the tasks of an array named by its id).
+#[test]
+fn jobs_asked_for_by_raw_id_come_back_with_their_final_record() {
+    let Some(_) = first() else { return };
+    let rig = Rig::from_env();
+    let now = Utc::now();
+    let (start, end) = (
+        now - chrono::Duration::days(2),
+        now + chrono::Duration::days(1),
+    );
+    let lines =
+        window_lines(&rig, start, end, "JobID,JobIDRaw,State").unwrap_or_else(|e| panic!("{e}"));
+    let finished: BTreeMap<String, (String, String)> = lines
+        .iter()
+        .filter_map(|l| match l.split('|').collect::<Vec<_>>()[..] {
+            [id, raw, state] if is_final(state) => {
+                Some((id.to_string(), (raw.to_string(), state.to_string())))
+            }
+            _ => None,
+        })
+        .collect();
+    // Every other finished job, so the answer must leave the rest out; an array task when
+    // there is one, asked for by its raw id.
+    let mut asked: BTreeMap<&String, &(String, String)> = finished.iter().step_by(2).collect();
+    if let Some((id, v)) = finished.iter().find(|(id, _)| id.contains('_')) {
+        asked.insert(id, v);
+    }
+    assert!(
+        !asked.is_empty() && asked.len() < finished.len(),
+        "the mix needs finished jobs to ask for and to leave out: {finished:?}"
+    );
+    let ids: Vec<&str> = asked.values().map(|(raw, _)| raw.as_str()).collect();
+    let f = "%Y-%m-%dT%H:%M:%S";
+    let out = crate::rig::run(
+        rig.cmd("sacct").env("TZ", "UTC").args([
+            "-a",
+            "-X",
+            "-P",
+            "-n",
+            "-S",
+            &start.format(f).to_string(),
+            "-E",
+            &end.format(f).to_string(),
+            "-o",
+            "JobID,State",
+            &format!("--jobs={}", ids.join(",")),
+        ]),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.ok(), "sacct --jobs {}", out.describe());
+    let got: BTreeMap<String, String> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once('|'))
+        .map(|(id, state)| (id.to_string(), state.to_string()))
+        .collect();
+    for (id, (raw, state)) in &asked {
+        assert_eq!(
+            got.get(id.as_str()),
+            Some(state),
+            "{id} (raw {raw}) in sacct --jobs={}: {got:?}",
+            ids.join(",")
+        );
+    }
+    // The only others: tasks of an array whose id is one of the raw ids asked for (the
+    // last task of an array keeps the array's id as its raw id, and `--jobs=<array id>`
+    // means every task). The collector keeps only the jobs it asked about.
+    let others: Vec<&String> = got
+        .keys()
+        .filter(|id| !asked.contains_key(id))
+        .filter(|id| {
+            !id.split_once('_')
+                .is_some_and(|(array, _)| ids.contains(&array))
+        })
+        .collect();
+    assert!(
+        others.is_empty(),
+        "jobs not asked for in sacct --jobs={}: {others:?}",
+        ids.join(",")
+    );
+}
