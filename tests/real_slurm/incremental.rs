@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 use crate::rig::Rig;
-use crate::sacct::{is_final, window_lines};
+use crate::sacct::{is_final, window_lines, window_lines_with};
 use crate::setup::first;
 
 /// Allocation lines of `sacct -a -X` for `[start, end)`: JobID -> (State, End).
@@ -26,15 +26,20 @@ fn window(
         .collect()
 }
 
+/// A window around the job mix: from two days ago to tomorrow.
+fn recent() -> (DateTime<Utc>, DateTime<Utc>) {
+    let now = Utc::now();
+    (
+        now - chrono::Duration::days(2),
+        now + chrono::Duration::days(1),
+    )
+}
+
 #[test]
 fn the_incremental_window_holds_every_job_that_can_still_change() {
     let Some(_) = first() else { return };
     let rig = Rig::from_env();
-    let now = Utc::now();
-    let (start, end) = (
-        now - chrono::Duration::days(2),
-        now + chrono::Duration::days(1),
-    );
+    let (start, end) = recent();
     let whole = window(&rig, start, end).unwrap_or_else(|e| panic!("{e}"));
     // T splits the mix: the middle of the distinct times its finished jobs ended at, so
     // some ended before T (the window must leave them out) and some at or after it (it must
@@ -91,11 +96,7 @@ fn the_incremental_window_holds_every_job_that_can_still_change() {
 fn jobs_asked_for_by_raw_id_come_back_with_their_final_record() {
     let Some(_) = first() else { return };
     let rig = Rig::from_env();
-    let now = Utc::now();
-    let (start, end) = (
-        now - chrono::Duration::days(2),
-        now + chrono::Duration::days(1),
-    );
+    let (start, end) = recent();
     let lines =
         window_lines(&rig, start, end, "JobID,JobIDRaw,State").unwrap_or_else(|e| panic!("{e}"));
     let finished: BTreeMap<String, (String, String)> = lines
@@ -118,32 +119,14 @@ fn jobs_asked_for_by_raw_id_come_back_with_their_final_record() {
         "the mix needs finished jobs to ask for and to leave out: {finished:?}"
     );
     let ids: Vec<&str> = asked.values().map(|(raw, _)| raw.as_str()).collect();
-    let f = "%Y-%m-%dT%H:%M:%S";
-    let out = crate::rig::run(
-        rig.cmd("sacct").env("TZ", "UTC").args([
-            "-a",
-            "-X",
-            "-P",
-            "-n",
-            "-S",
-            &start.format(f).to_string(),
-            "-E",
-            &end.format(f).to_string(),
-            "-o",
-            "JobID,State",
-            &format!("--jobs={}", ids.join(",")),
-        ]),
-        std::time::Duration::from_secs(60),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.ok(), "sacct --jobs {}", out.describe());
-    let got: BTreeMap<String, String> = out
-        .stdout
-        .lines()
-        .filter(|l| !l.is_empty())
-        .filter_map(|l| l.split_once('|'))
-        .map(|(id, state)| (id.to_string(), state.to_string()))
-        .collect();
+    let jobs = format!("--jobs={}", ids.join(","));
+    let got: BTreeMap<String, String> =
+        window_lines_with(&rig, start, end, "JobID,State", &[&jobs])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .filter_map(|l| l.split_once('|'))
+            .map(|(id, state)| (id.to_string(), state.to_string()))
+            .collect();
     for (id, (raw, state)) in &asked {
         assert_eq!(
             got.get(id.as_str()),

@@ -173,24 +173,29 @@ pub fn window_lines(
     end: DateTime<Utc>,
     fields: &str,
 ) -> Result<Vec<String>, String> {
+    window_lines_with(rig, start, end, fields, &[])
+}
+
+/// [`window_lines`] with more sacct arguments (`--jobs=...`).
+pub fn window_lines_with(
+    rig: &Rig,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    fields: &str,
+    more: &[&str],
+) -> Result<Vec<String>, String> {
     let f = "%Y-%m-%dT%H:%M:%S";
+    let (start, end) = (start.format(f).to_string(), end.format(f).to_string());
+    let mut args = vec![
+        "-a", "-X", "-P", "-n", "-S", &start, "-E", &end, "-o", fields,
+    ];
+    args.extend_from_slice(more);
     let out = run(
-        rig.cmd("sacct").env("TZ", "UTC").args([
-            "-a",
-            "-X",
-            "-P",
-            "-n",
-            "-S",
-            &start.format(f).to_string(),
-            "-E",
-            &end.format(f).to_string(),
-            "-o",
-            fields,
-        ]),
+        rig.cmd("sacct").env("TZ", "UTC").args(&args),
         Duration::from_secs(60),
     )?;
     if !out.ok() {
-        return Err(format!("sacct -S/-E {}", out.describe()));
+        return Err(format!("sacct -S/-E {} {}", more.join(" "), out.describe()));
     }
     Ok(out
         .stdout
