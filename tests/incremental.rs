@@ -49,6 +49,7 @@ impl Side {
                 "#!/bin/bash\n\
                  dir='{d}'\n\
                  if [[ -e \"$dir/fail\" && \"$1\" != --version ]]; then echo 'sacct: error: Problem talking to the database' >&2; exit 1; fi\n\
+                 if [[ -e \"$dir/fail-by-id\" && \"$*\" == *--jobs=* ]]; then echo 'sacct: error: Problem talking to the database' >&2; exit 1; fi\n\
                  SLURM_USAGE_FAKE_NOW=\"$(cat \"$dir/now\")\" exec '{BIN}' fake-sacct --jobs-per-day 80 --long-pending --record-lag 7200 -- \"$@\"\n",
                 d = dir.display()
             ),
@@ -108,8 +109,17 @@ impl Side {
     }
 
     fn set_failing(&self, failing: bool) {
-        let p = self.dir.join("fail");
-        if failing {
+        self.set_flag("fail", failing);
+    }
+
+    /// Only the by-id queries for late job ends fail (`sacct --jobs=...`).
+    fn set_failing_by_id(&self, failing: bool) {
+        self.set_flag("fail-by-id", failing);
+    }
+
+    fn set_flag(&self, name: &str, on: bool) {
+        let p = self.dir.join(name);
+        if on {
             std::fs::write(p, b"").unwrap();
         } else {
             std::fs::remove_file(p).unwrap();
@@ -348,4 +358,50 @@ fn an_archive_built_incrementally_equals_one_built_by_whole_day_queries() {
         full.rows, full.calls, inc.rows, inc.calls
     );
     assert!(inc.rows * 3 < full.rows, "{} vs {}", inc.rows, full.rows);
+}
+
+/// A by-id query for late job ends that fails costs the cycle nothing else: the window is
+/// applied, the cycle succeeds, the failure is counted, and the jobs stay as archived until
+/// the next cycle asks again and the archive equals the whole-day one.
+#[test]
+fn a_failed_query_for_late_ends_is_asked_again_next_cycle() {
+    let root = tempfile::tempdir().unwrap();
+    let mut full = Side::new(root.path(), "full");
+    let mut inc = Side::new(root.path(), "incremental");
+    inc.set_failing_by_id(true);
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 0, 20, 0).unwrap();
+    let step = Duration::minutes(70);
+    let mut failed_at = None;
+    for i in 0..30 {
+        let now = t0 + step * i;
+        full.cycle(now, false);
+        let b = inc.cycle(now, true);
+        assert_eq!(b.failed(), 0, "cycle {i} at {now}");
+        if b.incremental_since.is_some() && b.sacct_failures > 0 {
+            assert_eq!(b.late_jobs, 0);
+            failed_at = Some(i);
+            break;
+        }
+    }
+    let i = failed_at.expect("a cycle asked for late ends by id within 30 cycles");
+    let missed = differences(&full, &inc);
+    assert!(
+        !missed.is_empty(),
+        "the failed query left late ends out (cycle {i})"
+    );
+    assert!(
+        missed
+            .iter()
+            .all(|d| d.contains("differs") || d.contains("raw rows differ")),
+        "only records not yet final differ, nothing is lost: {missed:?}"
+    );
+    inc.set_failing_by_id(false);
+    let now = t0 + step * (i + 1);
+    full.cycle(now, false);
+    let b = inc.cycle(now, true);
+    assert!(b.incremental_since.is_some(), "still incremental");
+    assert!(b.late_jobs > 0, "asked again and written");
+    assert_eq!(b.sacct_failures, 0);
+    let diff = differences(&full, &inc);
+    assert!(diff.is_empty(), "{}", diff.join("\n"));
 }

@@ -125,6 +125,8 @@ pub(super) async fn catch_up(
         report.sacct_seconds += a.sacct_time.as_secs_f64();
         let run = match a.result {
             Ok(run) => run,
+            // Shutting down: what was found so far is written, the rest asked next time.
+            Err(_) if cancel.is_cancelled() => break,
             Err(e) => {
                 warn!(
                     jobs = chunk.len(),
