@@ -104,20 +104,29 @@ pub(super) async fn fetch(
     let pool = ChunkPool::default();
     let returned = pool.clone();
     let slots = spec.parse_slots.clone();
+    let stop = cancel.clone();
     let consumer = async move {
         // Parsing and encoding keep a core busy each: with more sacct calls than parse
         // slots (one per two cores), a date waits here for a slot while its sacct (its query
         // long answered) blocks on a full pipe, so memory holds the dates being parsed, not
-        // every date fetched.
-        let _slot = slots.acquire_owned().await;
-        tokio::task::spawn_blocking(move || -> Result<Day, StoreError> {
+        // every date fetched. On shutdown a date still waiting is not parsed at all, and
+        // one being parsed stops at its next chunk: the day would be dropped anyway, and
+        // the daemon has a grace period to keep.
+        let _slot = tokio::select! {
+            slot = slots.acquire_owned() => slot,
+            _ = stop.cancelled() => return Ok(Ok(None)),
+        };
+        tokio::task::spawn_blocking(move || -> Result<Option<Day>, StoreError> {
             let layout = spec.layout.clone();
             let mut b = DayBuilder::new(&spec, &layout);
             while let Some(chunk) = rx.blocking_recv() {
+                if stop.is_cancelled() {
+                    return Ok(None);
+                }
                 b.feed(&chunk)?;
                 returned.give(chunk);
             }
-            b.finish()
+            b.finish().map(Some)
         })
         .await
         .map_err(|e| FetchError::Internal(e.to_string()))
@@ -129,7 +138,8 @@ pub(super) async fn fetch(
         consumer
     );
     match (run, built) {
-        (Ok(run), Ok(Ok(day))) => Ok((day, run)),
+        (Ok(run), Ok(Ok(Some(day)))) => Ok((day, run)),
+        (Ok(_), Ok(Ok(None))) => Err(Cancelled.into()),
         (Ok(_) | Err(CommandError::Abandoned), Ok(Err(store))) => Err(store.into()),
         (Ok(_), Err(e)) => Err(e),
         (Err(e), _) => Err(e.into()),
