@@ -1099,3 +1099,127 @@ fn lake_commands_work_per_listed_cluster() {
         stderr(&out)
     );
 }
+
+/// sacct prints a job array's tasks that have not started as one record whose JobID names
+/// what is left (`70_[2-3]`) and whose JobIDRaw is the array's own id (70), which the last
+/// task to start keeps (`70_3`, JobIDRaw 70). The record of the pending rest is replaced as
+/// the rest shrinks, never kept beside it: else the date keeps a pending job forever and
+/// never completes.
+/// A job array's record, submitted on `d` at `submit`: `start` (on `started_on`) when a
+/// task has started, else the pending rest.
+fn array_record(
+    id: &str,
+    raw: &str,
+    state: &str,
+    submit: &str,
+    start: Option<String>,
+) -> Vec<String> {
+    let mut alloc = vec![
+        ("JobID", id),
+        ("JobIDRaw", raw),
+        ("User", "alice"),
+        ("Partition", "cpu"),
+        ("State", state),
+        ("Submit", submit),
+        ("Eligible", submit),
+        ("Start", start.as_deref().unwrap_or("Unknown")),
+        ("End", start.as_deref().unwrap_or("Unknown")),
+        ("ElapsedRaw", if start.is_some() { "60" } else { "0" }),
+        ("AllocCPUS", if start.is_some() { "1" } else { "0" }),
+        ("ReqMem", "1G"),
+        ("JobName", "arr"),
+    ];
+    if start.is_none() {
+        alloc.push(("NodeList", "None assigned"));
+    }
+    vec![line(&alloc)]
+}
+
+#[test]
+fn a_pending_array_record_is_replaced_as_its_tasks_start() {
+    let env = Env::new("");
+    let d = day(2);
+    let array = |id: &str, raw: &str, state: &str, start: Option<&str>| -> Vec<String> {
+        let submit = at(d, "10:00");
+        let start = start.map(|hm| at(d, hm));
+        let mut alloc = vec![
+            ("JobID", id),
+            ("JobIDRaw", raw),
+            ("User", "alice"),
+            ("Partition", "cpu"),
+            ("State", state),
+            ("Submit", submit.as_str()),
+            ("Eligible", submit.as_str()),
+            ("Start", start.as_deref().unwrap_or("Unknown")),
+            ("End", start.as_deref().unwrap_or("Unknown")),
+            ("ElapsedRaw", if start.is_some() { "60" } else { "0" }),
+            ("AllocCPUS", if start.is_some() { "1" } else { "0" }),
+            ("ReqMem", "1G"),
+            ("JobName", "arr"),
+        ];
+        if start.is_none() {
+            alloc.push(("NodeList", "None assigned"));
+        }
+        vec![line(&alloc)]
+    };
+    let done = |id: &str, raw: &str, hm: &str| array(id, raw, "COMPLETED", Some(hm));
+    let ids = |env: &Env| {
+        let mut v: Vec<String> = env.jobs(d).iter().map(|j| j.job_id.to_string()).collect();
+        v.sort();
+        v
+    };
+    env.set_output(d, &array("70_[1-3]", "70", "PENDING", None));
+    assert!(env.run(&["collect", "--days", "2"]).status.success());
+    assert_eq!(ids(&env), ["70_[1-3]"]);
+
+    let mut lines = done("70_1", "71", "10:05");
+    lines.extend(array("70_[2-3]", "70", "PENDING", None));
+    env.set_output(d, &lines);
+    assert!(env.run(&["collect", "--days", "2"]).status.success());
+    assert_eq!(ids(&env), ["70_1", "70_[2-3]"]);
+
+    let mut lines = done("70_1", "71", "10:05");
+    lines.extend(done("70_2", "72", "10:06"));
+    lines.extend(done("70_3", "70", "10:07"));
+    env.set_output(d, &lines);
+    assert!(env.run(&["collect", "--days", "2"]).status.success());
+    assert_eq!(ids(&env), ["70_1", "70_2", "70_3"]);
+    assert!(env.completed().contains(&d.to_string()), "every job final");
+}
+
+/// The same when the tasks start on the next day and the submit date's own sacct fails: the
+/// record of the pending rest leaves the submit date once the last task (same JobIDRaw) is
+/// written at its start date.
+#[test]
+fn a_pending_array_record_leaves_its_submit_date_when_the_last_task_starts_later() {
+    let env = Env::new("");
+    let (d, next) = (day(1), day(0));
+    let submit = at(d, "23:00");
+    let pending = array_record("80_[1-2]", "80", "PENDING", &submit, None);
+    env.set_output(d, &pending);
+    assert!(env.run(&["collect", "--days", "1"]).status.success());
+    assert_eq!(env.jobs(d).len(), 1);
+    assert_eq!(env.raw_keys(d), ["80"]);
+
+    let mut started = array_record("80_1", "81", "COMPLETED", &submit, Some(at(next, "00:10")));
+    started.extend(array_record(
+        "80_2",
+        "80",
+        "COMPLETED",
+        &submit,
+        Some(at(next, "00:20")),
+    ));
+    env.set_output(next, &started);
+    env.set_failing(d, true);
+    let out = env.run(&["collect", "--days", "1"]);
+    assert_eq!(out.status.code(), Some(1), "the submit date's sacct failed");
+    let mut ids: Vec<String> = env
+        .jobs(next)
+        .iter()
+        .map(|j| j.job_id.to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["80_1", "80_2"]);
+    assert!(env.jobs(d).is_empty(), "the pending rest's record left {d}");
+    assert!(env.raw_keys(d).is_empty());
+}

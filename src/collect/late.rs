@@ -102,7 +102,10 @@ pub(super) async fn catch_up(
         return Ok(writer);
     };
     let (from, to) = (zone.day_start(first), zone.day_end(today));
-    let wanted: HashSet<String> = missed.iter().map(|m| m.job_id.clone()).collect();
+    // By JobID, or by JobIDRaw for a job array's record of its tasks not started then: its
+    // last task keeps the array's raw id (and `--jobs` with it answers every task).
+    let wanted: HashSet<&str> = missed.iter().map(|m| m.job_id.as_str()).collect();
+    let wanted_raw: HashSet<&str> = missed.iter().map(|m| m.job_id_raw.as_str()).collect();
     let ctx = Context {
         sacct_version: report.sacct_version.as_str().into(),
         processed_date: this_cycle,
@@ -139,7 +142,9 @@ pub(super) async fn catch_up(
         report.late_rows += out.records.len() + out.malformed.len();
         let built = build_jobs(&out, &c.layout, &ctx);
         for (job, records) in built.jobs.into_iter().zip(built.records) {
-            if !job.is_complete || !wanted.contains(job.job_id.as_str()) {
+            let asked = wanted.contains(job.job_id.as_str())
+                || wanted_raw.contains(job.job_id_raw.as_str());
+            if !job.is_complete || !asked {
                 continue;
             }
             let raw = (records.iter())

@@ -50,6 +50,9 @@ pub(super) struct Routing<'a> {
     pub zone: &'a Zone,
     /// Job ids in that date's archived partition.
     pub archived: &'a FxHashSet<&'a str>,
+    /// Their JobIDRaw: a job archived there under another JobID (a job array's record of
+    /// its tasks not started then, `writer::superseded`) counts as archived there.
+    pub archived_raw: &'a FxHashSet<&'a str>,
     /// Dates this cycle queries.
     pub cycle_dates: &'a HashSet<NaiveDate>,
     /// Job ids each date of this cycle wrote from its own output so far.
@@ -67,7 +70,10 @@ impl Routing<'_> {
             Some(d) if d != self.date => d,
             _ => return Route::BackHere,
         };
-        if self.archived.contains(job.job_id.as_str()) {
+        let raw = job.job_id_raw.as_str();
+        if self.archived.contains(job.job_id.as_str())
+            || (!raw.is_empty() && self.archived_raw.contains(raw))
+        {
             Route::Move(other)
         } else if !self.cycle_dates.contains(&other) {
             Route::Upsert(other)
@@ -104,7 +110,8 @@ mod tests {
     }
 
     /// Routes `j` as an output of 2026-11-24 in a cycle over `cycle`, with `archived` ids in
-    /// that date's partition and `written` ids per date already applied.
+    /// that date's partition (`id@raw` gives one its JobIDRaw) and `written` ids per date
+    /// already applied.
     fn route_of(
         j: &ProcessedJob,
         streamed_here: bool,
@@ -113,7 +120,14 @@ mod tests {
         written: &[(&str, &[&str])],
     ) -> Route {
         let zone: Zone = "UTC".parse().unwrap();
-        let archived: FxHashSet<&str> = archived.iter().copied().collect();
+        let keys: Vec<(&str, Option<&str>)> = (archived.iter())
+            .map(|a| match a.split_once('@') {
+                Some((id, raw)) => (id, Some(raw)),
+                None => (*a, None),
+            })
+            .collect();
+        let archived: FxHashSet<&str> = keys.iter().map(|(id, _)| *id).collect();
+        let archived_raw: FxHashSet<&str> = keys.iter().filter_map(|(_, raw)| *raw).collect();
         let cycle_dates: HashSet<NaiveDate> = cycle.iter().map(|s| d(s)).collect();
         let written: HashMap<NaiveDate, FxHashSet<Text>> = written
             .iter()
@@ -123,6 +137,7 @@ mod tests {
             date: d("2026-11-24"),
             zone: &zone,
             archived: &archived,
+            archived_raw: &archived_raw,
             cycle_dates: &cycle_dates,
             written: &written,
         }
@@ -148,6 +163,25 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(route_of(&none, false, &[], CYCLE, &[]), Route::BackHere);
+    }
+
+    #[test]
+    fn an_array_task_archived_here_as_the_pending_rest_moves() {
+        // `70_[2-3]` (JobIDRaw 70) was archived here while pending; its last task `70_3`
+        // keeps JobIDRaw 70 and started on the 25th: the same record, so it moves.
+        let mut j = job("70_3", "2026-11-24T22:00:00Z", Some("2026-11-25T01:00:00Z"));
+        j.job_id_raw = "70".into();
+        assert_eq!(
+            route_of(&j, false, &["70_[2-3]@70"], CYCLE, &[]),
+            Route::Move(d("2026-11-25"))
+        );
+        // Another task, with a JobIDRaw of its own, is not that record.
+        let mut other = job("70_2", "2026-11-24T22:00:00Z", Some("2026-11-25T00:30:00Z"));
+        other.job_id_raw = "72".into();
+        assert_eq!(
+            route_of(&other, false, &["70_[2-3]@70"], &["2026-11-24"], &[]),
+            Route::Upsert(d("2026-11-25"))
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::{is_date_complete, DateOutcome, DateReport};
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::model::{ProcessedJob, Text};
 use crate::sacct::fields::FieldLayout;
-use crate::store::parquet::{Existing, Meta, StoreError};
+use crate::store::parquet::{Existing, JobKey, Meta, StoreError};
 use crate::store::raw::{RawMerge, RawStage};
 use crate::store::tracker::{DateInfo, Tracker, TrackerError};
 use crate::store::{Archive, Kind};
@@ -152,8 +152,8 @@ impl Writer {
             ..
         } = day;
         let started = Instant::now();
-        // The archived ids only: the archived jobs this output replaces are never built.
-        let archived = self.unless_moved_aside(date, self.archive.read_processed_ids(date)?);
+        // The archived keys only: the archived jobs this output replaces are never built.
+        let archived = self.unless_moved_aside(date, self.archive.read_processed_keys(date)?);
         let routes = self.routes(date, &jobs, &here, &archived);
         let Routed {
             fresh,
@@ -170,7 +170,7 @@ impl Writer {
         if !moved_ids.is_empty() {
             info!(date = %date, jobs = moved_ids.len(), "jobs moved to the date they started on");
         }
-        let content = self.content(date, fresh, back_here, archived, &moved_ids)?;
+        let content = self.content(date, fresh, back_here, archived, &moved_ids, &moved_raw)?;
         let routed = started.elapsed();
         let raw = self.commit(date, &content, stage, &upserts, &moved_raw)?;
         let committed = started.elapsed();
@@ -196,13 +196,18 @@ impl Writer {
         date: NaiveDate,
         jobs: &[ProcessedJob],
         here: &[bool],
-        archived: &[String],
+        archived: &[JobKey],
     ) -> Vec<Route> {
-        let archived: FxHashSet<&str> = archived.iter().map(String::as_str).collect();
+        let archived_ids: FxHashSet<&str> = archived.iter().map(|k| k.id.as_str()).collect();
+        let archived_raw: FxHashSet<&str> = (archived.iter())
+            .map(|k| k.raw.as_str())
+            .filter(|r| !r.is_empty())
+            .collect();
         let routing = Routing {
             date,
             zone: &self.zone,
-            archived: &archived,
+            archived: &archived_ids,
+            archived_raw: &archived_raw,
             cycle_dates: &self.cycle_dates,
             written: &self.written,
         };
@@ -220,8 +225,9 @@ impl Writer {
         date: NaiveDate,
         fresh: Vec<ProcessedJob>,
         back_here: Vec<String>,
-        archived: Vec<String>,
+        archived: Vec<JobKey>,
         moved_ids: &HashSet<Text>,
+        moved_raw: &HashSet<Text>,
     ) -> Result<Content, StoreError> {
         // The ids of this output are gathered only when there is something to hold them
         // against.
@@ -236,9 +242,14 @@ impl Writer {
             .filter(|s| !fresh_ids.contains(s.job.job_id.as_str()))
             .collect();
         let held_ids: HashSet<&str> = held.iter().map(|s| s.job.job_id.as_str()).collect();
-        let stays =
-            |id: &str| !fresh_ids.contains(id) && !moved_ids.contains(id) && !held_ids.contains(id);
-        let kept = if archived.iter().any(|id| stays(id)) {
+        let replaced =
+            |id: &str| fresh_ids.contains(id) || moved_ids.contains(id) || held_ids.contains(id);
+        let raws = (fresh.iter().map(|j| j.job_id_raw.as_str()))
+            .chain(held.iter().map(|s| s.job.job_id_raw.as_str()))
+            .chain(moved_raw.iter().map(Text::as_str));
+        let superseded = superseded(&archived, &replaced, raws);
+        let stays = |id: &str| !replaced(id) && !superseded.contains(id);
+        let kept = if archived.iter().any(|k| stays(&k.id)) {
             let kept = self
                 .archive
                 .read_processed_where(date, &self.zone, &stays)?;
@@ -246,7 +257,10 @@ impl Writer {
         } else {
             Vec::new()
         };
-        drop((fresh_ids, held_ids));
+        if !superseded.is_empty() {
+            info!(date = %date, jobs = superseded.len(), "records replaced by a job of the same JobIDRaw (a job array's tasks not started then)");
+        }
+        drop((fresh_ids, held_ids, superseded));
         // A fresh job here that was archived earlier under its submit date (pending then, and
         // outside that date's own sacct window as it became eligible later) leaves that date
         // once its new record is safely committed.
@@ -444,24 +458,36 @@ impl Writer {
             // can have 10^4 stale ids against 10^5 jobs.
             // A partition that does not decode is moved aside; its date loses its completion
             // fact, so it is collected again rather than trusted with its jobs gone.
-            let found = self.archive.read_processed_ids(date)?;
-            let archived_ids = self.unless_moved_aside(date, found);
-            let archived: HashSet<&str> = archived_ids.iter().map(String::as_str).collect();
-            let gone: HashSet<&str> = ids
-                .iter()
-                .filter(|(id, _)| archived.contains(id.as_str()))
-                .map(|(id, _)| id.as_str())
+            // A job is archived there under its JobID, or, for a job array's record of the
+            // tasks not started then, under its JobIDRaw (`superseded`).
+            let found = self.archive.read_processed_keys(date)?;
+            let archived = self.unless_moved_aside(date, found);
+            let stale_ids: HashSet<&str> = ids.iter().map(|(id, _)| id.as_str()).collect();
+            let stale_raw: HashSet<&str> = (ids.iter())
+                .map(|(_, raw)| raw.as_str())
+                .filter(|r| !r.is_empty())
                 .collect();
+            let (mut gone, mut raw_ids) = (HashSet::new(), HashSet::new());
+            for k in &archived {
+                let by_raw = stale_raw.contains(k.raw.as_str());
+                if stale_ids.contains(k.id.as_str()) || by_raw {
+                    gone.insert(k.id.as_str());
+                }
+                if by_raw {
+                    raw_ids.insert(k.raw.as_str());
+                }
+            }
             if gone.is_empty() {
                 continue;
             }
+            // Raw rows go by JobIDRaw: those of the jobs found by JobID too.
+            raw_ids.extend(
+                (ids.iter())
+                    .filter(|(id, _)| gone.contains(id.as_str()))
+                    .map(|(_, raw)| raw.as_str()),
+            );
             let found = self.archive.read_processed(date, &self.zone)?;
             let jobs = self.unless_moved_aside(date, found);
-            let raw_ids: HashSet<&str> = ids
-                .iter()
-                .filter(|(id, _)| gone.contains(id.as_str()))
-                .map(|(_, raw)| raw.as_str())
-                .collect();
             let kept: Vec<ProcessedJob> = jobs
                 .iter()
                 .filter(|j| !gone.contains(j.job_id.as_str()))
@@ -530,9 +556,22 @@ impl Writer {
             .enumerate()
             .map(|(i, j)| (j.job_id.clone(), i))
             .collect();
+        // A job archived here under another JobID with the same JobIDRaw (a job array's
+        // record of its tasks not started then, `superseded`) is replaced too.
+        let by_raw: HashMap<Text, usize> = (existing.iter().enumerate())
+            .filter(|(_, j)| !j.job_id_raw.is_empty())
+            .map(|(i, j)| (j.job_id_raw.clone(), i))
+            .collect();
         let mut raw: Vec<&str> = Vec::new();
         for Stashed { job, raw: rows } in items {
-            match at.get(&job.job_id) {
+            let found = at.get(&job.job_id).copied().or_else(|| {
+                let k = *by_raw.get(&job.job_id_raw)?;
+                // Its old JobID is gone; the new one points at the same record.
+                at.remove(&existing[k].job_id);
+                at.insert(job.job_id.clone(), k);
+                Some(k)
+            });
+            match found.as_ref() {
                 Some(&k)
                     if existing[k].same_content(job)
                         && (job.is_complete || !self.refresh_unfinished) =>
@@ -582,6 +621,28 @@ impl Writer {
         info.jobs = jobs.len() as u64;
         info.incomplete_jobs = jobs.iter().filter(|j| !j.is_complete).count() as u64;
     }
+}
+
+/// The archived job ids that a job of this write replaces under another JobID: their
+/// database record ([`JobKey::raw`]) is the same. That is a job array's record of its tasks
+/// not started yet (`70_[2-3]`, JobIDRaw 70): sacct prints the shrinking rest under a new
+/// JobID as tasks start, and the last task (`70_3`) keeps JobIDRaw 70. `replaced`: ids
+/// this write replaces by JobID already; `raws`: the JobIDRaw of every job it writes or
+/// moves. Usually no archived job is absent from the write by JobID, and `raws` is not
+/// even walked.
+fn superseded<'a, 'r>(
+    archived: &'a [JobKey],
+    replaced: &dyn Fn(&str) -> bool,
+    raws: impl Iterator<Item = &'r str>,
+) -> FxHashSet<&'a str> {
+    let candidates: FxHashMap<&str, &str> = (archived.iter())
+        .filter(|k| !k.raw.is_empty() && !replaced(&k.id))
+        .map(|k| (k.raw.as_str(), k.id.as_str()))
+        .collect();
+    if candidates.is_empty() {
+        return FxHashSet::default();
+    }
+    raws.filter_map(|r| candidates.get(r).copied()).collect()
 }
 
 /// Says what was odd about a date's output: unparsable lines (the first 20), invalid UTF-8,
@@ -737,6 +798,36 @@ mod tests {
         let mut p = priorities(&archive);
         p.sort();
         assert_eq!(p, ["1", "300"]);
+    }
+
+    /// The record of a job array's tasks not started yet (`70_[2-3]`, JobIDRaw 70) is
+    /// replaced by the last task, which keeps JobIDRaw 70 (`70_3`), when that is written
+    /// into the date from another date's output: one job, one raw row.
+    #[test]
+    fn a_job_written_into_a_date_replaces_the_record_with_its_jobidraw() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::local(dir.path());
+        archive.create().unwrap();
+        let date = d("2026-11-20");
+        let record = |id: &str, done: bool| Stashed {
+            job: ProcessedJob {
+                job_id: id.into(),
+                job_id_raw: "70".into(),
+                is_complete: done,
+                ..Default::default()
+            },
+            raw: vec![row("70", id)],
+        };
+        let mut w = writer(&archive, true);
+        w.upsert(date, &[record("70_[2-3]", false)], None).unwrap();
+        w.upsert(date, &[record("70_3", true)], None).unwrap();
+        let jobs = archive.read_processed(date, &w.zone).unwrap().into_inner();
+        assert_eq!(ids(&jobs), ["70_3"]);
+        let raw = crate::store::parquet::read_raw(&archive.name(Kind::Raw, date))
+            .unwrap()
+            .into_inner();
+        assert_eq!(raw.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        assert_eq!(w.tracker.dates[&date.to_string()].incomplete_jobs, 0);
     }
 
     #[test]

@@ -38,7 +38,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use super::atomic::{self, Staged};
 use super::lock::{self, DirLock, LockError};
 use super::object::{self, Remote, RemoteObject};
-use super::parquet::{self as pq, Existing, Meta, StoreError, Unfinished};
+use super::parquet::{self as pq, Existing, JobKey, Meta, StoreError, Unfinished};
 use super::raw::{self, RawMerge, RawStage};
 use super::tracker::{Loaded, PeekError, Tracker, TrackerError};
 use super::Kind;
@@ -539,10 +539,13 @@ impl Archive {
         tracker.save(&self.tracker_name())
     }
 
-    /// The `job_id`s of `date`'s processed partition (that column only). An unreadable
+    /// The job ids and raw ids of `date`'s processed partition (two columns only). An unreadable
     /// partition is moved aside and reads as [`Existing::MovedAside`].
-    pub fn read_processed_ids(&self, date: NaiveDate) -> Result<Existing<Vec<String>>, StoreError> {
-        pq::read_processed_ids(&self.name(Kind::Processed, date))
+    pub fn read_processed_keys(
+        &self,
+        date: NaiveDate,
+    ) -> Result<Existing<Vec<JobKey>>, StoreError> {
+        pq::read_processed_keys(&self.name(Kind::Processed, date))
     }
 
     /// The jobs of `date`'s processed partition not in a final state (four columns read).

@@ -269,36 +269,55 @@ pub fn read_processed_where(
     Ok(Existing::Found(jobs))
 }
 
-/// The `job_id`s of a processed partition (that column only).
-pub fn read_processed_ids(path: &Path) -> Result<Existing<Vec<String>>, StoreError> {
-    let reader = match processed_reader(path, Some(&["job_id"]))? {
+/// A job's identity in a processed partition ([`read_processed_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobKey {
+    /// sacct's JobID (`123`, `123_4`, `123_[5-9]`, `123+0`): the key records merge on.
+    pub id: String,
+    /// sacct's JobIDRaw: the database record. A job array's record of its tasks not started
+    /// yet (`123_[5-9]`) has the array's own id, which the last task to start keeps
+    /// (`123_9`), so a fresh job with the same JobIDRaw replaces an archived one of another
+    /// JobID. Empty when the file has no `job_id_raw` (the Python tool's).
+    pub raw: String,
+}
+
+/// The [`JobKey`]s of a processed partition (two columns only).
+pub fn read_processed_keys(path: &Path) -> Result<Existing<Vec<JobKey>>, StoreError> {
+    let reader = match processed_reader(path, Some(&["job_id", "job_id_raw"]))? {
         Existing::Found(r) => r,
         other => return Ok(other.map(|_| Vec::new())),
     };
-    let mut ids = Vec::new();
+    let mut keys = Vec::new();
     for batch in reader {
         let batch = match batch {
             Ok(b) => b,
             Err(e) => return quarantine(path, &e),
         };
-        let Some(col) = batch.column_by_name("job_id") else {
+        let Some(ids) = batch.column_by_name("job_id") else {
             return quarantine(path, &"no `job_id` column: not a processed partition");
         };
-        match arrow_cast::cast(col, &arrow_schema::DataType::Utf8) {
-            Ok(c) => {
-                let c = c.as_string::<i32>();
-                ids.extend((0..c.len()).map(|i| {
-                    if c.is_valid(i) {
-                        c.value(i).to_string()
-                    } else {
-                        String::new()
-                    }
-                }));
+        let text = |c: &arrow_array::ArrayRef| arrow_cast::cast(c, &arrow_schema::DataType::Utf8);
+        let (ids, raws) = match (text(ids), batch.column_by_name("job_id_raw").map(text)) {
+            (Ok(ids), None) => (ids, None),
+            (Ok(ids), Some(Ok(raws))) => (ids, Some(raws)),
+            (Err(e), _) | (_, Some(Err(e))) => {
+                return quarantine(path, &format!("columns of an unknown type: {e}"))
             }
-            Err(e) => return quarantine(path, &format!("columns of an unknown type: {e}")),
-        }
+        };
+        let value = |c: &arrow_array::ArrayRef, i: usize| {
+            let c = c.as_string::<i32>();
+            if c.is_valid(i) {
+                c.value(i).to_string()
+            } else {
+                String::new()
+            }
+        };
+        keys.extend((0..batch.num_rows()).map(|i| JobKey {
+            id: value(&ids, i),
+            raw: raws.as_ref().map(|r| value(r, i)).unwrap_or_default(),
+        }));
     }
-    Ok(Existing::Found(ids))
+    Ok(Existing::Found(keys))
 }
 
 /// A job of a processed partition that is not in a final state ([`read_unfinished`]).
@@ -585,9 +604,13 @@ pub(crate) mod tests {
             })
             .collect();
         write_processed(&path, &jobs, &meta()).unwrap();
-        let mut ids = read_processed_ids(&path).unwrap().into_inner();
-        ids.sort();
-        assert_eq!(ids, ["1", "2", "3"]);
+        let mut keys = read_processed_keys(&path).unwrap().into_inner();
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
+        let key = |id: &str| JobKey {
+            id: id.into(),
+            raw: id.into(),
+        };
+        assert_eq!(keys, [key("1"), key("2"), key("3")]);
         let kept = read_processed_where(&path, &Zone::Local, &|id| id != "2")
             .unwrap()
             .into_inner();
@@ -595,7 +618,7 @@ pub(crate) mod tests {
         kept.sort();
         assert_eq!(kept, ["1", "3"]);
         assert!(matches!(
-            read_processed_ids(&dir.path().join("missing.parquet")).unwrap(),
+            read_processed_keys(&dir.path().join("missing.parquet")).unwrap(),
             Existing::Missing
         ));
     }
