@@ -1105,8 +1105,8 @@ fn lake_commands_work_per_listed_cluster() {
 /// task to start keeps (`70_3`, JobIDRaw 70). The record of the pending rest is replaced as
 /// the rest shrinks, never kept beside it: else the date keeps a pending job forever and
 /// never completes.
-/// A job array's record, submitted on `d` at `submit`: `start` (on `started_on`) when a
-/// task has started, else the pending rest.
+/// A job array's record submitted at `submit`: a task started at `start`, or (`None`) the
+/// record of the tasks not started yet.
 fn array_record(
     id: &str,
     raw: &str,
@@ -1139,28 +1139,9 @@ fn array_record(
 fn a_pending_array_record_is_replaced_as_its_tasks_start() {
     let env = Env::new("");
     let d = day(2);
-    let array = |id: &str, raw: &str, state: &str, start: Option<&str>| -> Vec<String> {
-        let submit = at(d, "10:00");
-        let start = start.map(|hm| at(d, hm));
-        let mut alloc = vec![
-            ("JobID", id),
-            ("JobIDRaw", raw),
-            ("User", "alice"),
-            ("Partition", "cpu"),
-            ("State", state),
-            ("Submit", submit.as_str()),
-            ("Eligible", submit.as_str()),
-            ("Start", start.as_deref().unwrap_or("Unknown")),
-            ("End", start.as_deref().unwrap_or("Unknown")),
-            ("ElapsedRaw", if start.is_some() { "60" } else { "0" }),
-            ("AllocCPUS", if start.is_some() { "1" } else { "0" }),
-            ("ReqMem", "1G"),
-            ("JobName", "arr"),
-        ];
-        if start.is_none() {
-            alloc.push(("NodeList", "None assigned"));
-        }
-        vec![line(&alloc)]
+    let submit = at(d, "10:00");
+    let array = |id: &str, raw: &str, state: &str, start: Option<&str>| {
+        array_record(id, raw, state, &submit, start.map(|hm| at(d, hm)))
     };
     let done = |id: &str, raw: &str, hm: &str| array(id, raw, "COMPLETED", Some(hm));
     let ids = |env: &Env| {
