@@ -283,41 +283,19 @@ pub struct JobKey {
 
 /// The [`JobKey`]s of a processed partition (two columns only).
 pub fn read_processed_keys(path: &Path) -> Result<Existing<Vec<JobKey>>, StoreError> {
-    let reader = match processed_reader(path, Some(&["job_id", "job_id_raw"]))? {
-        Existing::Found(r) => r,
-        other => return Ok(other.map(|_| Vec::new())),
-    };
     let mut keys = Vec::new();
-    for batch in reader {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => return quarantine(path, &e),
+    let found = each_processed_batch(path, &["job_id", "job_id_raw"], |batch| {
+        let Some(ids) = text_column(batch, "job_id")? else {
+            return Err("no `job_id` column: not a processed partition".into());
         };
-        let Some(ids) = batch.column_by_name("job_id") else {
-            return quarantine(path, &"no `job_id` column: not a processed partition");
-        };
-        let text = |c: &arrow_array::ArrayRef| arrow_cast::cast(c, &arrow_schema::DataType::Utf8);
-        let (ids, raws) = match (text(ids), batch.column_by_name("job_id_raw").map(text)) {
-            (Ok(ids), None) => (ids, None),
-            (Ok(ids), Some(Ok(raws))) => (ids, Some(raws)),
-            (Err(e), _) | (_, Some(Err(e))) => {
-                return quarantine(path, &format!("columns of an unknown type: {e}"))
-            }
-        };
-        let value = |c: &arrow_array::ArrayRef, i: usize| {
-            let c = c.as_string::<i32>();
-            if c.is_valid(i) {
-                c.value(i).to_string()
-            } else {
-                String::new()
-            }
-        };
+        let raws = text_column(batch, "job_id_raw")?;
         keys.extend((0..batch.num_rows()).map(|i| JobKey {
-            id: value(&ids, i),
-            raw: raws.as_ref().map(|r| value(r, i)).unwrap_or_default(),
+            id: text_at(&ids, i),
+            raw: raws.as_ref().map(|r| text_at(r, i)).unwrap_or_default(),
         }));
-    }
-    Ok(Existing::Found(keys))
+        Ok(())
+    })?;
+    Ok(found.map(|()| keys))
 }
 
 /// A job of a processed partition that is not in a final state ([`read_unfinished`]).
@@ -335,55 +313,76 @@ pub struct Unfinished {
 /// without `is_complete` or `job_id_raw` yields none.
 pub fn read_unfinished(path: &Path) -> Result<Existing<Vec<Unfinished>>, StoreError> {
     const COLUMNS: [&str; 4] = ["job_id", "job_id_raw", "is_complete", "processed_date"];
-    let reader = match processed_reader(path, Some(&COLUMNS))? {
-        Existing::Found(r) => r,
-        other => return Ok(other.map(|_| Vec::new())),
-    };
     let mut out = Vec::new();
-    for batch in reader {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => return quarantine(path, &e),
-        };
-        let text = |name: &str| {
-            batch
-                .column_by_name(name)
-                .map(|c| arrow_cast::cast(c, &arrow_schema::DataType::Utf8))
-                .transpose()
-        };
-        let when = batch
-            .column_by_name("processed_date")
-            .map(|c| arrow_cast::cast(c, &arrow_schema::DataType::Int64))
-            .transpose();
-        let (ids, raws, when) = match (text("job_id"), text("job_id_raw"), when) {
-            (Ok(Some(ids)), Ok(Some(raws)), Ok(when)) => (ids, raws, when),
-            (Ok(_), Ok(_), Ok(_)) => return Ok(Existing::Found(Vec::new())),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                return quarantine(path, &format!("columns of an unknown type: {e}"))
-            }
+    let found = each_processed_batch(path, &COLUMNS, |batch| {
+        let (Some(ids), Some(raws)) = (
+            text_column(batch, "job_id")?,
+            text_column(batch, "job_id_raw")?,
+        ) else {
+            return Ok(());
         };
         let Some(done) = batch
             .column_by_name("is_complete")
             .and_then(|c| c.as_boolean_opt())
         else {
-            return Ok(Existing::Found(Vec::new()));
+            return Ok(());
         };
-        let (ids, raws) = (ids.as_string::<i32>(), raws.as_string::<i32>());
-        let when = when
-            .as_ref()
-            .map(|w| w.as_primitive::<arrow_array::types::Int64Type>());
-        for i in 0..batch.num_rows() {
-            if done.is_null(i) || done.value(i) {
-                continue;
-            }
+        let when = (batch.column_by_name("processed_date"))
+            .map(|c| arrow_cast::cast(c, &arrow_schema::DataType::Int64))
+            .transpose()
+            .map_err(|e| format!("columns of an unknown type: {e}"))?;
+        let when = (when.as_ref()).map(|w| w.as_primitive::<arrow_array::types::Int64Type>());
+        for i in (0..batch.num_rows()).filter(|&i| done.is_valid(i) && !done.value(i)) {
             out.push(Unfinished {
-                job_id: ids.value(i).to_string(),
-                job_id_raw: raws.value(i).to_string(),
+                job_id: text_at(&ids, i),
+                job_id_raw: text_at(&raws, i),
                 processed_date: when.filter(|w| w.is_valid(i)).map(|w| w.value(i)),
             });
         }
+        Ok(())
+    })?;
+    Ok(found.map(|()| out))
+}
+
+/// Runs `read` on each batch of `columns` of a processed partition. A batch that does not
+/// decode, or that `read` cannot make sense of (its message), moves the file aside.
+fn each_processed_batch(
+    path: &Path,
+    columns: &[&str],
+    mut read: impl FnMut(&RecordBatch) -> Result<(), String>,
+) -> Result<Existing<()>, StoreError> {
+    let reader = match processed_reader(path, Some(columns))? {
+        Existing::Found(r) => r,
+        other => return Ok(other.map(|_| ())),
+    };
+    for batch in reader {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return quarantine(path, &e),
+        };
+        if let Err(why) = read(&batch) {
+            return quarantine(path, &why);
+        }
     }
-    Ok(Existing::Found(out))
+    Ok(Existing::Found(()))
+}
+
+/// Column `name` of `batch` as text; `None` when the file has no such column.
+fn text_column(batch: &RecordBatch, name: &str) -> Result<Option<arrow_array::ArrayRef>, String> {
+    (batch.column_by_name(name))
+        .map(|c| arrow_cast::cast(c, &arrow_schema::DataType::Utf8))
+        .transpose()
+        .map_err(|e| format!("columns of an unknown type: {e}"))
+}
+
+/// Row `i` of a text column from [`text_column`]; null reads as empty.
+fn text_at(c: &arrow_array::ArrayRef, i: usize) -> String {
+    let c = c.as_string::<i32>();
+    if c.is_valid(i) {
+        c.value(i).to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// Which rows of a processed batch have a `job_id` that passes `keep` (a missing id reads
